@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch/torchvision are pinned in pyproject.toml to the builds pip finds on this machine's disk.
+	$(PIP) install --quiet -e '.[test]'
+	# dalle-mini 0.1.5 pins jax 0.3 / flax 0.6 / transformers 4.25, which cannot install on current
+	# Python: install it alone; bench/compat.py makes it run on the current stack.
+	$(PIP) install --quiet --no-deps dalle-mini==0.1.5
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/dalle-bench generate "Dog wearing clothes" "Earth from space" -n 4 --preset tiny --out results/demo
+
+test: setup
+	$(PY) -m pytest --benchmark-disable $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m pytest -m "benchmark or slow" --benchmark-only --benchmark-autosave $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -1,0 +1,108 @@
+"""The `dalle-bench` command line. Kept thin: it parses, validates and hands
+over. JAX is imported only inside commands, because `--host-devices` must set
+XLA_FLAGS before JAX starts."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import BenchError
+from .sampling.config import SamplingConfig
+
+
+def model_options(f):
+    options = [
+        click.option("--preset", default="tiny", show_default=True,
+                     help="Model configuration: tiny (built locally, random), mini, mega."),
+        click.option("--weights", type=click.Choice(["pretrained", "random"]), default=None,
+                     help="pretrained (default for mini/mega) or random: same architecture, random weights, "
+                          "for throughput-only runs."),
+        click.option("--model", default=None, help="DalleBart: Hub id, local folder or wandb artifact "
+                                                   "(overrides the preset's)."),
+        click.option("--vqgan", default=None, help="VQGAN: Hub id or local folder (overrides the preset's)."),
+        click.option("--clip", "clip_source", default=None, help="CLIP: Hub id or local folder "
+                                                                 "(overrides the preset's)."),
+        click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
+                     show_default=True, help="Parameter and compute dtype."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def device_options(f):
+    options = [
+        click.option("--parallel", type=click.Choice(["single", "pmap", "sharded"]), default=None,
+                     help="single (one device), pmap (the notebook's way) or sharded (jit over a device mesh). "
+                          "Default: single for one device, sharded for more."),
+        click.option("--devices", type=int, default=1, show_default=True, help="Use the first N devices."),
+        click.option("--host-devices", type=int, default=None,
+                     help="Emulate M CPU devices (sets XLA_FLAGS before JAX starts)."),
+        click.option("--batch-per-device", type=int, default=1, show_default=True,
+                     help="Images per device per program call."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def sampling_options(f):
+    options = [
+        click.option("--temperature", type=float, default=1.0, show_default=True,
+                     help=SamplingConfig.help("temperature")),
+        click.option("--top-k", type=int, default=0, show_default=True, help=SamplingConfig.help("top_k")),
+        click.option("--top-p", type=float, default=1.0, show_default=True, help=SamplingConfig.help("top_p")),
+        click.option("--cond-scale", type=float, default=10.0, show_default=True,
+                     help=SamplingConfig.help("cond_scale")),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+@click.version_option(package_name="dalle-bench")
+def cli():
+    """Benchmark and evaluate DALL·E Mini on JAX."""
+
+
+@cli.command()
+@click.argument("prompts", nargs=-1)
+@click.option("-n", "--num-images", type=int, default=4, show_default=True, help="Images per prompt.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@sampling_options
+@model_options
+@device_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/generate"), show_default=True)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model, vqgan,
+             clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress):
+    """Generate NUM_IMAGES images for each PROMPT, as the original notebook does."""
+    options = dict(locals())
+    from .generate_command import run_generate
+
+    run_generate(**options)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    # transformers warns on every Flax import that v5 drops Flax; we pin <5 on purpose.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        click.echo(f"Error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except BenchError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(2)
+

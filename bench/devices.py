@@ -1,0 +1,40 @@
+"""Device selection, and CPU device emulation (which must happen before JAX starts its backend)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from .errors import BenchError
+
+_FLAG = "--xla_force_host_platform_device_count"
+
+
+def emulate_host_devices(count: int) -> None:
+    """Make the CPU backend expose `count` devices. XLA reads the flag once,
+    when the backend starts, so this must run before any JAX computation."""
+    if count < 1:
+        raise BenchError(f"--host-devices must be >= 1, got {count}")
+    if "jax" in sys.modules:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            raise BenchError("--host-devices: JAX has already initialised its backend in this process; "
+                             "set it before any JAX work (or set XLA_FLAGS yourself)")
+    flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
+    os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+
+
+def select_devices(count: int):
+    """The first `count` devices of the default backend."""
+    import jax
+
+    available = jax.devices()
+    if count < 1:
+        raise BenchError(f"--devices must be >= 1, got {count}")
+    if count > len(available):
+        raise BenchError(f"--devices {count}: only {len(available)} {available[0].platform} device(s) available"
+                         + (" (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu"
+                            else ""))
+    return available[:count]

@@ -1,0 +1,94 @@
+"""`dalle-bench generate`: validate, load, generate, write."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .devices import emulate_host_devices
+from .errors import BenchError
+from .sampling.config import SamplingConfig
+
+
+def validated(make, *args, **kwargs):
+    """Build a self-validating config; its ValueError is the user's mistake."""
+    try:
+        return make(*args, **kwargs)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
+
+
+def check_prompts(prompts) -> list[str]:
+    if not prompts:
+        raise BenchError("no prompts given")
+    for i, prompt in enumerate(prompts):
+        if not prompt.strip():
+            raise BenchError(f"prompt {i + 1} is empty")
+    return list(prompts)
+
+
+def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model, vqgan,
+                 clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress):
+    prompts = check_prompts(prompts)
+    if num_images < 1:
+        raise BenchError(f"-n/--num-images must be >= 1, got {num_images}")
+    sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
+    if host_devices is not None:
+        emulate_host_devices(host_devices)
+
+    # JAX starts here, after XLA_FLAGS is final.
+    from .devices import select_devices
+    from .environment import device_info, git_commit, package_versions
+    from .generate import generate
+    from .models.loading import ModelSpec, load_models
+    from .outputs import RANDOM_WEIGHTS_NOTE, image_name, write_generation
+    from .parallel import ParallelConfig
+
+    mode = parallel or ("single" if devices == 1 else "sharded")
+    parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
+    chosen = select_devices(devices)
+    spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
+
+    start = time.perf_counter()
+    models = load_models(spec)
+    load_seconds = time.perf_counter() - start
+    if models.random_weights:
+        click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
+
+    result = generate(models, prompts, num_images, seed, sampling, parallel_config, chosen,
+                      progress=not no_progress)
+    for i in result.truncated_prompts:
+        click.echo(f"Warning: prompt {i + 1} is longer than {models.dalle.config.max_text_length} text tokens "
+                   "and was truncated", err=True)
+
+    images_total = len(prompts) * num_images
+    run_seconds = sum(result.batch_seconds)
+    metadata = {
+        "prompts": prompts,
+        "num_images": num_images,
+        "seed": seed,
+        "sampling": {"temperature": temperature, "top_k": top_k, "top_p": top_p, "cond_scale": cond_scale},
+        "model": {"preset": preset, "weights": spec.resolved_weights(), "dtype": dtype, "sources": models.sources,
+                  "random_weights": models.random_weights},
+        "parallel": {"mode": mode, "devices": devices, "batch_per_device": batch_per_device,
+                     "global_batch": parallel_config.global_batch},
+        "devices": device_info(chosen),
+        "versions": package_versions(),
+        "git": git_commit(),
+        "images": [{"prompt_index": p, "sample_index": s, "file": image_name(p, s),
+                    "clip_score": float(result.clip_scores[p, s])}
+                   for p in range(len(prompts)) for s in range(num_images)],
+        "timings": {"load_seconds": load_seconds, "compile_seconds": result.compile_seconds,
+                    "batch_seconds": result.batch_seconds, "seconds_per_image": run_seconds / images_total,
+                    "images_per_second": images_total / run_seconds},
+        "truncated_prompts": result.truncated_prompts,
+    }
+    if models.random_weights:
+        metadata["warning"] = RANDOM_WEIGHTS_NOTE
+    write_generation(Path(out), prompts, result, metadata)
+    click.echo(f"{images_total} images in {run_seconds:.2f} s ({run_seconds / images_total:.3f} s/image, "
+               f"compile {result.compile_seconds:.1f} s) on {devices} {chosen[0].platform} device(s), "
+               f"mode {mode}; best CLIP score {float(np.max(result.clip_scores)):.2f}; written to {out}")

@@ -1,0 +1,141 @@
+"""From what the user asked for (`ModelSpec`) to loaded models and weights (`Models`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+
+from ..errors import BenchError
+from . import clip as clip_lib
+from . import dallebart
+from .presets import UnknownPreset, get_preset
+from .tiny import tiny_folder, tokenizer_folders
+from .vqgan import VQGANConfig, VQModel
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+WEIGHTS = ("pretrained", "random")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    preset: str = "tiny"
+    weights: str | None = None
+    """'pretrained' or 'random'; None picks the preset's default (random for tiny)."""
+    model: str | None = None
+    vqgan: str | None = None
+    clip: str | None = None
+    dtype: str = "float32"
+
+    def resolved_weights(self) -> str:
+        preset = get_preset(self.preset)
+        if preset.built_locally:
+            return "random"
+        return self.weights or "pretrained"
+
+
+@dataclass
+class Models:
+    spec: ModelSpec
+    sources: dict[str, str]
+    random_weights: bool
+    dalle: Any
+    dalle_params: Any
+    processor: Any
+    geometry: dallebart.TextGeometry
+    vqgan: VQModel
+    vqgan_params: Any
+    clip: Any
+    clip_params: Any
+    clip_processor: Any
+    clip_prep: clip_lib.ClipPreprocessing
+
+    @property
+    def params(self) -> dict:
+        return {"dalle": self.dalle_params, "vqgan": self.vqgan_params, "clip": self.clip_params}
+
+
+def load_models(spec: ModelSpec) -> Models:
+    try:
+        preset = get_preset(spec.preset)
+    except UnknownPreset as e:
+        raise BenchError(f"--preset: {e.args[0]}") from None
+    if spec.weights not in (None, *WEIGHTS):
+        raise BenchError(f"--weights must be one of {', '.join(WEIGHTS)}, got '{spec.weights}'")
+    if spec.dtype not in DTYPES:
+        raise BenchError(f"--dtype must be one of {', '.join(DTYPES)}, got '{spec.dtype}'")
+    if preset.built_locally and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
+        raise BenchError("--weights pretrained: the tiny preset has no published weights; "
+                         "give --model, --vqgan and --clip, or use --preset mini/mega")
+    dtype = DTYPES[spec.dtype]
+    weights = spec.resolved_weights()
+    random = weights == "random" and not preset.built_locally
+
+    if preset.built_locally:
+        root = tiny_folder()
+        sources = {"dalle": str(root / "dallebart"), "vqgan": str(root / "vqgan"), "clip": str(root / "clip")}
+    else:
+        sources = {"dalle": preset.dalle, "vqgan": preset.vqgan, "clip": preset.clip}
+    for key, override in (("dalle", spec.model), ("vqgan", spec.vqgan), ("clip", spec.clip)):
+        if override:
+            sources[key] = override
+    vqgan_revision = preset.vqgan_revision if sources["vqgan"] == preset.vqgan else None
+
+    if random:
+        bart_tokenizer_dir, clip_tokenizer_dir = tokenizer_folders()
+        dalle, dalle_params = dallebart.load_dallebart("", dtype, random_config=preset.dalle_config)
+        processor = _random_weights_processor(bart_tokenizer_dir, dalle.config)
+        vqgan = VQModel(VQGANConfig(**preset.vqgan_config), dtype=dtype, _do_init=False)
+        vqgan_params = _init(vqgan)
+        clip, clip_params, clip_processor = clip_lib.load_clip(str(clip_tokenizer_dir), dtype,
+                                                               random_config=preset.clip_config)
+        sources = {k: f"random ({v} architecture)" for k, v in sources.items()}
+    else:
+        dalle, dalle_params = _load("--model", sources["dalle"], dallebart.load_dallebart, dtype)
+        processor = _load("--model", sources["dalle"], dallebart.load_processor)
+        vqgan, vqgan_params = _load("--vqgan", sources["vqgan"], _load_vqgan, dtype, vqgan_revision)
+        clip, clip_params, clip_processor = _load("--clip", sources["clip"], clip_lib.load_clip, dtype)
+
+    return Models(
+        spec=spec, sources=sources, random_weights=weights == "random", dalle=dalle, dalle_params=dalle_params,
+        processor=processor, geometry=dallebart.TextGeometry.of(dalle.config), vqgan=vqgan,
+        vqgan_params=vqgan_params, clip=clip, clip_params=clip_params, clip_processor=clip_processor,
+        clip_prep=clip_lib.ClipPreprocessing.of(clip, clip_processor),
+    )
+
+
+def _load(option: str, source: str, loader, *args):
+    if _looks_local(source) and not Path(source).exists():
+        raise BenchError(f"{option}: checkpoint not found: {source}")
+    try:
+        return loader(source, *args)
+    except Exception as e:  # transformers/wandb raise many types for one cause: unusable checkpoint
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BenchError(f"{option}: cannot load checkpoint '{source}': {reason}") from None
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).exists() or source.count("/") > 1 and ":" not in source
+
+
+def _load_vqgan(source: str, dtype, revision: str | None):
+    model, params = VQModel.from_pretrained(source, revision=revision, dtype=dtype, _do_init=False)
+    return model, dallebart.cast_floating(params, dtype)
+
+
+def _init(vqgan: VQModel):
+    import jax
+
+    shape = (1, vqgan.config.resolution, vqgan.config.resolution, vqgan.config.in_channels)
+    params = jax.jit(vqgan.init_weights, static_argnums=1)(jax.random.PRNGKey(0), shape)
+    return dallebart.cast_floating(params, vqgan.dtype)
+
+
+def _random_weights_processor(tokenizer_dir: Path, config):
+    dm = dallebart.dalle_mini()
+    tokenizer = dm.DalleBartTokenizer.from_pretrained(str(tokenizer_dir))
+    # The published tokenizer cannot be downloaded here; token ids only need to
+    # be in range, and the padded text length (the cost) is the real one.
+    return dm.DalleBartProcessor(tokenizer, False, config.max_text_length)

@@ -1,0 +1,99 @@
+"""Named model configurations: the registry behind `--preset`."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    dalle: str
+    vqgan: str
+    clip: str
+    dalle_config: dict = field(repr=False)
+    vqgan_config: dict = field(repr=False)
+    clip_config: dict = field(repr=False)
+    vqgan_revision: str | None = None
+    built_locally: bool = False
+    """True for presets whose checkpoints the project builds itself (random weights, no download)."""
+
+
+_DALLEBART_COMMON = dict(
+    image_length=256, max_text_length=64, ln_type="layernorm", ln_positions="normformer", use_glu=True,
+    use_bias=False, use_final_ln_encoder=True, use_final_ln_decoder=True, force_ln_scale=False,
+    scale_embedding=False, tie_word_embeddings=False, activation_function="gelu", dropout=0.0,
+    attention_dropout=0.0, activation_dropout=0.0, use_scan=True, do_sample=True,
+)
+
+# The published vqgan_imagenet_f16_16384 configuration.
+VQGAN_F16_16384 = dict(ch=128, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], resolution=256,
+                       z_channels=256, embed_dim=256, n_embed=16384, out_ch=3, in_channels=3, dropout=0.0)
+
+# openai/clip-vit-base-patch32 (the notebook's re-ranker) is CLIPConfig's default architecture.
+CLIP_VIT_B32: dict = {}
+
+TINY_IMAGE_VOCAB = 1024
+
+PRESETS = {
+    "tiny": Preset(
+        name="tiny",
+        description="small random DalleBart + f16 VQGAN + CLIP built locally; real geometry, seconds per image",
+        dalle="tiny/dallebart", vqgan="tiny/vqgan", clip="tiny/clip", built_locally=True,
+        dalle_config=dict(_DALLEBART_COMMON, d_model=128, encoder_layers=2, decoder_layers=2,
+                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256,
+                          decoder_ffn_dim=256, image_vocab_size=TINY_IMAGE_VOCAB,
+                          bos_token_id=TINY_IMAGE_VOCAB, eos_token_id=TINY_IMAGE_VOCAB,
+                          pad_token_id=TINY_IMAGE_VOCAB, decoder_start_token_id=TINY_IMAGE_VOCAB,
+                          min_length=257, max_length=257, normalize_text=False, init_std=0.02),
+        vqgan_config=dict(ch=32, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=1, attn_resolutions=[16], resolution=256,
+                          z_channels=64, embed_dim=64, n_embed=TINY_IMAGE_VOCAB, out_ch=3, in_channels=3),
+        clip_config=dict(
+            text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                             max_position_embeddings=77, vocab_size=514, eos_token_id=513, bos_token_id=512,
+                             pad_token_id=513),
+            vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                               image_size=64, patch_size=16),
+            projection_dim=64),
+    ),
+    "mini": Preset(
+        name="mini",
+        description="DALL·E Mini (mini-1, 0.4 B parameters)",
+        dalle="dalle-mini/dalle-mini", vqgan="dalle-mini/vqgan_imagenet_f16_16384",
+        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-base-patch32",
+        dalle_config=dict(_DALLEBART_COMMON, d_model=1024, encoder_layers=12, decoder_layers=12,
+                          encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=2730,
+                          decoder_ffn_dim=2730, encoder_vocab_size=50264, image_vocab_size=16384,
+                          bos_token_id=16385, eos_token_id=16385, pad_token_id=16385,
+                          decoder_start_token_id=16384, min_length=257, max_length=257, normalize_text=True,
+                          init_std=0.02),
+        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_B32,
+    ),
+    "mega": Preset(
+        name="mega",
+        description="DALL·E Mega (mega-1, 2.6 B parameters)",
+        dalle="dalle-mini/dalle-mega", vqgan="dalle-mini/vqgan_imagenet_f16_16384",
+        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-base-patch32",
+        dalle_config=dict(_DALLEBART_COMMON, d_model=2048, encoder_layers=24, decoder_layers=24,
+                          encoder_attention_heads=32, decoder_attention_heads=32, encoder_ffn_dim=4096,
+                          decoder_ffn_dim=4096, encoder_vocab_size=50272, image_vocab_size=16415,
+                          bos_token_id=16385, eos_token_id=16385, pad_token_id=16385,
+                          decoder_start_token_id=16384, min_length=257, max_length=257, normalize_text=True,
+                          init_std=0.01),
+        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_B32,
+    ),
+}
+
+
+class UnknownPreset(KeyError):
+    pass
+
+
+def get_preset(name: str) -> Preset:
+    if name in PRESETS:
+        return PRESETS[name]
+    close = difflib.get_close_matches(name, PRESETS, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UnknownPreset(f"unknown preset '{name}' (known: {', '.join(PRESETS)}){hint}")

@@ -1,0 +1,75 @@
+"""Builds the tiny preset's checkpoints on first use, into a cache folder,
+so that afterwards they load through the same code as published ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import jax
+
+from .presets import PRESETS
+from .tokenizers_tiny import write_bart_tokenizer, write_clip_tokenizer
+
+# Bump when the tiny preset's definition changes, so stale caches are rebuilt.
+TINY_VERSION = 1
+SEED = 0
+
+
+def cache_root() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dalle-bench"
+    return Path(os.environ.get("DALLE_BENCH_CACHE", default))
+
+
+def tiny_folder() -> Path:
+    """The folder holding dallebart/, vqgan/ and clip/, built if missing."""
+    folder = cache_root() / f"tiny-v{TINY_VERSION}"
+    if not (folder / "complete").exists():
+        _build(folder)
+    return folder
+
+
+def tokenizer_folders() -> tuple[Path, Path]:
+    """The tiny tokenizers (BART-style, CLIP-style), also used by random-weight
+    runs of the published configurations, which cannot download the real ones."""
+    folder = tiny_folder()
+    return folder / "dallebart", folder / "clip"
+
+
+def _build(folder: Path) -> None:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPTokenizerFast, FlaxCLIPModel
+
+    from .dallebart import dalle_mini
+    from .vqgan import VQGANConfig, VQModel
+
+    dm = dalle_mini()
+    preset = PRESETS["tiny"]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=folder.parent))
+    try:
+        vocab = write_bart_tokenizer(staging / "dallebart")
+        config = dm.DalleBartConfig(**preset.dalle_config, encoder_vocab_size=vocab)
+        dm.DalleBart(config, seed=SEED).save_pretrained(staging / "dallebart")
+
+        VQModel(VQGANConfig(**preset.vqgan_config), seed=SEED).save_pretrained(staging / "vqgan")
+
+        write_clip_tokenizer(staging / "clip_tokenizer")
+        tokenizer = CLIPTokenizerFast.from_pretrained(staging / "clip_tokenizer")
+        size = preset.clip_config["vision_config"]["image_size"]
+        image_processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(staging / "clip")
+        shutil.rmtree(staging / "clip_tokenizer")
+        FlaxCLIPModel(CLIPConfig(**preset.clip_config), seed=SEED).save_pretrained(staging / "clip")
+
+        (staging / "complete").write_text(f"jax {jax.__version__}\n")
+        if folder.exists() and not (folder / "complete").exists():
+            shutil.rmtree(folder)  # left by a build that was killed
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / "complete").exists():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,56 @@
+"""The autoregressive image-token loop, independent of any model.
+
+`step(tokens, position, cache) -> (logits, cache)` is the only thing it
+knows about the decoder, so tests can drive it with fake logits. Each image
+row carries its own PRNG key, folded with the step index, so an image depends
+only on its key: never on the batch it shares, the device it runs on or the
+parallel mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from .config import SamplingConfig
+from .warpers import forbid_token, super_condition, warp
+
+StepFn = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
+
+
+def image_keys(seed: int, prompt_index: jax.Array, sample_index: jax.Array) -> jax.Array:
+    """One key per image from (seed, prompt index, sample index)."""
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda p, s: jax.random.fold_in(jax.random.fold_in(base, p), s))(
+        jnp.asarray(prompt_index, jnp.uint32), jnp.asarray(sample_index, jnp.uint32))
+
+
+def sample_image_tokens(step: StepFn, cache: Any, keys: jax.Array, *, num_tokens: int, start_token: int,
+                        forbidden_token: int, config: SamplingConfig) -> jax.Array:
+    """Draw `num_tokens` tokens for each of the B rows of `keys`: (B, num_tokens) int32.
+
+    With super-conditioning the decoder runs once over 2B stacked rows
+    (conditioned first, unconditioned second; `cache` must hold 2B rows) and
+    the token drawn from the mixed logits is fed back to both halves.
+    """
+    batch = keys.shape[0]
+    stacked = config.unconditioned_pass
+
+    def body(carry, position):
+        token, cache = carry
+        fed = jnp.concatenate([token, token]) if stacked else token
+        logits, cache = step(fed[:, None], position, cache)
+        # Sampling maths in float32 whatever the compute dtype.
+        logits = logits.astype(jnp.float32)
+        if stacked:
+            logits = super_condition(logits[:batch], logits[batch:], config.cond_scale)
+        logits = warp(forbid_token(logits, forbidden_token), config)
+        step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, position)
+        token = jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)
+        return (token, cache), token
+
+    start = jnp.full((batch,), start_token, jnp.int32)
+    _, tokens = jax.lax.scan(body, (start, cache), jnp.arange(num_tokens, dtype=jnp.int32))
+    return tokens.T
