@@ -79,9 +79,9 @@ class Runner:
             raise RuntimeError("compile() first")
         return self._compiled(self.params, device_batch)
 
-    def to_host(self, outputs: dict) -> dict:
+    def to_host(self, outputs):
         """Device outputs -> numpy with one leading batch axis, in batch order."""
         host = jax.device_get(outputs)
         if self.config.mode == "pmap":
-            host = {k: v.reshape(-1, *v.shape[2:]) for k, v in host.items()}
+            host = jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:]), host)
         return host

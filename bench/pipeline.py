@@ -18,25 +18,37 @@ from .sampling import SamplingConfig, image_keys, sample_image_tokens
 Program = Callable[[dict, dict], dict]
 
 
-def build_program(models: Models, sampling: SamplingConfig, with_clip: bool = True) -> Program:
-    dalle, geometry, vqgan = models.dalle, models.geometry, models.vqgan
-    uncond_ids = np.asarray(models.processor.input_ids_uncond, np.int32)
-    uncond_mask = np.asarray(models.processor.attention_mask_uncond, np.int32)
-    codebook_size = vqgan.config.n_embed
+def build_token_program(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfig,
+                        uncond_ids: np.ndarray, uncond_mask: np.ndarray) -> Program:
+    """(dalle params, batch) -> image tokens (B, image_length): text encode and token sampling."""
+    uncond_ids, uncond_mask = np.asarray(uncond_ids, np.int32), np.asarray(uncond_mask, np.int32)
 
-    def program(params: dict, batch: dict) -> dict:
+    def tokens_program(dalle_params, batch: dict) -> jax.Array:
         ids, mask = batch["input_ids"], batch["attention_mask"]
         if sampling.unconditioned_pass:
             # One encoder and one decoder pass over the stacked conditioned and
             # unconditioned rows, instead of two passes of half the size.
             ids = jnp.concatenate([ids, jnp.broadcast_to(uncond_ids, ids.shape)])
             mask = jnp.concatenate([mask, jnp.broadcast_to(uncond_mask, mask.shape)])
-        encoded = dallebart.encode(dalle, params["dalle"], ids, mask)
+        encoded = dallebart.encode(dalle, dalle_params, ids, mask)
         cache = dallebart.empty_cache(dalle, ids.shape[0], geometry.image_length, encoded)
-        step = dallebart.decoder_step(dalle, params["dalle"], encoded, mask, geometry.image_length)
-        tokens = sample_image_tokens(step, cache, batch["keys"], num_tokens=geometry.image_length,
-                                     start_token=geometry.start_token, forbidden_token=geometry.forbidden_token,
-                                     config=sampling)
+        step = dallebart.decoder_step(dalle, dalle_params, encoded, mask, geometry.image_length)
+        return sample_image_tokens(step, cache, batch["keys"], num_tokens=geometry.image_length,
+                                   start_token=geometry.start_token, forbidden_token=geometry.forbidden_token,
+                                   config=sampling)
+
+    return tokens_program
+
+
+def build_program(models: Models, sampling: SamplingConfig, with_clip: bool = True) -> Program:
+    """(params, batch) -> {tokens, images in [0, 1], clip_scores}: the whole pipeline in one program."""
+    tokens_program = build_token_program(models.dalle, models.geometry, sampling,
+                                         models.processor.input_ids_uncond, models.processor.attention_mask_uncond)
+    vqgan = models.vqgan
+    codebook_size = vqgan.config.n_embed
+
+    def program(params: dict, batch: dict) -> dict:
+        tokens = tokens_program(params["dalle"], batch)
         # Ids past the codebook (mega pads its vocabulary for sharding) are
         # clamped, as the reference's gather did; current jnp.take would give NaN.
         codes = jnp.minimum(tokens, codebook_size - 1)
