@@ -1,0 +1,94 @@
+"""`dalle-bench generate` as a user runs it: a subprocess writing real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PROMPTS = ["Dog wearing clothes", "Earth from space"]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, tiny_cache):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path_factory.mktemp("gen")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["DALLE_BENCH_CACHE"] = str(tiny_cache)
+    proc = subprocess.run([sys.executable, "-m", "bench", "generate", *PROMPTS, "-n", "3", "--preset", "tiny",
+                           "--seed", "1", "--batch-per-device", "2", "--out", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_writes_one_png_per_image_and_a_grid_per_prompt(generated):
+    out, _ = generated
+    for p in range(2):
+        for s in range(3):
+            with Image.open(out / f"prompt{p:03d}_sample{s:03d}.png") as image:
+                assert image.size == (256, 256) and image.mode == "RGB"
+        with Image.open(out / f"grid_prompt{p:03d}.png") as grid:
+            assert grid.size == (3 * 256, 256)
+
+
+def test_tokens_file_is_prompt_major_int32(generated):
+    out, _ = generated
+    tokens = np.load(out / "tokens.npy")
+    assert tokens.dtype == np.int32 and tokens.shape == (2, 3, 256)
+    assert tokens.min() >= 0 and tokens.max() < 1024  # the tiny codebook
+    assert len({tuple(t) for t in tokens.reshape(6, 256)}) == 6
+
+
+def test_metadata_records_settings_devices_scores_and_timings(generated):
+    out, _ = generated
+    meta = json.loads((out / "generate.json").read_text())
+    assert meta["prompts"] == PROMPTS and meta["num_images"] == 3 and meta["seed"] == 1
+    assert meta["sampling"] == {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "cond_scale": 10.0}
+    assert meta["model"]["preset"] == "tiny" and meta["model"]["random_weights"] is True
+    assert "random weights" in meta["warning"]
+    assert meta["devices"]["device_count"] == 1 and meta["devices"]["platform"] == "cpu"
+    assert meta["parallel"] == {"mode": "single", "devices": 1, "batch_per_device": 2, "global_batch": 2}
+    assert meta["versions"]["jax"] and meta["versions"]["dalle-mini"] == "0.1.5"
+    assert len(meta["images"]) == 6 and all(0 <= i["clip_score"] <= 100 for i in meta["images"])
+    assert len(meta["timings"]["batch_seconds"]) == 3 and meta["timings"]["compile_seconds"] > 0
+
+
+def test_grid_is_ordered_by_clip_score(generated):
+    out, _ = generated
+    meta = json.loads((out / "generate.json").read_text())
+    scores = [i["clip_score"] for i in meta["images"] if i["prompt_index"] == 0]
+    grid = np.asarray(Image.open(out / "grid_prompt000.png"))
+    tiles = [grid[:, i * 256:(i + 1) * 256] for i in range(3)]
+    order = [next(s for s in range(3) if np.array_equal(tile, np.asarray(Image.open(
+        out / f"prompt000_sample{s:03d}.png")))) for tile in tiles]
+    assert [scores[s] for s in order] == sorted(scores, reverse=True)
+
+
+def test_random_weights_are_announced(generated):
+    _, proc = generated
+    assert "random weights" in proc.stderr
+
+
+def test_same_seed_same_images_other_seed_other_images(run_cli, tmp_path, generated):
+    out, _ = generated
+    again = run_cli("generate", *PROMPTS, "-n", "3", "--seed", "1", "--out", tmp_path / "a", "--no-progress",
+                    check=True)
+    del again
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "tokens.npy"), np.load(out / "tokens.npy"))
+    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "2", "--out", tmp_path / "b", "--no-progress", check=True)
+    assert not np.array_equal(np.load(tmp_path / "b" / "tokens.npy"), np.load(out / "tokens.npy"))
+
+
+def test_long_prompt_is_truncated_with_a_warning(run_cli, tmp_path):
+    proc = run_cli("generate", "a red cube on a blue sphere " * 5, "-n", "1", "--cond-scale", "1",
+                   "--out", tmp_path, "--no-progress", check=True)
+    assert "prompt 1 is longer than 64 text tokens and was truncated" in proc.stderr
+    assert np.load(tmp_path / "tokens.npy").shape == (1, 1, 256)
