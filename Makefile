@@ -10,7 +10,6 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 	# torch/torchvision are pinned in pyproject.toml to the builds pip finds on this machine's disk.
 	$(PIP) install --quiet -e '.[test]'
 	# dalle-mini 0.1.5 pins jax 0.3 / flax 0.6 / transformers 4.25, which cannot install on current

@@ -46,7 +46,7 @@ def load_dallebart(source: str, dtype=jnp.float32, *, random_config: dict | None
     if random_config is not None:
         config = dm.DalleBartConfig(**random_config)
         model = dm.DalleBart(config, dtype=dtype, _do_init=False)
-        params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(seed), (1, 1))
+        params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(seed), model.input_shape)
     else:
         model, params = dm.DalleBart.from_pretrained(source, dtype=dtype, _do_init=False)
     return model, cast_floating(params, dtype)

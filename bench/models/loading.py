@@ -30,8 +30,7 @@ class ModelSpec:
     dtype: str = "float32"
 
     def resolved_weights(self) -> str:
-        preset = get_preset(self.preset)
-        if preset.built_locally:
+        if get_preset(self.preset).built_locally and self.weights != "pretrained":
             return "random"
         return self.weights or "pretrained"
 
