@@ -92,3 +92,19 @@ def test_long_prompt_is_truncated_with_a_warning(run_cli, tmp_path):
                    "--out", tmp_path, "--no-progress", check=True)
     assert "prompt 1 is longer than 64 text tokens and was truncated" in proc.stderr
     assert np.load(tmp_path / "tokens.npy").shape == (1, 1, 256)
+
+
+def test_local_checkpoint_folders_load_through_model_options(run_cli, tiny_cache, tmp_path, generated):
+    """--model/--vqgan/--clip with folders: the loading path users take for their own checkpoints."""
+    import shutil
+
+    out, _ = generated
+    (source,) = [p for p in tiny_cache.iterdir() if p.name.startswith("tiny-v")]
+    copies = {name: shutil.copytree(source / name, tmp_path / "ckpt" / name) for name in ("dallebart", "vqgan", "clip")}
+    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "1", "--batch-per-device", "2", "--weights", "pretrained",
+            "--model", copies["dallebart"], "--vqgan", copies["vqgan"], "--clip", copies["clip"],
+            "--out", tmp_path / "out", "--no-progress", check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "tokens.npy"), np.load(out / "tokens.npy"))
+    meta = json.loads((tmp_path / "out" / "generate.json").read_text())
+    assert meta["model"]["sources"]["dalle"] == str(copies["dallebart"])
+    assert meta["model"]["weights"] == "pretrained"
