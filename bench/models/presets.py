@@ -37,6 +37,25 @@ CLIP_VIT_B32: dict = {}
 
 TINY_IMAGE_VOCAB = 1024
 
+
+def _published(name: str, description: str, dalle: str, *, d_model: int, layers: int, heads: int, ffn_dim: int,
+               encoder_vocab_size: int, image_vocab_size: int, init_std: float) -> Preset:
+    """A published DalleBart with the published VQGAN and the notebook's CLIP.
+    Token ids as in the published config.json (end-of-sequence 16385 lies past
+    mini's logits, so nothing is masked there: the reference behaves the same)."""
+    return Preset(
+        name=name, description=description, dalle=dalle, vqgan="dalle-mini/vqgan_imagenet_f16_16384",
+        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-base-patch32",
+        dalle_config=dict(_DALLEBART_COMMON, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+                          encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn_dim,
+                          decoder_ffn_dim=ffn_dim, encoder_vocab_size=encoder_vocab_size,
+                          image_vocab_size=image_vocab_size, bos_token_id=16385, eos_token_id=16385,
+                          pad_token_id=16385, decoder_start_token_id=16384, min_length=257, max_length=257,
+                          normalize_text=True, init_std=init_std),
+        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_B32,
+    )
+
+
 PRESETS = {
     "tiny": Preset(
         name="tiny",
@@ -58,32 +77,12 @@ PRESETS = {
                                image_size=64, patch_size=16),
             projection_dim=64),
     ),
-    "mini": Preset(
-        name="mini",
-        description="DALL·E Mini (mini-1, 0.4 B parameters)",
-        dalle="dalle-mini/dalle-mini", vqgan="dalle-mini/vqgan_imagenet_f16_16384",
-        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-base-patch32",
-        dalle_config=dict(_DALLEBART_COMMON, d_model=1024, encoder_layers=12, decoder_layers=12,
-                          encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=2730,
-                          decoder_ffn_dim=2730, encoder_vocab_size=50264, image_vocab_size=16384,
-                          bos_token_id=16385, eos_token_id=16385, pad_token_id=16385,
-                          decoder_start_token_id=16384, min_length=257, max_length=257, normalize_text=True,
-                          init_std=0.02),
-        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_B32,
-    ),
-    "mega": Preset(
-        name="mega",
-        description="DALL·E Mega (mega-1, 2.6 B parameters)",
-        dalle="dalle-mini/dalle-mega", vqgan="dalle-mini/vqgan_imagenet_f16_16384",
-        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-base-patch32",
-        dalle_config=dict(_DALLEBART_COMMON, d_model=2048, encoder_layers=24, decoder_layers=24,
-                          encoder_attention_heads=32, decoder_attention_heads=32, encoder_ffn_dim=4096,
-                          decoder_ffn_dim=4096, encoder_vocab_size=50272, image_vocab_size=16415,
-                          bos_token_id=16385, eos_token_id=16385, pad_token_id=16385,
-                          decoder_start_token_id=16384, min_length=257, max_length=257, normalize_text=True,
-                          init_std=0.01),
-        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_B32,
-    ),
+    "mini": _published("mini", "DALL·E Mini (mini-1, 0.4 B parameters)", "dalle-mini/dalle-mini",
+                       d_model=1024, layers=12, heads=16, ffn_dim=2730, encoder_vocab_size=50264,
+                       image_vocab_size=16384, init_std=0.02),
+    "mega": _published("mega", "DALL·E Mega (mega-1, 2.6 B parameters)", "dalle-mini/dalle-mega",
+                       d_model=2048, layers=24, heads=32, ffn_dim=4096, encoder_vocab_size=50272,
+                       image_vocab_size=16415, init_std=0.01),
 }
 
 
