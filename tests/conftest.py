@@ -28,7 +28,7 @@ def tiny_cache(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_cli(tiny_cache):
     def run(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
         full_env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}

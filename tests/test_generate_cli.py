@@ -12,20 +12,10 @@ PROMPTS = ["Dog wearing clothes", "Earth from space"]
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory, tiny_cache):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
+def generated(tmp_path_factory, run_cli):
     out = tmp_path_factory.mktemp("gen")
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["DALLE_BENCH_CACHE"] = str(tiny_cache)
-    proc = subprocess.run([sys.executable, "-m", "bench", "generate", *PROMPTS, "-n", "3", "--preset", "tiny",
-                           "--seed", "1", "--batch-per-device", "2", "--out", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli("generate", *PROMPTS, "-n", "3", "--preset", "tiny", "--seed", "1", "--batch-per-device", "2",
+                   "--out", out, check=True)
     return out, proc
 
 
@@ -79,9 +69,7 @@ def test_random_weights_are_announced(generated):
 
 def test_same_seed_same_images_other_seed_other_images(run_cli, tmp_path, generated):
     out, _ = generated
-    again = run_cli("generate", *PROMPTS, "-n", "3", "--seed", "1", "--out", tmp_path / "a", "--no-progress",
-                    check=True)
-    del again
+    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "1", "--out", tmp_path / "a", "--no-progress", check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "a" / "tokens.npy"), np.load(out / "tokens.npy"))
     run_cli("generate", *PROMPTS, "-n", "3", "--seed", "2", "--out", tmp_path / "b", "--no-progress", check=True)
     assert not np.array_equal(np.load(tmp_path / "b" / "tokens.npy"), np.load(out / "tokens.npy"))
