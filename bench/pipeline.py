@@ -22,6 +22,7 @@ def build_token_program(dalle, geometry: dallebart.TextGeometry, sampling: Sampl
                         uncond_ids: np.ndarray, uncond_mask: np.ndarray) -> Program:
     """(dalle params, batch) -> image tokens (B, image_length): text encode and token sampling."""
     uncond_ids, uncond_mask = np.asarray(uncond_ids, np.int32), np.asarray(uncond_mask, np.int32)
+    decoder = dallebart.CachedDecoder(dalle)
 
     def tokens_program(dalle_params, batch: dict) -> jax.Array:
         ids, mask = batch["input_ids"], batch["attention_mask"]
@@ -31,8 +32,9 @@ def build_token_program(dalle, geometry: dallebart.TextGeometry, sampling: Sampl
             ids = jnp.concatenate([ids, jnp.broadcast_to(uncond_ids, ids.shape)])
             mask = jnp.concatenate([mask, jnp.broadcast_to(uncond_mask, mask.shape)])
         encoded = dallebart.encode(dalle, dalle_params, ids, mask)
-        cache = dallebart.empty_cache(dalle, ids.shape[0], geometry.image_length, encoded)
-        step = dallebart.decoder_step(dalle, dalle_params, encoded, mask, geometry.image_length)
+        decoder_params = decoder.prepare(dalle_params)
+        cache = decoder.initial_cache(decoder_params, ids.shape[0], geometry.image_length, encoded)
+        step = decoder.step(decoder_params, encoded, mask, geometry.image_length)
         return sample_image_tokens(step, cache, batch["keys"], num_tokens=geometry.image_length,
                                    start_token=geometry.start_token, forbidden_token=geometry.forbidden_token,
                                    config=sampling)

@@ -22,8 +22,43 @@ def test_dalle_mini_encode_init_cache_decode_run_after_shims():
     ids = jnp.zeros((2, model.config.max_text_length), jnp.int32)
     mask = jnp.ones_like(ids)
     encoded = dallebart.encode(model, params, ids, mask)
-    cache = dallebart.empty_cache(model, 2, model.config.image_length, encoded)
-    step = dallebart.decoder_step(model, params, encoded, mask, model.config.image_length)
+    decoder = dallebart.CachedDecoder(model)
+    decoder_params = decoder.prepare(params)
+    cache = decoder.initial_cache(decoder_params, 2, model.config.image_length, encoded)
+    step = decoder.step(decoder_params, encoded, mask, model.config.image_length)
     logits, cache = step(jnp.zeros((2, 1), jnp.int32), jnp.int32(0), cache)
     assert logits.shape == (2, model.config.image_vocab_size + 1)
     assert jnp.isfinite(logits).all()
+
+
+def test_cached_decoder_steps_equal_plain_decode():
+    """Unrolled layers and our cache layout give the logits of dalle-mini's
+    own scanned `decode`, step after step, with a padded prompt."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from bench.models import dallebart
+    from tests.test_conformance import FIXTURES
+
+    model, params = dallebart.load_dallebart(str(FIXTURES / "dallebart"))
+    length = model.config.image_length
+    ids = jax.random.randint(jax.random.PRNGKey(0), (3, model.config.max_text_length), 0, 100)
+    mask = jnp.ones_like(ids).at[1, 5:].set(0)
+    encoded = dallebart.encode(model, params, ids, mask)
+    decoder = dallebart.CachedDecoder(model)
+    assert decoder.fast and decoder.unroll
+    decoder_params = decoder.prepare(params)
+    cache = decoder.initial_cache(decoder_params, 3, length, encoded)
+    plain_cache = model.init_cache(3, length, encoded)
+    step = decoder.step(decoder_params, encoded, mask, length)
+    tokens = jnp.full((3, 1), model.config.decoder_start_token_id, jnp.int32)
+    for position in range(6):
+        logits, cache = step(tokens, jnp.int32(position), cache)
+        plain = model.decode(tokens, encoded, encoder_attention_mask=mask,
+                             decoder_attention_mask=jnp.ones((3, length), jnp.int32),
+                             decoder_position_ids=jnp.full((3, 1), position, jnp.int32),
+                             past_key_values=plain_cache, params=params, return_dict=True)
+        plain_cache = plain.past_key_values
+        np.testing.assert_allclose(logits, plain.logits[:, -1], atol=1e-5, rtol=1e-5)
+        tokens = jnp.argmax(logits, -1)[:, None].astype(jnp.int32)
