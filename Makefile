@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --no-deps dalle-mini==0.1.5
 	touch $(STAMP)
 
+# The tiny preset over both parallel modes, 1 and 2 emulated devices, two condition
+# scales and two temperatures (16 points), then its report.
 demo: setup
-	$(VENV)/bin/dalle-bench generate "Dog wearing clothes" "Earth from space" -n 4 --preset tiny --out results/demo
+	$(VENV)/bin/dalle-bench sweep --preset tiny --parallel pmap,sharded --devices 1,2 \
+		--cond-scale 1,3 --temperature 0.7,1.0 --out results $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest --benchmark-disable $(PYTEST_ARGS)

@@ -88,6 +88,66 @@ def generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, p
     run_generate(**options)
 
 
+def _axis_options(f):
+    from .sweep.spec import AXES
+
+    for axis in reversed(list(AXES.values())):
+        f = click.option(f"--{axis.option}", axis.name, default=None, metavar="V1,V2,...",
+                         help=f"{axis.help} Comma list; default {axis.default}.")(f)
+    return f
+
+
+@cli.command()
+@click.option("--sweep", "sweep", type=click.Path(dir_okay=False), default=None,
+              help="Sweep file (TOML or YAML) with [grid] and [zip] tables of axis = [values].")
+@_axis_options
+@click.option("--preset", default="tiny", show_default=True, help="Model configuration: tiny, mini, mega.")
+@click.option("--weights", type=click.Choice(["pretrained", "random"]), default=None,
+              help="pretrained (default for mini/mega) or random (throughput-only runs).")
+@click.option("--model", default=None, help="DalleBart: Hub id, local folder or wandb artifact.")
+@click.option("--vqgan", default=None, help="VQGAN: Hub id or local folder.")
+@click.option("--clip", "clip_source", default=None, help="CLIP: Hub id or local folder.")
+@click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
+@click.option("-n", "--num-images", type=int, default=2, show_default=True, help="Images per prompt per point.")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Untimed calls before timing.")
+@click.option("--iters", type=int, default=5, show_default=True, help="Fewest timed calls per point.")
+@click.option("--min-seconds", type=float, default=0.0, show_default=True,
+              help="Fewest seconds of timed calls per point.")
+@click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves four compilations a point).")
+@click.option("--measure-peak", is_flag=True, help="Measure peak FLOP/s and bandwidth even on known accelerators.")
+@click.option("--host-devices", type=int, default=None,
+              help="Emulate M CPU devices (default: the largest --devices value).")
+@click.option("--compilation-cache", default=None, type=click.Path(file_okay=False),
+              help="Persistent compilation cache folder (default: $JAX_COMPILATION_CACHE_DIR, else off).")
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Folder for the run folder.")
+@click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
+@click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the run's report (as `dalle-bench report`) when the sweep ends.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.pass_context
+def sweep(ctx, **options):
+    """Measure the pipeline over a grid of settings; results go to OUT/RUN-ID/."""
+    from click.core import ParameterSource
+
+    from .sweep.command import run_sweep
+
+    explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    run_sweep(options, explicit)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def report(run_dir):
+    """Tables of a sweep run: Markdown here, CSV and HTML in RUN_DIR/report/."""
+    from .report import write_report
+
+    markdown, out = write_report(run_dir)
+    click.echo(markdown)
+    click.echo(f"Report written to {out / 'report.html'}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2."""
     # transformers warns on every Flax import that v5 drops Flax; we pin <5 on purpose.
@@ -105,4 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     except BenchError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
 

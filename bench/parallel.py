@@ -41,7 +41,11 @@ class ParallelConfig:
 
 
 class Runner:
-    def __init__(self, program: Program, params: dict, devices: list, config: ParallelConfig):
+    """One program laid out over `devices`. `params` are host parameters, or
+    another runner's `params` (same devices and mode) passed with
+    `placed=True`, so stage programs share one copy of the weights."""
+
+    def __init__(self, program: Program, params: dict, devices: list, config: ParallelConfig, placed: bool = False):
         self.config = config
         self.devices = devices
         mesh = Mesh(np.asarray(devices), ("data",))
@@ -49,10 +53,10 @@ class Runner:
         self._split = NamedSharding(mesh, PartitionSpec("data"))
         if config.mode == "pmap":
             self._fn = jax.pmap(program, devices=devices)
-            self.params = jax.tree.map(self._stack_copies, params)
+            self.params = params if placed else jax.tree.map(self._stack_copies, params)
         else:
             self._fn = jax.jit(program, out_shardings=self._split)
-            self.params = jax.device_put(params, self._replicated)
+            self.params = params if placed else jax.device_put(params, self._replicated)
         self._compiled = None
 
     def put(self, batch: dict) -> dict:
@@ -69,15 +73,25 @@ class Runner:
         return jax.make_array_from_single_device_arrays((len(self.devices), *leaf.shape), self._split, shards)
 
     def compile(self, example_batch: dict) -> float:
-        """Ahead-of-time compilation; returns its wall time in seconds."""
+        """Ahead-of-time compilation for a host batch's shapes; returns its wall time in seconds."""
+        return self.compile_for(self.put(example_batch))
+
+    def compile_for(self, device_batch) -> float:
+        """As `compile`, for inputs already on device in this runner's layout
+        (another runner's outputs, say)."""
         start = time.perf_counter()
-        self._compiled = self._fn.lower(self.params, self.put(example_batch)).compile()
+        self._compiled = self._fn.lower(self.params, device_batch).compile()
         return time.perf_counter() - start
 
-    def __call__(self, device_batch: dict) -> dict:
+    @property
+    def compiled(self):
+        """The compiled executable: `compiled(params, device_batch)`."""
         if self._compiled is None:
             raise RuntimeError("compile() first")
-        return self._compiled(self.params, device_batch)
+        return self._compiled
+
+    def __call__(self, device_batch):
+        return self.compiled(self.params, device_batch)
 
     def to_host(self, outputs):
         """Device outputs -> numpy with one leading batch axis, in batch order."""

@@ -4,6 +4,7 @@ not know how it is parallelised or timed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import jax
@@ -18,47 +19,86 @@ from .sampling import SamplingConfig, image_keys, sample_image_tokens
 Program = Callable[[dict, dict], dict]
 
 
-def build_token_program(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfig,
-                        uncond_ids: np.ndarray, uncond_mask: np.ndarray) -> Program:
-    """(dalle params, batch) -> image tokens (B, image_length): text encode and token sampling."""
+@dataclass(frozen=True)
+class Stages:
+    """The pipeline's four stages as separate pure functions, so they can be
+    compiled and timed one by one; `build_program` chains them into one."""
+
+    encode: Callable[[dict, dict], dict]  # (params, batch) -> {"encoded", "mask", "keys"}
+    sample: Callable[[dict, dict], jax.Array]  # (params, encoded) -> tokens (B, image_length)
+    decode: Callable[[dict, jax.Array], jax.Array]  # (params, tokens) -> images (B, H, W, 3) in [0, 1]
+    score: Callable[[dict, dict], jax.Array]  # (params, {"images", "clip_ids", "clip_mask"}) -> (B,)
+
+    NAMES = ("encode", "sample", "decode", "score")
+
+
+def text_stages(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfig, uncond_ids: np.ndarray,
+                uncond_mask: np.ndarray) -> tuple[Callable, Callable]:
+    """(encode, sample) on the DalleBart parameters alone."""
     uncond_ids, uncond_mask = np.asarray(uncond_ids, np.int32), np.asarray(uncond_mask, np.int32)
     decoder = dallebart.CachedDecoder(dalle)
 
-    def tokens_program(dalle_params, batch: dict) -> jax.Array:
+    def encode(dalle_params, batch: dict) -> dict:
         ids, mask = batch["input_ids"], batch["attention_mask"]
         if sampling.unconditioned_pass:
-            # One encoder and one decoder pass over the stacked conditioned and
-            # unconditioned rows, instead of two passes of half the size.
-            ids = jnp.concatenate([ids, jnp.broadcast_to(uncond_ids, ids.shape)])
-            mask = jnp.concatenate([mask, jnp.broadcast_to(uncond_mask, mask.shape)])
-        encoded = dallebart.encode(dalle, dalle_params, ids, mask)
+            # One encoder and one decoder pass over conditioned and
+            # unconditioned rows together, instead of two passes of half the
+            # size; interleaved (image 0 cond, image 0 uncond, ...), as the loop expects.
+            ids = jnp.stack([ids, jnp.broadcast_to(uncond_ids, ids.shape)], axis=1).reshape(-1, ids.shape[1])
+            mask = jnp.stack([mask, jnp.broadcast_to(uncond_mask, mask.shape)], axis=1).reshape(-1, mask.shape[1])
+        return {"encoded": dallebart.encode(dalle, dalle_params, ids, mask)[0], "mask": mask, "keys": batch["keys"]}
+
+    def sample(dalle_params, encoded: dict) -> jax.Array:
+        hidden, mask = (encoded["encoded"],), encoded["mask"]
         decoder_params = decoder.prepare(dalle_params)
-        cache = decoder.initial_cache(decoder_params, ids.shape[0], geometry.image_length, encoded)
-        step = decoder.step(decoder_params, encoded, mask, geometry.image_length)
-        return sample_image_tokens(step, cache, batch["keys"], num_tokens=geometry.image_length,
+        cache = decoder.initial_cache(decoder_params, mask.shape[0], geometry.image_length, hidden)
+        step = decoder.step(decoder_params, hidden, mask, geometry.image_length)
+        return sample_image_tokens(step, cache, encoded["keys"], num_tokens=geometry.image_length,
                                    start_token=geometry.start_token, forbidden_token=geometry.forbidden_token,
                                    config=sampling)
 
-    return tokens_program
+    return encode, sample
+
+
+def build_token_program(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfig,
+                        uncond_ids: np.ndarray, uncond_mask: np.ndarray) -> Program:
+    """(dalle params, batch) -> image tokens (B, image_length): text encode and token sampling."""
+    encode, sample = text_stages(dalle, geometry, sampling, uncond_ids, uncond_mask)
+    return lambda dalle_params, batch: sample(dalle_params, encode(dalle_params, batch))
+
+
+def build_stages(models: Models, sampling: SamplingConfig) -> Stages:
+    """The stages over the full parameter dict {"dalle", "vqgan", "clip"}."""
+    encode, sample = text_stages(models.dalle, models.geometry, sampling, models.processor.input_ids_uncond,
+                                 models.processor.attention_mask_uncond)
+    vqgan = models.vqgan
+    codebook_size = vqgan.config.n_embed
+
+    def decode(params: dict, tokens: jax.Array) -> jax.Array:
+        # Ids past the codebook (mega pads its vocabulary for sharding) are
+        # clamped, as the reference's gather did; current jnp.take would give NaN.
+        codes = jnp.minimum(tokens, codebook_size - 1)
+        return jnp.clip(vqgan.decode_code(codes, params=params["vqgan"]).astype(jnp.float32), 0.0, 1.0)
+
+    def score(params: dict, inputs: dict) -> jax.Array:
+        return clip_lib.clip_scores(models.clip, params["clip"], inputs["images"], inputs["clip_ids"],
+                                    inputs["clip_mask"], models.clip_prep)
+
+    return Stages(encode=lambda params, batch: encode(params["dalle"], batch),
+                  sample=lambda params, encoded: sample(params["dalle"], encoded), decode=decode, score=score)
 
 
 def build_program(models: Models, sampling: SamplingConfig, with_clip: bool = True) -> Program:
     """(params, batch) -> {tokens, images in [0, 1], clip_scores}: the whole pipeline in one program."""
-    tokens_program = build_token_program(models.dalle, models.geometry, sampling,
-                                         models.processor.input_ids_uncond, models.processor.attention_mask_uncond)
-    vqgan = models.vqgan
-    codebook_size = vqgan.config.n_embed
+    stages = build_stages(models, sampling)
 
     def program(params: dict, batch: dict) -> dict:
-        tokens = tokens_program(params["dalle"], batch)
-        # Ids past the codebook (mega pads its vocabulary for sharding) are
-        # clamped, as the reference's gather did; current jnp.take would give NaN.
-        codes = jnp.minimum(tokens, codebook_size - 1)
-        images = jnp.clip(vqgan.decode_code(codes, params=params["vqgan"]).astype(jnp.float32), 0.0, 1.0)
+        tokens = stages.sample(params, stages.encode(params, batch))
+        images = stages.decode(params, tokens)
         out = {"tokens": tokens, "images": images}
         if with_clip:
-            out["clip_scores"] = clip_lib.clip_scores(models.clip, params["clip"], images, batch["clip_ids"],
-                                                      batch["clip_mask"], models.clip_prep)
+            out["clip_scores"] = stages.score(params, {"images": images, "clip_ids": batch["clip_ids"],
+                                                       "clip_mask": batch["clip_mask"]})
         return out
 
     return program

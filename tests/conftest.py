@@ -42,3 +42,11 @@ def run_cli(tiny_cache):
         return proc
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_cache):
+    """The tiny preset loaded in this process (float32)."""
+    from bench.models.loading import ModelSpec, load_models
+
+    return load_models(ModelSpec(preset="tiny"))

@@ -77,13 +77,13 @@ jax.tree_util.register_pytree_node(StaticCache, lambda c: ((), c["stacked"]), la
 
 
 def fake_step(tokens, position, cache):
-    """Conditioned rows favour (previous + 1) mod V, unconditioned rows (the
-    second half when the cache says the rows are stacked) favour the previous token."""
+    """Conditioned rows favour (previous + 1) mod V, unconditioned rows (every
+    second row when the cache says the rows are paired) favour the previous token."""
     prev = tokens[:, 0]
     logits = jax.nn.one_hot((prev + 1) % VOCAB, VOCAB) * 2.0
     if cache["stacked"]:
-        half = tokens.shape[0] // 2
-        logits = jnp.concatenate([logits[:half], jax.nn.one_hot(prev[half:], VOCAB) * 3.0])
+        unconditioned = (jnp.arange(tokens.shape[0]) % 2 == 1)[:, None]
+        logits = jnp.where(unconditioned, jax.nn.one_hot(prev, VOCAB) * 3.0, logits)
     return logits, cache
 
 

@@ -31,21 +31,24 @@ def sample_image_tokens(step: StepFn, cache: Any, keys: jax.Array, *, num_tokens
                         forbidden_token: int, config: SamplingConfig) -> jax.Array:
     """Draw `num_tokens` tokens for each of the B rows of `keys`: (B, num_tokens) int32.
 
-    With super-conditioning the decoder runs once over 2B stacked rows
-    (conditioned first, unconditioned second; `cache` must hold 2B rows) and
-    the token drawn from the mixed logits is fed back to both halves.
+    With super-conditioning the decoder runs once over 2B rows, each image's
+    conditioned row followed by its unconditioned row (`cache` must hold 2B
+    rows in that order), and the token drawn from the mixed logits is fed back
+    to both. Interleaving keeps an image's two rows in the same shard when the
+    batch axis is split over devices.
     """
     batch = keys.shape[0]
     stacked = config.unconditioned_pass
 
     def body(carry, position):
         token, cache = carry
-        fed = jnp.concatenate([token, token]) if stacked else token
+        fed = jnp.repeat(token, 2) if stacked else token
         logits, cache = step(fed[:, None], position, cache)
         # Sampling maths in float32 whatever the compute dtype.
         logits = logits.astype(jnp.float32)
         if stacked:
-            logits = super_condition(logits[:batch], logits[batch:], config.cond_scale)
+            pairs = logits.reshape(batch, 2, -1)
+            logits = super_condition(pairs[:, 0], pairs[:, 1], config.cond_scale)
         logits = warp(forbid_token(logits, forbidden_token), config)
         step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, position)
         token = jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)

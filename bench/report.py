@@ -1,0 +1,132 @@
+"""`dalle-bench report RUN_DIR`: pandas tables of a run, as Markdown (to the
+terminal), CSV and HTML under RUN_DIR/report/.
+
+Tables: every point (key columns), the settings compared (median over the
+points that share them), scaling across device counts (throughput relative
+to one device of the same mode, batch and settings), and failed points."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .outputs import RANDOM_WEIGHTS_NOTE
+from .sweep.store import RunStore
+
+SAMPLING = ["temperature", "top_k", "top_p", "cond_scale"]
+LAYOUT = ["parallel", "devices", "batch_per_device", "dtype"]
+KEY_COLUMNS = ["point_id", "status", *LAYOUT, *SAMPLING, "images_per_s", "seconds_per_image", "latency_p50_s",
+               "compile_s", "roofline_fraction"]
+MEASURES = {"images_per_s": "median", "images_per_s_per_device": "median", "seconds_per_image": "median",
+            "latency_p50_s": "median", "roofline_fraction": "median", "compile_s": "median",
+            "clip_score_mean": "mean", "point_id": "count"}
+
+
+def key_table(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[KEY_COLUMNS].round(4)
+
+
+def by_setting(rows: pd.DataFrame) -> pd.DataFrame:
+    """For each sampling setting and dtype: medians over the points (layouts) that share it."""
+    ok = rows[rows.status == "ok"]
+    if ok.empty:
+        return pd.DataFrame()
+    table = ok.groupby(["dtype", *SAMPLING], dropna=False).agg(MEASURES).rename(columns={"point_id": "points"})
+    return table.reset_index().round(4)
+
+
+def scaling(rows: pd.DataFrame) -> pd.DataFrame:
+    """Throughput against device count, relative to one device of the same
+    mode, batch per device, dtype and sampling setting (`efficiency` is the
+    speed-up over the device count: 1 is perfect scaling)."""
+    ok = rows[rows.status == "ok"]
+    group = ["parallel", "batch_per_device", "dtype", *SAMPLING]
+    tables = []
+    for _, points in ok.groupby(group, dropna=False):
+        one = points[points.devices == 1]
+        if one.empty or points.devices.nunique() < 2:
+            continue
+        baseline = one.images_per_s.median()
+        table = points.groupby("devices").agg(images_per_s=("images_per_s", "median")).reset_index()
+        for name, value in zip(group, points[group].iloc[0]):
+            table[name] = value
+        table["speedup"] = table.images_per_s / baseline
+        table["efficiency"] = table.speedup / table.devices
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame()
+    return pd.concat(tables)[[*group, "devices", "images_per_s", "speedup", "efficiency"]].round(4)
+
+
+def failures(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows.status != "ok"][["point_id", "status", *LAYOUT, *SAMPLING, "error"]]
+
+
+def _tables(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {"Points": key_table(rows), "By sampling setting": by_setting(rows),
+            "Scaling across devices": scaling(rows), "Failed points": failures(rows)}
+
+
+def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
+    env = store.run.get("environment", {})
+    devices = env.get("devices", {})
+    versions = env.get("versions", {})
+    git = env.get("git", {})
+    lines = [
+        f"Run {store.run_id}: {len(rows)} of {len(_definition_points(store))} points finished, "
+        f"{int((rows.status == 'ok').sum())} ok.",
+        f"Model preset {store.run['definition'].get('preset')}; devices: {devices.get('device_count')} × "
+        f"{devices.get('device_kind')} ({devices.get('platform')}); jax {versions.get('jax')}, "
+        f"flax {versions.get('flax')}; commit {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}.",
+    ]
+    if rows.get("random_weights") is not None and rows.random_weights.fillna(False).any() \
+            or store.run["definition"].get("preset") == "tiny":
+        lines.append(f"Warning: {RANDOM_WEIGHTS_NOTE}.")
+    return lines
+
+
+def _definition_points(store: RunStore):
+    from .sweep.spec import SweepDefinition
+
+    return SweepDefinition.from_json(store.run["definition"]).points()
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    return table.to_markdown(index=False) if not table.empty else "(none)"
+
+
+def write_report(run_dir: Path) -> tuple[str, Path]:
+    """Write report.md, report.html and CSVs; return (markdown, report folder)."""
+    store = RunStore.open(run_dir)
+    rows = store.rows()
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+    tables = _tables(rows)
+    header = _header(store, rows)
+    markdown = "\n".join([f"# dalle-bench report: {store.run_id}", "", *header, ""]
+                         + [part for title, table in tables.items() for part in (f"## {title}", "",
+                                                                                  _markdown(table), "")])
+    (out / "report.md").write_text(markdown)
+    rows.to_csv(out / "points.csv", index=False)
+    for title, table in tables.items():
+        table.to_csv(out / f"{title.lower().replace(' ', '_')}.csv", index=False)
+    (out / "report.html").write_text(_html(store, header, tables))
+    return markdown, out
+
+
+def _html(store: RunStore, header: list[str], tables: dict[str, pd.DataFrame]) -> str:
+    body = [f"<h1>dalle-bench report: {html.escape(store.run_id)}</h1>"]
+    body += [f"<p>{html.escape(line)}</p>" for line in header]
+    for title, table in tables.items():
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(table.to_html(index=False, na_rep="", border=0, classes="points") if not table.empty
+                    else "<p>(none)</p>")
+    body.append("<h2>Sweep definition</h2><pre>"
+                + html.escape(json.dumps(store.run.get("definition"), indent=2)) + "</pre>")
+    style = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:0.9em}"
+             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right} th{background:#f4f4f4}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>dalle-bench {html.escape(store.run_id)}"
+            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")

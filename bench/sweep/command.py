@@ -1,0 +1,158 @@
+"""`dalle-bench sweep`: build (or, with --resume, reload) the definition,
+validate everything before writing anything, then measure the points not yet
+in the store."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ..devices import emulate_host_devices
+from ..errors import BenchError
+from ..prompts import load_prompts
+from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
+
+# Options that are part of the definition (a resumed run must not change them).
+SCALAR_FIELDS = {"preset": "preset", "weights": "weights", "model": "model", "vqgan": "vqgan",
+                 "clip_source": "clip", "num_images": "num_images", "warmup": "warmup", "iters": "iters",
+                 "min_seconds": "min_seconds", "measure_peak": "measure_peak", "host_devices": "host_devices"}
+
+
+def _axes(options: dict, explicit: set[str], base: SweepDefinition) -> tuple[dict, tuple]:
+    """Grid and zip groups from --sweep FILE and the axis options."""
+    touched = "sweep" in explicit or any(name in explicit for name in AXES)
+    if not touched:
+        return dict(base.grid), base.zip
+    grid, groups = read_sweep_file(Path(options["sweep"])) if options.get("sweep") else ({}, ())
+    zipped = {name for group in groups for name in group}
+    for name in AXES:
+        text = options.get(name)
+        if text is None:
+            continue
+        if name in zipped:
+            raise SpecError(f"--{AXES[name].option}: axis '{name}' is zipped in the sweep file; "
+                            "give it in one place only")
+        grid[name] = parse_list(name, text)
+    return grid, groups
+
+
+def build_definition(options: dict, explicit: set[str], base: SweepDefinition) -> SweepDefinition:
+    grid, groups = _axes(options, explicit, base)
+    changes = {field: options[name] for name, field in SCALAR_FIELDS.items() if name in explicit}
+    if "no_stages" in explicit:
+        changes["stages"] = not options["no_stages"]
+    if "prompts" in explicit or not base.prompts:
+        changes["prompts_source"] = options["prompts"]
+        changes["prompts"] = tuple(load_prompts(options["prompts"]))
+    definition = replace(base, grid=grid, zip=groups, **changes)
+    for name, minimum in (("num_images", 1), ("iters", 1), ("warmup", 0)):
+        if getattr(definition, name) < minimum:
+            raise BenchError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(definition, name)}")
+    if definition.min_seconds < 0:
+        raise BenchError(f"--min-seconds must be >= 0, got {definition.min_seconds}")
+    if definition.host_devices is not None and definition.host_devices < 1:
+        raise BenchError(f"--host-devices must be >= 1, got {definition.host_devices}")
+    definition.points()  # raises on an empty grid
+    return definition
+
+
+def _default_run_id(definition: SweepDefinition) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{definition.fingerprint()[:6]}"
+
+
+def run_sweep(options: dict, explicit: set[str]) -> None:
+    from .store import RunStore
+
+    try:
+        if options.get("resume"):
+            store = RunStore.open(Path(options["resume"]))
+            stored = SweepDefinition.from_json(store.run["definition"])
+            definition = build_definition(options, explicit, stored)
+            differences = definition.differences(stored)
+            if differences:
+                raise BenchError(f"--resume {options['resume']}: that run was made by another sweep definition "
+                                 f"(differs in: {', '.join(differences)})")
+        else:
+            store = None
+            definition = build_definition(options, explicit | set(SCALAR_FIELDS) | {"prompts"}, SweepDefinition())
+    except SpecError as e:
+        raise BenchError(str(e)) from None
+
+    points = definition.points()
+    devices_needed = definition.max_devices()
+    if definition.host_devices is not None:
+        emulate_host_devices(definition.host_devices)
+    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing.
+        emulate_host_devices(devices_needed)
+
+    # JAX starts here, after XLA_FLAGS is final.
+    import jax
+
+    available = jax.devices()
+    if devices_needed > len(available):
+        hint = " (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu" else ""
+        raise BenchError(f"--devices {devices_needed}: only {len(available)} {available[0].platform} "
+                         f"device(s) available{hint}")
+    cache_state = _compilation_cache(options.get("compilation_cache"))
+
+    from ..environment import device_info, git_commit, host_info, package_versions
+    from ..outputs import RANDOM_WEIGHTS_NOTE
+    from .execute import run_points
+    from .schema import SCHEMA_VERSION
+
+    session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "command": sys.argv, "compilation_cache": cache_state,
+               "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
+                               "devices": device_info(available)}}
+    if store is None:
+        run_dir = Path(options["out"]) / (options.get("run_id") or _default_run_id(definition))
+        if run_dir.exists():
+            raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
+        store = RunStore.create(run_dir, {
+            "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "command": sys.argv,
+            "created_at": session["started_at"], "definition": definition.to_json(),
+            "fingerprint": definition.fingerprint(), "environment": session["environment"],
+            "compilation_cache": cache_state, "sessions": [session]})
+    else:
+        store.update_run(sessions=[*store.run.get("sessions", []), session])
+
+    done = store.finished_ids()
+    todo = [p for p in points if p.point_id not in done]
+    click.echo(f"Run {store.run_dir}: {len(points)} points, {len(points) - len(todo)} already done "
+               f"(resume with: dalle-bench sweep --resume {store.run_dir})", err=True)
+    if definition.weights == "random" or definition.preset == "tiny":
+        click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
+    run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"))
+
+    from ..report import key_table, write_report
+
+    click.echo(key_table(store.rows()).to_string(index=False))
+    if options.get("report", True):
+        _, report_dir = write_report(store.run_dir)
+        click.echo(f"Results in {store.run_dir}; report: {report_dir / 'report.html'} "
+                   f"(and report.md, CSVs)", err=True)
+    else:
+        click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
+
+
+def _compilation_cache(directory: str | None) -> dict:
+    """Turn on JAX's persistent compilation cache when asked; record its state
+    either way, since a warm cache makes compile times incomparable."""
+    import jax
+
+    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not directory:
+        return {"enabled": False}
+    path = Path(directory).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return {"enabled": True, "dir": str(path), "entries_before": sum(1 for _ in path.iterdir())}

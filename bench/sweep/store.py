@@ -1,0 +1,116 @@
+"""The results store of one run: `run.json` (command line, definition,
+environment), `points.parquet` (one row per finished point, rewritten
+atomically after each), and `images/<point-id>/`.
+
+Every write goes to a temporary file in the same folder and is renamed over
+the old one, so a process killed at any instant leaves either the old file
+or the new one: a killed sweep loses at most the point in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import BenchError
+from ..outputs import write_json_atomic
+from .schema import NAMES, SCHEMA, check_row
+
+RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
+
+
+class RunStore:
+    def __init__(self, run_dir: Path, run: dict, rows: list[dict]):
+        self.run_dir = run_dir
+        self.run = run
+        self._rows = rows
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @classmethod
+    def create(cls, run_dir: Path, run: dict) -> "RunStore":
+        run_dir.mkdir(parents=True, exist_ok=False)
+        write_json_atomic(run_dir / RUN_FILE, run)
+        return cls(run_dir, run, [])
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "RunStore":
+        """An existing run; a one-line BenchError if it is not one or is damaged."""
+        run_file = run_dir / RUN_FILE
+        if not run_file.is_file():
+            raise BenchError(f"{run_dir} is not a dalle-bench run (no {RUN_FILE})")
+        try:
+            run = json.loads(run_file.read_text())
+        except (OSError, ValueError) as e:
+            raise BenchError(f"{run_file} is corrupt: {e}") from None
+        if not isinstance(run, dict) or "definition" not in run:
+            raise BenchError(f"{run_file} is not a sweep's run file (no definition)")
+        return cls(run_dir, run, read_points(run_dir))
+
+    def rows(self) -> pd.DataFrame:
+        return pd.DataFrame(self._rows, columns=list(NAMES))
+
+    def finished_ids(self) -> set[str]:
+        return {row["point_id"] for row in self._rows}
+
+    def update_run(self, **fields) -> None:
+        self.run.update(fields)
+        write_json_atomic(self.run_dir / RUN_FILE, self.run)
+
+    def append(self, row: dict) -> None:
+        """Add a finished point and rewrite points.parquet atomically."""
+        rows = [*self._rows, check_row(row)]
+        _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
+        self._rows = rows
+
+    def images_dir(self, point_id: str) -> Path:
+        return self.run_dir / IMAGES_DIR / point_id
+
+    def staging_dir(self, point_id: str) -> Path:
+        """A fresh folder for a point's images; `publish_images` moves it into place."""
+        parent = self.run_dir / IMAGES_DIR
+        parent.mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=parent, prefix=f".{point_id}."))
+
+    def publish_images(self, staging: Path, point_id: str) -> Path:
+        final = self.images_dir(point_id)
+        if final.exists():  # left by a point killed after its images, before its row: it is re-run
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        return final
+
+
+def read_points(run_dir: Path) -> list[dict]:
+    path = run_dir / POINTS_FILE
+    if not path.exists():
+        return []
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several error types for one cause: an unreadable file
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BenchError(f"{path} is corrupt: {reason}") from None
+    missing = set(NAMES) - set(table.column_names)
+    if missing:
+        raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
+    return table.select(list(NAMES)).to_pylist()
+
+
+def _write_parquet_atomic(path: Path, rows: list[dict]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,111 @@
+"""Roofline arithmetic: a configuration computed by hand, the real models'
+parameter counts, and XLA's own FLOP count where XLA counts correctly (no
+loops: the VQGAN and CLIP)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import pytest
+from flax.traverse_util import flatten_dict
+
+from bench.roofline import (ClipShape, Cost, DalleBartShape, Peak, VQGANShape, clip_cost, fraction, pipeline_cost,
+                            sampling_cost, table_peak, text_encode_cost, vqgan_decode_cost, vqgan_decode_weights)
+from tests.test_conformance import FIXTURES
+
+# d=4, one layer each, GLU feed-forward of width 6, a 2-token prompt, 3 image tokens, 5 logits.
+SMALL = DalleBartShape(d_model=4, encoder_layers=1, decoder_layers=1, encoder_ffn=6, decoder_ffn=6, glu=True,
+                       text_length=2, image_length=3, vocab_out=5)
+
+
+def test_sampling_flops_by_hand():
+    # Cross-attention k, v once per row: 2 tokens x 2 matrices x 4x4, 2 FLOPs each = 128.
+    # Per step: q,k,v,o (self) + q,o (cross): 6 x 16 x 2 = 192; self-attention over the
+    # 3-slot cache: 4 x 3 x 4 = 48; cross-attention over 2 tokens: 4 x 2 x 4 = 32;
+    # GLU: 3 x 4 x 6 x 2 = 144; logits: 4 x 5 x 2 = 40. Step total 456, x 3 steps = 1368.
+    assert sampling_cost(SMALL, rows_per_image=1, batch=1, itemsize=4).flops == 128 + 1368
+    # Super-conditioning doubles the rows, not the weights read.
+    one, two = (sampling_cost(SMALL, rows, batch=1, itemsize=4) for rows in (1, 2))
+    assert two.flops == 2 * one.flops
+    step_weights = (8 * 16 + 72 + 4 * 5) * 4  # bytes of the weights read each step
+    assert two.bytes - 2 * (one.bytes - step_weights * 3) == step_weights * 3
+
+
+def test_weights_are_shared_by_the_batch():
+    small, large = (sampling_cost(SMALL, 2, batch, 4) for batch in (1, 8))
+    assert small.flops == large.flops
+    assert large.bytes < small.bytes
+
+
+def test_text_encode_flops_by_hand():
+    # Per prompt token: q,k,v,o 2 x 4 x 16 = 128, GLU 144; attention 4 x 2 x 2 x 4 = 64 for the prompt.
+    assert text_encode_cost(SMALL, 1, 1, 4).flops == 2 * (128 + 144) + 64
+
+
+def test_dallebart_formulas_match_the_real_parameter_count(tiny_models):
+    """Every decoder matrix is used once per token and row (cross-attention
+    keys/values once per prompt token); the formula must count exactly the
+    model's own kernels."""
+    model = tiny_models.dalle
+    shape = DalleBartShape.of(model.config)
+    kernels = {k: v.size for k, v in flatten_dict(tiny_models.params["dalle"]).items()
+               if k[-1] == "kernel" and "decoder" in k or k[0] == "lm_head"}
+    cross_kv = sum(v for k, v in kernels.items() if "FlaxBartAttention_1" in k and k[-2] in ("k_proj", "v_proj"))
+    per_token = sum(kernels.values()) - cross_kv
+    d, n, t, layers = shape.d_model, shape.image_length, shape.text_length, shape.decoder_layers
+    attention = layers * n * (4 * n * d + 4 * t * d)
+    assert sampling_cost(shape, 1, 1, 4).flops == 2 * n * per_token + 2 * t * cross_kv + attention
+
+
+def test_vqgan_weights_match_the_published_parameter_tree():
+    tree = json.loads((FIXTURES / "vqgan_f16_16384_param_tree.json").read_text())["params"]
+    count = sum(math.prod(shape) for path, shape in tree.items()
+                if path.endswith("/kernel") and path.startswith(("decoder/", "post_quant_conv/")))
+    from bench.models.presets import VQGAN_F16_16384
+    from bench.models.vqgan import VQGANConfig
+
+    assert vqgan_decode_weights(VQGANShape.of(VQGANConfig(**VQGAN_F16_16384))) == count
+
+
+def _xla_flops(fn, *args) -> float:
+    analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+    return (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+
+
+def test_vqgan_and_clip_flops_match_xla(tiny_models):
+    """XLA counts these programs exactly (no loops); ours leaves out norms and activations."""
+    m = tiny_models
+    codes = jnp.zeros((1, 256), jnp.int32)
+    xla = _xla_flops(lambda p, c: m.vqgan.decode_code(c, params=p), m.params["vqgan"], codes)
+    ours = vqgan_decode_cost(VQGANShape.of(m.vqgan.config), 1, 4).flops
+    assert ours == pytest.approx(xla, rel=0.01)
+
+    from bench.models.clip import clip_scores
+
+    images = jnp.zeros((1, 256, 256, 3))
+    ids = jnp.zeros((1, m.clip_prep.text_length), jnp.int32)
+    xla = _xla_flops(lambda p, i, t: clip_scores(m.clip, p, i, t, jnp.ones_like(t), m.clip_prep),
+                     m.params["clip"], images, ids)
+    ours = clip_cost(ClipShape.of(m.clip.config, m.clip_prep.text_length), 1, 4).flops
+    assert ours == pytest.approx(xla, rel=0.03)
+
+
+def test_roofline_time_is_the_slower_bound_per_stage():
+    peak = Peak(flops=100.0, bandwidth=10.0, source="test")
+    assert Cost(1000.0, 10.0).seconds(peak) == 10.0  # compute bound
+    assert Cost(10.0, 1000.0).seconds(peak) == 100.0  # memory bound
+    cost = pipeline_cost(SMALL, VQGANShape(4, (1, 2), 1, (), 8, 4, 4, 3), None, unconditioned_pass=True,
+                         batch=1, itemsize=4)
+    assert cost.seconds(peak) == sum(s.seconds(peak) for s in (cost.encode, cost.sample, cost.decode, cost.clip))
+    assert fraction(2 * cost.seconds(peak), cost, peak) == pytest.approx(0.5)
+
+
+def test_peak_table_lookup():
+    assert table_peak("NVIDIA H100 80GB HBM3", "bfloat16").source == "table: H100"
+    assert table_peak("NVIDIA H100 PCIe", "float32").source == "table: H100 PCIe"
+    assert table_peak("TPU v5 lite", "bfloat16").flops == 197e12
+    assert table_peak("NVIDIA A100-SXM4-80GB", "float32").bandwidth == 2.039e12
+    assert table_peak("cpu", "float32") is None
