@@ -40,13 +40,15 @@ def text_stages(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfi
 
     def encode(dalle_params, batch: dict) -> dict:
         ids, mask = batch["input_ids"], batch["attention_mask"]
+        encoded = dallebart.encode(dalle, dalle_params, ids, mask)[0]
         if sampling.unconditioned_pass:
-            # One encoder and one decoder pass over conditioned and
-            # unconditioned rows together, instead of two passes of half the
-            # size; interleaved (image 0 cond, image 0 uncond, ...), as the loop expects.
-            ids = jnp.stack([ids, jnp.broadcast_to(uncond_ids, ids.shape)], axis=1).reshape(-1, ids.shape[1])
-            mask = jnp.stack([mask, jnp.broadcast_to(uncond_mask, mask.shape)], axis=1).reshape(-1, mask.shape[1])
-        return {"encoded": dallebart.encode(dalle, dalle_params, ids, mask)[0], "mask": mask, "keys": batch["keys"]}
+            # The empty prompt is the same for every image: encoded once and
+            # paired with each image's row, interleaved (image 0 cond, image 0
+            # uncond, ...) so the decoder runs both in one pass, as the loop expects.
+            empty = dallebart.encode(dalle, dalle_params, jnp.asarray(uncond_ids[:1]), jnp.asarray(uncond_mask[:1]))[0]
+            encoded = _interleave(encoded, jnp.broadcast_to(empty, encoded.shape))
+            mask = _interleave(mask, jnp.broadcast_to(uncond_mask[:1], mask.shape))
+        return {"encoded": encoded, "mask": mask, "keys": batch["keys"]}
 
     def sample(dalle_params, encoded: dict) -> jax.Array:
         hidden, mask = (encoded["encoded"],), encoded["mask"]
@@ -58,6 +60,11 @@ def text_stages(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfi
                                    config=sampling)
 
     return encode, sample
+
+
+def _interleave(first: jax.Array, second: jax.Array) -> jax.Array:
+    """Rows a0, b0, a1, b1, ... from rows a and rows b."""
+    return jnp.stack([first, second], axis=1).reshape(-1, *first.shape[1:])
 
 
 def build_token_program(dalle, geometry: dallebart.TextGeometry, sampling: SamplingConfig,

@@ -119,9 +119,9 @@ def _attention(queries: float, keys: int, width: int, itemsize: int) -> Cost:
     return Cost(4.0 * queries * keys * width, itemsize * 2.0 * width * (keys + queries))
 
 
-def text_encode_cost(shape: DalleBartShape, rows_per_image: int, batch: int, itemsize: int) -> Cost:
-    """The BART encoder over the padded prompt, per image (`rows_per_image` is
-    2 with super-conditioning: the empty prompt is encoded too)."""
+def text_encode_cost(shape: DalleBartShape, rows_per_image: float, batch: int, itemsize: int) -> Cost:
+    """The BART encoder over the padded prompt, per image (`rows_per_image`
+    counts the empty prompt's share with super-conditioning)."""
     d, t = shape.d_model, shape.text_length
     per_layer = (_linear(t, d, 4 * d, itemsize) + _attention(t, t, d, itemsize)
                  + Cost(2.0 * t * shape.ffn_weights(shape.encoder_ffn), itemsize * t * (2 * d + shape.encoder_ffn)))
@@ -250,9 +250,12 @@ class PipelineCost:
 
 def pipeline_cost(dalle: DalleBartShape, vqgan: VQGANShape, clip: ClipShape | None, *, unconditioned_pass: bool,
                   batch: int, itemsize: int) -> PipelineCost:
+    """With super-conditioning each image decodes two rows, but the empty
+    prompt is encoded once per batch."""
     rows = 2 if unconditioned_pass else 1
+    encoded_rows = 1 + (1 / batch if unconditioned_pass else 0)
     return PipelineCost(
-        encode=text_encode_cost(dalle, rows, batch, itemsize),
+        encode=text_encode_cost(dalle, encoded_rows, batch, itemsize),
         sample=sampling_cost(dalle, rows, batch, itemsize),
         decode=vqgan_decode_cost(vqgan, batch, itemsize),
         clip=clip_cost(clip, batch, itemsize) if clip is not None else Cost(),

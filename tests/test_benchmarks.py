@@ -6,7 +6,10 @@ time is excluded (compiled ahead of time, before the timed rounds)."""
 
 from __future__ import annotations
 
+import time
+
 import jax
+import numpy as np
 import pytest
 
 from bench.batching import plan_batches
@@ -48,3 +51,95 @@ def mini_random():
 @pytest.mark.parametrize("batch", [1, 8])
 def test_mini_random_pipeline(benchmark, tiny_cache, mini_random, batch):
     bench_pipeline(benchmark, mini_random, batch, rounds=3)
+
+
+def test_plain_dalle_mini_loop_makes_the_same_images(tiny_models):
+    """The baseline computes what the pipeline computes (so the speed-up is
+    like for like): the same tokens from the same keys."""
+    from bench.reference_loop import PlainLoop
+
+    sampling = SamplingConfig(top_k=1, cond_scale=3.0)
+    plan = plan_batches(len(PROMPTS), 2, 4)[0]
+    host = PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
+    runner = Runner(build_program(tiny_models, sampling), tiny_models.params, jax.devices()[:1],
+                    ParallelConfig("single", 1, 4))
+    runner.compile(host)
+    ours = runner.to_host(runner(runner.put(host)))
+    plain = PlainLoop(tiny_models, sampling)(host)
+    np.testing.assert_array_equal(plain["tokens"], ours["tokens"])
+    np.testing.assert_allclose(plain["images"], ours["images"], atol=1e-5)
+
+
+def _medians_interleaved(calls: dict, rounds: int) -> dict[str, float]:
+    """Median seconds of each callable, alternating them round by round so
+    drift in the machine's speed affects both alike."""
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            times[name].append(call())
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+@pytest.mark.benchmark(group="harness-overhead")
+def test_harness_overhead_against_a_bare_call(benchmark, tiny_models):
+    """The latency the harness reports against a bare jitted call of the same
+    compiled program on the same device inputs (target: within 2 %)."""
+    from bench.timing import TimingPolicy, time_calls
+
+    runner = Runner(build_program(tiny_models, SamplingConfig(cond_scale=3.0)), tiny_models.params,
+                    jax.devices()[:1], ParallelConfig("single", 1, 2))
+    plan = plan_batches(len(PROMPTS), 1, 2)[0]
+    device_batch = runner.put(PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, 0))
+    runner.compile_for(device_batch)
+    compiled, params = runner.compiled, runner.params
+
+    def bare() -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(params, device_batch))
+        return time.perf_counter() - start
+
+    def harness() -> float:
+        return time_calls(lambda i: runner(device_batch), TimingPolicy(warmup=0, iters=1))[0]
+
+    bare(), harness()
+    rounds = 3 if benchmark.disabled else 30
+    medians = _medians_interleaved({"bare": bare, "harness": harness}, rounds)
+    overhead = medians["harness"] / medians["bare"] - 1
+    benchmark.extra_info.update(bare_median_s=medians["bare"], harness_median_s=medians["harness"],
+                                overhead=overhead)
+    benchmark.pedantic(harness, rounds=1, iterations=1)
+    print(f"harness {medians['harness']:.4f} s vs bare {medians['bare']:.4f} s: overhead {100 * overhead:+.2f} %")
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark(group="plain-loop-vs-pipeline")
+def test_mini_pipeline_against_plain_dalle_mini_loop(benchmark, tiny_cache, mini_random):
+    """Images per second at batch 16, cond-scale 3, float32: the pipeline
+    against the plain dalle-mini loop (target: at least 3x), one call each
+    after a warm-up call, in the same run."""
+    from bench.reference_loop import PlainLoop
+
+    batch, sampling = 16, SamplingConfig(cond_scale=3.0)
+    plan = plan_batches(len(PROMPTS), batch // len(PROMPTS), batch)[0]
+    host = PromptTable(mini_random, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
+    runner = Runner(build_program(mini_random, sampling), mini_random.params, jax.devices()[:1],
+                    ParallelConfig("single", 1, batch))
+    device_batch = runner.put(host)
+    runner.compile_for(device_batch)
+    plain = PlainLoop(mini_random, sampling)
+
+    def timed(call) -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        return time.perf_counter() - start
+
+    calls = {"pipeline": lambda: timed(lambda: runner(device_batch)), "plain": lambda: timed(lambda: plain(host))}
+    for call in calls.values():
+        call()  # warm-up (and the plain loop's compilation)
+    medians = _medians_interleaved(calls, 1 if benchmark.disabled else 2)
+    speedup = medians["plain"] / medians["pipeline"]
+    benchmark.extra_info.update(batch=batch, pipeline_s_per_image=medians["pipeline"] / batch,
+                                plain_s_per_image=medians["plain"] / batch, speedup=speedup)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    print(f"pipeline {medians['pipeline'] / batch:.2f} s/image, plain loop {medians['plain'] / batch:.2f} s/image: "
+          f"{speedup:.2f}x")

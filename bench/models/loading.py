@@ -56,7 +56,9 @@ class Models:
         return {"dalle": self.dalle_params, "vqgan": self.vqgan_params, "clip": self.clip_params}
 
 
-def load_models(spec: ModelSpec) -> Models:
+def check_spec(spec: ModelSpec):
+    """The checks that need no loading (names, combinations, local paths);
+    a one-line BenchError for the first problem. Returns the preset."""
     try:
         preset = get_preset(spec.preset)
     except UnknownPreset as e:
@@ -68,6 +70,14 @@ def load_models(spec: ModelSpec) -> Models:
     if preset.built_locally and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
         raise BenchError("--weights pretrained: the tiny preset has no published weights; "
                          "give --model, --vqgan and --clip, or use --preset mini/mega")
+    for option, source in (("--model", spec.model), ("--vqgan", spec.vqgan), ("--clip", spec.clip)):
+        if source and _looks_local(source) and not Path(source).exists():
+            raise BenchError(f"{option}: checkpoint not found: {source}")
+    return preset
+
+
+def load_models(spec: ModelSpec) -> Models:
+    preset = check_spec(spec)
     dtype = DTYPES[spec.dtype]
     weights = spec.resolved_weights()
     random = weights == "random" and not preset.built_locally

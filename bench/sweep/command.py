@@ -85,6 +85,11 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         raise BenchError(str(e)) from None
 
     points = definition.points()
+    from ..models.loading import ModelSpec, check_spec  # no JAX work: safe before XLA_FLAGS is set
+
+    for dtype in sorted({p.settings["dtype"] for p in points}):
+        check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,
+                             vqgan=definition.vqgan, clip=definition.clip, dtype=dtype))
     devices_needed = definition.max_devices()
     if definition.host_devices is not None:
         emulate_host_devices(definition.host_devices)
@@ -121,6 +126,7 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
             "fingerprint": definition.fingerprint(), "environment": session["environment"],
             "compilation_cache": cache_state, "sessions": [session]})
     else:
+        store.discard_staging()
         store.update_run(sessions=[*store.run.get("sessions", []), session])
 
     done = store.finished_ids()

@@ -15,6 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..batching import plan_batches
+from ..errors import BenchError
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
 from ..outputs import image_name, to_uint8
@@ -28,8 +29,11 @@ from ..timing import TimingPolicy, time_calls
 from .spec import Point, SweepDefinition
 from .store import RunStore
 
-# Stage programs are timed for the breakdown only: fewer calls than the pipeline.
-STAGE_POLICY = TimingPolicy(warmup=1, iters=3, min_seconds=0.0)
+
+
+def stage_policy(policy: TimingPolicy) -> TimingPolicy:
+    """Stage programs are timed for the breakdown only: at most 3 calls, no minimum duration."""
+    return TimingPolicy(warmup=min(policy.warmup, 1), iters=min(policy.iters, 3), min_seconds=0.0)
 
 
 @dataclass
@@ -102,6 +106,8 @@ def measure_point(store: RunStore, context: Context, point: Point, progress: boo
     try:
         row.update(_measure(store, context, point, sampling, parallel, progress))
         row.update(status="ok", finished_at=_now())
+    except BenchError:
+        raise  # unusable models are the run's problem, not this point's: stop, keeping what is written
     except Exception as e:  # a failed point must not stop the sweep; its message is recorded
         message = (str(e).strip().splitlines() or [type(e).__name__])[0]
         oom = "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower() or isinstance(e, MemoryError)
@@ -147,7 +153,7 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
                                minimum=len(batches), on_result=keep)
     peak_memory = peak_device_bytes(devices)
-    stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0])
+    stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0], stage_policy(policy))
               if definition.stages else {})
 
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
@@ -183,7 +189,7 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     }
 
 
-def time_stages(stages: Stages, runner_of, device_batch: dict) -> dict[str, float]:
+def time_stages(stages: Stages, runner_of, device_batch: dict, policy: TimingPolicy) -> dict[str, float]:
     """Median seconds per batch of each stage, each its own compiled program,
     fed the previous stage's outputs (already on device)."""
     results: dict[str, float] = {}
@@ -194,7 +200,7 @@ def time_stages(stages: Stages, runner_of, device_batch: dict) -> dict[str, floa
             inputs = {"images": inputs, "clip_ids": device_batch["clip_ids"], "clip_mask": device_batch["clip_mask"]}
         runner.compile_for(inputs)
         outputs = []
-        latencies = time_calls(lambda i, r=runner, x=inputs: r(x), STAGE_POLICY,
+        latencies = time_calls(lambda i, r=runner, x=inputs: r(x), policy,
                                on_result=lambda i, out: outputs.append(out) if not outputs else None)
         results[name] = LatencyStats.of(latencies).p50
         inputs = outputs[0]

@@ -53,7 +53,15 @@ class RunStore:
             raise BenchError(f"{run_file} is corrupt: {e}") from None
         if not isinstance(run, dict) or "definition" not in run:
             raise BenchError(f"{run_file} is not a sweep's run file (no definition)")
-        return cls(run_dir, run, read_points(run_dir))
+        store = cls(run_dir, run, read_points(run_dir))
+        return store
+
+    def discard_staging(self) -> None:
+        """Remove image folders a killed point left half-written (they were never published)."""
+        images = self.run_dir / IMAGES_DIR
+        if images.is_dir():
+            for staging in images.glob(".*"):
+                shutil.rmtree(staging, ignore_errors=True)
 
     def rows(self) -> pd.DataFrame:
         return pd.DataFrame(self._rows, columns=list(NAMES))

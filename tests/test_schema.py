@@ -1,0 +1,23 @@
+"""The result schema: rows are checked against it, and the README documents
+every column."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.sweep.schema import COLUMNS, NAMES, check_row
+from tests.conftest import REPO
+
+
+def test_rows_are_completed_and_unknown_columns_refused():
+    row = check_row({"run_id": "r", "status": "ok"})
+    assert list(row) == list(NAMES) and row["error"] is None
+    with pytest.raises(KeyError, match="images_per_sec"):
+        check_row({"images_per_sec": 1.0})
+
+
+def test_every_column_is_documented_in_the_schema_and_the_readme():
+    readme = (REPO / "README.md").read_text()
+    assert all(column.doc for column in COLUMNS)
+    missing = [column.name for column in COLUMNS if f"`{column.name}`" not in readme]
+    assert not missing, f"README lacks columns: {missing}"

@@ -1,0 +1,177 @@
+"""`dalle-bench sweep` and `dalle-bench report` as a user runs them: a
+subprocess on the tiny preset, writing a real run folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from bench.sweep.schema import NAMES, SCHEMA
+from tests.conftest import REPO
+
+# Four points: (single, 1), (sharded, 1), (single, 2) - a bad combination - and (sharded, 2).
+GRID = ["--parallel", "single,sharded", "--devices", "1,2", "--cond-scale", "3", "--iters", "2"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, run_cli):
+    out = tmp_path_factory.mktemp("sweep")
+    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", check=True)
+    run_dir = out / "grid"
+    return run_dir, pd.read_parquet(run_dir / "points.parquet"), proc
+
+
+def test_every_point_has_a_row_in_definition_order(swept):
+    _, rows, _ = swept
+    assert list(rows.point_index) == [0, 1, 2, 3]
+    assert list(zip(rows.parallel, rows.devices)) == [("single", 1), ("sharded", 1), ("single", 2), ("sharded", 2)]
+    assert rows.point_id.is_unique
+    assert (rows.cond_scale == 3.0).all() and (rows.temperature == 1.0).all() and (rows.top_k == 0).all()
+    assert (rows.preset == "tiny").all() and rows.random_weights.fillna(True).all()
+    assert list(rows.global_batch) == [1, 1, 2, 2]
+
+
+def test_a_bad_combination_is_recorded_and_the_sweep_goes_on(swept):
+    _, rows, proc = swept
+    bad = rows[rows.point_index == 2].iloc[0]
+    assert bad.status == "invalid" and "--parallel single runs on one device" in bad.error
+    assert math.isnan(bad.images_per_s)
+    assert list(rows.status) == ["ok", "ok", "invalid", "ok"]
+    assert "invalid" in proc.stdout
+
+
+def test_timings_are_consistent(swept):
+    _, rows, _ = swept
+    ok = rows[rows.status == "ok"]
+    assert (ok.iterations >= 2).all() and (ok.warmup == 1).all() and (ok.compile_s > 0).all()
+    assert (ok.latency_min_s <= ok.latency_p50_s).all() and (ok.latency_p50_s <= ok.latency_p99_s).all()
+    assert np.allclose(ok.images_per_s, ok.global_batch / ok.latency_p50_s)
+    assert np.allclose(ok.seconds_per_image, 1 / ok.images_per_s)
+    assert np.allclose(ok.images_per_s_per_device, ok.images_per_s / ok.devices)
+    assert np.allclose(ok.image_tokens_per_s, 256 * ok.images_per_s)
+    assert (~ok.p90_supported).all() and (~ok.p99_supported).all()  # a handful of calls cannot support them
+    for stage in ("encode", "sample", "decode", "score"):
+        assert (ok[f"stage_{stage}_s"] > 0).all()
+    assert (ok.flops_per_image > 0).all() and (ok.peak_flops > 0).all() and (ok.peak_source == "measured").all()
+    assert np.allclose(ok.roofline_fraction, ok.roofline_s_per_image / ok.seconds_per_image)
+    assert (ok.host_peak_rss_bytes > 0).all() and ok.peak_device_memory_bytes.isna().all()  # CPU has no allocator stats
+
+
+def test_images_and_tokens_of_each_point(swept):
+    run_dir, rows, _ = swept
+    for row in rows[rows.status == "ok"].itertuples():
+        folder = run_dir / row.images_dir
+        tokens = np.load(folder / "tokens.npy")
+        assert tokens.shape == (2, 2, 256) and tokens.dtype == np.int32  # demo set: 2 prompts, 2 images each
+        assert np.load(folder / "clip_scores.npy").shape == (2, 2)
+        with Image.open(folder / "prompt001_sample001.png") as image:
+            assert image.size == (256, 256)
+    # Same seed and settings on one or two devices: the same images.
+    first, last = (np.load(run_dir / rows.images_dir[i] / "tokens.npy") for i in (1, 3))
+    np.testing.assert_array_equal(first, last)
+
+
+def test_the_file_follows_the_documented_schema(swept):
+    run_dir, _, _ = swept
+    schema = pq.read_schema(run_dir / "points.parquet")
+    assert schema.names == list(NAMES)
+    assert [f.type for f in schema] == [f.type for f in SCHEMA]
+
+
+def test_run_json_records_command_definition_and_environment(swept):
+    run_dir, _, _ = swept
+    run = json.loads((run_dir / "run.json").read_text())
+    assert "sweep" in run["command"]
+    assert run["definition"]["grid"]["parallel"] == ["single", "sharded"]
+    env = run["environment"]
+    for package in ("python", "jax", "jaxlib", "flax", "transformers", "dalle-mini", "torch"):
+        assert env["versions"][package]
+    assert env["devices"]["platform"] == "cpu" and env["devices"]["available_devices"] == 2
+    assert env["devices"]["process_count"] == 1
+    assert "xla_force_host_platform_device_count=2" in env["host"]["xla_flags"]
+    assert env["host"]["hostname"] and env["host"]["cpu"]
+    assert set(env["git"]) == {"commit", "dirty"}
+    assert run["compilation_cache"] == {"enabled": False}
+
+
+def test_report_writes_markdown_csv_and_html(swept, run_cli):
+    run_dir, rows, _ = swept
+    proc = run_cli("report", run_dir, check=True)
+    assert "## Scaling across devices" in proc.stdout and "random weights" in proc.stdout
+    report = run_dir / "report"
+    points = pd.read_csv(report / "points.csv")
+    assert list(points.point_id) == list(rows.point_id)
+    scaling = pd.read_csv(report / "scaling_across_devices.csv")
+    sharded = scaling[scaling.parallel == "sharded"].set_index("devices")
+    ok = rows[rows.status == "ok"].set_index(["parallel", "devices"])
+    expected = ok.loc[("sharded", 2), "images_per_s"] / ok.loc[("sharded", 1), "images_per_s"]
+    assert sharded.loc[2, "speedup"] == pytest.approx(expected, rel=1e-3)
+    assert sharded.loc[1, "speedup"] == pytest.approx(1.0)
+    failed = pd.read_csv(report / "failed_points.csv")
+    assert list(failed.status) == ["invalid"]
+    html = (report / "report.html").read_text()
+    assert all(point_id in html for point_id in rows.point_id) and "<table" in html
+
+
+def _sweep_process(out: Path, tiny_cache: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    return subprocess.Popen([sys.executable, "-m", "bench", "sweep", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cache, run_cli):
+    args = ["--cond-scale", "1,2,3", "--no-stages", "--iters", "1", "--out", str(tmp_path), "--run-id", "killed",
+            "--no-progress", "--no-report"]
+    run_dir = tmp_path / "killed"
+    proc = _sweep_process(tmp_path, tiny_cache, *args)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "points.parquet").exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = pd.read_parquet(run_dir / "points.parquet")
+    assert 1 <= len(before) < 3
+
+    resumed = run_cli("sweep", "--resume", run_dir, "--no-progress", check=True)
+    assert f"{len(before)} already done" in resumed.stderr
+    after = pd.read_parquet(run_dir / "points.parquet")
+    assert sorted(after.point_index) == [0, 1, 2] and after.point_id.is_unique
+    kept = after.set_index("point_id").loc[before.point_id]
+    assert list(kept.finished_at) == list(before.finished_at)  # finished points were not re-run
+    assert {p.name for p in (run_dir / "images").iterdir()} == set(after.point_id)  # no staging left behind
+    run = json.loads((run_dir / "run.json").read_text())
+    assert len(run["sessions"]) == 2
+
+
+def test_resuming_a_finished_run_runs_nothing(swept, run_cli):
+    run_dir, rows, _ = swept
+    before = (run_dir / "points.parquet").read_bytes()
+    proc = run_cli("sweep", "--resume", run_dir, "--no-progress", "--no-report", check=True)
+    assert "4 points, 4 already done" in proc.stderr
+    assert (run_dir / "points.parquet").read_bytes() == before
+
+
+def test_a_sweep_file_with_grid_and_zip(tmp_path, run_cli):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("grid:\n  temperature: [0.5, 1.0]\nzip:\n  parallel: [single, pmap]\n  devices: [1, 2]\n")
+    proc = run_cli("sweep", "--sweep", sweep, "--no-stages", "--iters", "1", "-n", "1", "--out", tmp_path,
+                   "--run-id", "file", "--no-progress", "--no-report", check=True)
+    rows = pd.read_parquet(tmp_path / "file" / "points.parquet")
+    assert list(zip(rows.temperature, rows.parallel, rows.devices)) == [
+        (0.5, "single", 1), (0.5, "pmap", 2), (1.0, "single", 1), (1.0, "pmap", 2)]
+    assert (rows.status == "ok").all(), proc.stdout
