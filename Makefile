@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-mini clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ test: setup
 
 bench: setup
 	$(PY) -m pytest -m "benchmark or slow" --benchmark-only --benchmark-autosave $(PYTEST_ARGS)
+
+# The performance-target sweep: mini architecture, random weights, float32, cond-scale 3, batch 1/4/16.
+bench-mini: setup
+	$(VENV)/bin/dalle-bench sweep --preset mini --weights random --dtype float32 --cond-scale 3 \
+		--batch-per-device 1,4,16 -n 1 --warmup 1 --iters 2 --out results $(SWEEP_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

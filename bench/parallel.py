@@ -40,23 +40,42 @@ class ParallelConfig:
         return self.devices * self.batch_per_device
 
 
+def _mesh_shardings(devices: list) -> tuple[NamedSharding, NamedSharding]:
+    """(replicated, split along the leading axis) over a 1-d mesh of `devices`."""
+    mesh = Mesh(np.asarray(devices), ("data",))
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
+
+
+def place_params(params: dict, devices: list, mode: str) -> dict:
+    """Host parameters laid out for `mode`: one replicated copy (single,
+    sharded), or pmap's (devices, ...) stack of per-device copies."""
+    replicated, split = _mesh_shardings(devices)
+    if mode != "pmap":
+        return jax.device_put(params, replicated)
+
+    def stack_copies(leaf) -> jax.Array:
+        leaf = np.asarray(leaf)
+        shards = [jax.device_put(leaf[None], d) for d in devices]
+        return jax.make_array_from_single_device_arrays((len(devices), *leaf.shape), split, shards)
+
+    return jax.tree.map(stack_copies, params)
+
+
 class Runner:
     """One program laid out over `devices`. `params` are host parameters, or
-    another runner's `params` (same devices and mode) passed with
-    `placed=True`, so stage programs share one copy of the weights."""
+    parameters already laid out for these devices and mode (`place_params`, or
+    another runner's `params`) passed with `placed=True`, so several programs
+    share one copy of the weights."""
 
     def __init__(self, program: Program, params: dict, devices: list, config: ParallelConfig, placed: bool = False):
         self.config = config
         self.devices = devices
-        mesh = Mesh(np.asarray(devices), ("data",))
-        self._replicated = NamedSharding(mesh, PartitionSpec())
-        self._split = NamedSharding(mesh, PartitionSpec("data"))
+        self._replicated, self._split = _mesh_shardings(devices)
         if config.mode == "pmap":
             self._fn = jax.pmap(program, devices=devices)
-            self.params = params if placed else jax.tree.map(self._stack_copies, params)
         else:
             self._fn = jax.jit(program, out_shardings=self._split)
-            self.params = params if placed else jax.device_put(params, self._replicated)
+        self.params = params if placed else place_params(params, devices, config.mode)
         self._compiled = None
 
     def put(self, batch: dict) -> dict:
@@ -65,12 +84,6 @@ class Runner:
             n = self.config.devices
             batch = {k: v.reshape(n, -1, *v.shape[1:]) for k, v in batch.items()}
         return jax.device_put(batch, self._split)
-
-    def _stack_copies(self, leaf) -> jax.Array:
-        """A (devices, ...) array holding one copy of `leaf` per device: pmap's replicated layout."""
-        leaf = np.asarray(leaf)
-        shards = [jax.device_put(leaf[None], d) for d in self.devices]
-        return jax.make_array_from_single_device_arrays((len(self.devices), *leaf.shape), self._split, shards)
 
     def compile(self, example_batch: dict) -> float:
         """Ahead-of-time compilation for a host batch's shapes; returns its wall time in seconds."""

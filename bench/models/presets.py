@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
+
+from ..errors import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,4 @@ class UnknownPreset(KeyError):
 def get_preset(name: str) -> Preset:
     if name in PRESETS:
         return PRESETS[name]
-    close = difflib.get_close_matches(name, PRESETS, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UnknownPreset(f"unknown preset '{name}' (known: {', '.join(PRESETS)}){hint}")
+    raise UnknownPreset(f"unknown preset '{name}' (known: {', '.join(PRESETS)}){did_you_mean(name, PRESETS)}")

@@ -19,7 +19,7 @@ from ..errors import BenchError
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
 from ..outputs import image_name, to_uint8
-from ..parallel import ParallelConfig, Runner
+from ..parallel import ParallelConfig, Runner, place_params
 from ..peak import device_peak, shared_by_devices
 from ..pipeline import PromptTable, Stages, build_program, build_stages
 from ..roofline import ClipShape, DalleBartShape, VQGANShape, pipeline_cost
@@ -56,25 +56,27 @@ class Context:
                                                        vqgan=d.vqgan, clip=d.clip, dtype=dtype))
         return self.models[dtype]
 
-    def placed_params(self, dtype: str, parallel: ParallelConfig, devices: list, models: Models, runner_of):
+    def placed_params(self, dtype: str, parallel: ParallelConfig, devices: list, models: Models) -> dict:
         """The weights laid out for (dtype, mode, devices), reused by the next
         point with the same layout; only the latest layout is kept."""
         key = (dtype, parallel.mode, parallel.devices)
         if key not in self.placed:
             self.placed.clear()
             gc.collect()
-            self.placed[key] = runner_of(models.params, placed=False).params
+            self.placed[key] = place_params(models.params, devices, parallel.mode)
         return self.placed[key]
 
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
-               progress: bool = True) -> None:
+               progress: bool = True, after_point=None) -> None:
     context = Context(definition, prompts, {}, {}, {})
     bar = tqdm(points, desc="points", unit="point", disable=not progress, dynamic_ncols=True)
     for point in bar:
         row = measure_point(store, context, point, progress)
         store.append(row)
         bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
+        if after_point is not None:
+            after_point()
 
 
 def base_row(store: RunStore, definition: SweepDefinition, prompts: list[str], point: Point) -> dict:
@@ -126,12 +128,11 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     devices = jax.devices()[:parallel.devices]
     if len(devices) < parallel.devices:
         raise RuntimeError(f"{parallel.devices} devices requested, {len(devices)} available")
+    weights = context.placed_params(dtype, parallel, devices, models)
 
-    def runner_of(program, params=None, placed=True):
-        return Runner(program, params if params is not None else weights, devices, parallel, placed=placed)
+    def runner_of(program) -> Runner:
+        return Runner(program, weights, devices, parallel, placed=True)
 
-    weights = context.placed_params(dtype, parallel, devices, models,
-                                    lambda params, placed: runner_of(lambda p, b: b, params, placed))
     table = PromptTable(models, prompts)
     batches = plan_batches(len(prompts), definition.num_images, parallel.global_batch)
     runner = runner_of(build_program(models, sampling))
@@ -150,42 +151,54 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     policy = TimingPolicy(warmup=definition.warmup, iters=definition.iters, min_seconds=definition.min_seconds)
     with tqdm(total=max(policy.iters, len(batches)), desc="  batches", unit="batch", leave=False,
               disable=not progress, dynamic_ncols=True) as inner:
+        # Cycling over the batches: the first pass produces every image, later ones only time.
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
                                minimum=len(batches), on_result=keep)
     peak_memory = peak_device_bytes(devices)
     stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0], stage_policy(policy))
               if definition.stages else {})
-
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
     images_dir = write_images(store, point, merged, len(prompts), definition.num_images)
 
-    stats = LatencyStats.of(latencies)
-    per_image = stats.p50 / parallel.global_batch
+    timing = _timing_columns(LatencyStats.of(latencies), parallel, models.geometry.image_length)
+    return {
+        "random_weights": models.random_weights, "compile_s": compile_s, "warmup": policy.warmup,
+        "timed_s": float(sum(latencies)), **timing,
+        **{f"stage_{name}_s": seconds for name, seconds in stages.items()},
+        **_roofline_columns(context, models, sampling, parallel, devices, dtype, timing["seconds_per_image"]),
+        "peak_device_memory_bytes": peak_memory, "images_dir": str(images_dir.relative_to(store.run_dir)),
+        "clip_score_mean": float(np.mean(merged["clip_scores"])),
+    }
+
+
+def _timing_columns(stats: LatencyStats, parallel: ParallelConfig, image_tokens: int) -> dict:
     images_per_s = parallel.global_batch / stats.p50
+    return {
+        "iterations": stats.count, "latency_min_s": stats.min, "latency_p50_s": stats.p50,
+        "latency_p90_s": stats.p90, "latency_p99_s": stats.p99, "latency_mean_s": stats.mean,
+        "latency_std_s": stats.std, "latency_p50_ci_low_s": stats.p50_ci_low,
+        "latency_p50_ci_high_s": stats.p50_ci_high, "p90_supported": stats.p90_supported,
+        "p99_supported": stats.p99_supported, "images_per_s": images_per_s,
+        "images_per_s_per_device": images_per_s / parallel.devices, "image_tokens_per_s": images_per_s * image_tokens,
+        "seconds_per_image": stats.p50 / parallel.global_batch,
+    }
+
+
+def _roofline_columns(context: Context, models: Models, sampling: SamplingConfig, parallel: ParallelConfig,
+                      devices: list, dtype: str, seconds_per_image: float) -> dict:
     cost = pipeline_cost(DalleBartShape.of(models.dalle.config), VQGANShape.of(models.vqgan.config),
                          ClipShape.of(models.clip.config, models.clip_prep.text_length),
                          unconditioned_pass=sampling.unconditioned_pass, batch=parallel.batch_per_device,
                          itemsize=jax.numpy.dtype(dtype).itemsize)
-    peak = device_peak(devices[0], dtype, measure=definition.measure_peak, cache=context.peaks)
+    peak = device_peak(devices[0], dtype, measure=context.definition.measure_peak, cache=context.peaks)
     if not shared_by_devices(devices[0].platform):
         peak = peak.times(parallel.devices)  # per-image time counts all devices working together
     roofline_s = cost.seconds(peak)
-    total = cost.total
     return {
-        "random_weights": models.random_weights,
-        "compile_s": compile_s, "warmup": policy.warmup, "iterations": stats.count, "timed_s": float(sum(latencies)),
-        "latency_min_s": stats.min, "latency_p50_s": stats.p50, "latency_p90_s": stats.p90,
-        "latency_p99_s": stats.p99, "latency_mean_s": stats.mean, "latency_std_s": stats.std,
-        "latency_p50_ci_low_s": stats.p50_ci_low, "latency_p50_ci_high_s": stats.p50_ci_high,
-        "p90_supported": stats.p90_supported, "p99_supported": stats.p99_supported,
-        "images_per_s": images_per_s, "images_per_s_per_device": images_per_s / parallel.devices,
-        "image_tokens_per_s": images_per_s * models.geometry.image_length, "seconds_per_image": per_image,
-        **{f"stage_{name}_s": seconds for name, seconds in stages.items()},
-        "flops_per_image": total.flops, "bytes_per_image": total.bytes, "peak_flops": peak.flops,
+        "flops_per_image": cost.total.flops, "bytes_per_image": cost.total.bytes, "peak_flops": peak.flops,
         "peak_bandwidth": peak.bandwidth, "peak_source": peak.source, "roofline_s_per_image": roofline_s,
-        "roofline_fraction": roofline_s / per_image, "achieved_flops": total.flops * images_per_s,
-        "peak_device_memory_bytes": peak_memory, "images_dir": str(images_dir.relative_to(store.run_dir)),
-        "clip_score_mean": float(np.mean(merged["clip_scores"])),
+        "roofline_fraction": roofline_s / seconds_per_image,
+        "achieved_flops": cost.total.flops / seconds_per_image,
     }
 
 
