@@ -123,6 +123,13 @@ def _axis_options(f):
               help="Folder for the run folder.")
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
+@click.option("--eval", "eval_metrics", default=None, metavar="METRICS",
+              help="Evaluate each point as it finishes: comma list of clip, fid, kid, isc, prc (see `eval`).")
+@click.option("--eval-clip", default="openai/clip-vit-base-patch32", show_default=True,
+              help="With --eval: the CLIP that scores the images (Hub id or folder).")
+@click.option("--fid-ref", default=None, help="With --eval: FID reference (folder, .npz, or point:<id>).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the run's report (as `dalle-bench report`) when the sweep ends.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
@@ -146,6 +153,93 @@ def report(run_dir):
     markdown, out = write_report(run_dir)
     click.echo(markdown)
     click.echo(f"Report written to {out / 'report.html'}", err=True)
+
+
+def _metrics_list(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metrics", default="clip", show_default=True, help="Comma list of clip, fid, kid, isc, prc.")
+@click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True,
+              help="CLIP for clip_score: Hub id or local folder.")
+@click.option("--fid-ref", default=None, help="FID reference: image folder, .npz with mu/sigma, or point:<id>.")
+@click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Inception weights file (torch state dict) instead of torch-fidelity's download.")
+def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights):
+    """Add quality columns (CLIP score, FID, KID, IS, precision/recall) to a run's points."""
+    from evals.evaluate import EvalSettings, evaluate_run
+
+    settings = EvalSettings(metrics=_metrics_list(metrics), clip=clip_source, fid_ref=fid_ref,
+                            inception_weights=inception_weights)
+    evaluate_run(run_dir, settings, echo=lambda line: click.echo(line, err=True))
+    click.echo(f"Quality columns written to {run_dir / 'points.parquet'}", err=True)
+
+
+@cli.group()
+def metrics():
+    """Score any folder of images (from any generator); prints JSON."""
+
+
+@metrics.command("clip-score")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.option("--prompts", "prompts_file", required=True, type=click.Path(path_type=Path),
+              help="One prompt per image (in file-name order), or per prompt for promptPPP_sampleSSS.png files.")
+@click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True)
+def metrics_clip_score(images_dir, prompts_file, clip_source):
+    """CLIP score of the images in IMAGES_DIR against their prompts."""
+    import json
+
+    from evals.commands import clip_score_of_folder
+
+    click.echo(json.dumps(clip_score_of_folder(images_dir, prompts_file, clip_source), indent=2))
+
+
+@metrics.command("fid")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@click.option("--metrics", default="fid,kid,isc,prc", show_default=True, help="Comma list of fid, kid, isc, prc.")
+@click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Reference statistics cache (default: $DALLE_BENCH_CACHE/fid-stats).")
+def metrics_fid(images_dir, reference, metrics, inception_weights, cache_dir):
+    """FID (and KID, IS, precision/recall) of IMAGES_DIR against REFERENCE (folder or .npz)."""
+    import json
+
+    from evals.commands import fid_of_folder
+
+    click.echo(json.dumps(fid_of_folder(images_dir, reference, _metrics_list(metrics), inception_weights,
+                                        cache_dir), indent=2, default=float))
+
+
+@cli.group()
+def prompts():
+    """Prompt sets shipped in prompts/ (and the file formats --prompts reads)."""
+
+
+@prompts.command("list")
+def prompts_list():
+    """Every shipped set: name, prompts, labels, file."""
+    from .prompts import prompt_sets, read_prompt_file
+
+    for name, path in prompt_sets().items():
+        prompt_set = read_prompt_file(path)
+        labels = ", ".join(label for label, values in (("category", prompt_set.categories),
+                                                       ("challenge", prompt_set.challenges)) if values)
+        click.echo(f"{name}\t{len(prompt_set.prompts)} prompts\t{labels or 'no labels'}\t{path.name}")
+
+
+@prompts.command("show")
+@click.argument("name")
+def prompts_show(name):
+    """The prompts of a set (or file), one a line, with their labels."""
+    from .prompts import load_prompt_set
+
+    prompt_set = load_prompt_set(name)
+    for i, prompt in enumerate(prompt_set.prompts):
+        labels = [values[i] for values in (prompt_set.categories, prompt_set.challenges) if values]
+        click.echo("\t".join([prompt, *labels]))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -65,9 +65,32 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.status != "ok"][["point_id", "status", *LAYOUT, *SAMPLING, "error"]]
 
 
-def _tables(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "fid", "fid_biased", "kid_mean",
+           "isc_mean", "precision", "recall"]
+
+
+def quality(rows: pd.DataFrame) -> pd.DataFrame:
+    """Quality columns of the evaluated points (`dalle-bench eval`)."""
+    evaluated = rows[rows[QUALITY[1:]].notna().any(axis=1)] if len(rows) else rows
+    if evaluated.empty:
+        return pd.DataFrame()
+    return evaluated[["point_id", *SAMPLING, *QUALITY]].dropna(axis=1, how="all").round(4)
+
+
+def by_label(prompt_scores: pd.DataFrame | None, label: str) -> pd.DataFrame:
+    """Mean CLIP score per prompt category (or challenge), one column per point."""
+    if prompt_scores is None or prompt_scores[label].isna().all():
+        return pd.DataFrame()
+    table = prompt_scores.pivot_table(index=label, columns="point_id", values="clip_score", aggfunc="mean")
+    return table.round(3).reset_index()
+
+
+def _tables(rows: pd.DataFrame, prompt_scores: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return {"Points": key_table(rows), "By sampling setting": by_setting(rows),
-            "Scaling across devices": scaling(rows), "Failed points": failures(rows)}
+            "Scaling across devices": scaling(rows), "Quality": quality(rows),
+            "CLIP score by prompt category": by_label(prompt_scores, "category"),
+            "CLIP score by prompt challenge": by_label(prompt_scores, "challenge"),
+            "Failed points": failures(rows)}
 
 
 def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
@@ -104,7 +127,8 @@ def write_report(run_dir: Path) -> tuple[str, Path]:
     rows = store.rows()
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
-    tables = _tables(rows)
+    prompt_path = run_dir / "prompt_scores.parquet"
+    tables = _tables(rows, pd.read_parquet(prompt_path) if prompt_path.exists() else None)
     header = _header(store, rows)
     markdown = "\n".join([f"# dalle-bench report: {store.run_id}", "", *header, ""]
                          + [part for title, table in tables.items() for part in (f"## {title}", "",

@@ -50,3 +50,40 @@ def tiny_models(tiny_cache):
     from bench.models.loading import ModelSpec, load_models
 
     return load_models(ModelSpec(preset="tiny"))
+
+
+@pytest.fixture(scope="session")
+def torch_clip(tmp_path_factory, tiny_cache):
+    """A tiny PyTorch CLIP saved as a checkpoint folder, with the tiny preset's processor."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+
+    from bench.models.presets import PRESETS
+    from bench.models.tiny import tiny_folder
+
+    folder = tmp_path_factory.mktemp("clip")
+    torch.manual_seed(0)
+    model = CLIPModel(CLIPConfig(**PRESETS["tiny"].clip_config)).eval()
+    model.save_pretrained(folder)
+    CLIPProcessor.from_pretrained(tiny_folder() / "clip").save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> Path:
+    """torch-fidelity's Inception network with random weights, saved as a state dict."""
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, *args, **kwargs):  # keep the random initialisation
+            return None
+
+    folder = tmp_path_factory.mktemp("inception")
+    placeholder = folder / "placeholder.pth"
+    torch.save({}, placeholder)
+    torch.manual_seed(0)
+    network = Unloaded("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(placeholder))
+    path = folder / "inception-random.pth"
+    torch.save(network.state_dict(), path)
+    return path

@@ -143,3 +143,40 @@ def test_mini_pipeline_against_plain_dalle_mini_loop(benchmark, tiny_cache, mini
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     print(f"pipeline {medians['pipeline'] / batch:.2f} s/image, plain loop {medians['plain'] / batch:.2f} s/image: "
           f"{speedup:.2f}x")
+
+
+@pytest.fixture(scope="module")
+def eval_images():
+    return np.random.default_rng(0).integers(0, 255, size=(32, 256, 256, 3), dtype=np.uint8)
+
+
+@pytest.mark.benchmark(group="eval-throughput")
+def test_clip_score_throughput(benchmark, eval_images, tmp_path_factory, tiny_cache):
+    """Images per second of the CLIP scorer at batch 32 on CPU, with the
+    published ViT-B/32 architecture (random weights cost what trained ones do)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from bench.models.tiny import tiny_folder
+    from evals.clip_score import clip_scores
+
+    model = CLIPModel(CLIPConfig()).eval()
+    # ViT-B/32's 224-pixel preprocessing; the project's small tokenizer (ids fit the published vocabulary).
+    tokenizer = CLIPProcessor.from_pretrained(tiny_folder() / "clip").tokenizer
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer)
+    prompts = ["a photograph of a cat"] * len(eval_images)
+    benchmark.pedantic(lambda: clip_scores(model, processor, eval_images, prompts, batch_size=32),
+                       rounds=1 if benchmark.disabled else 3, warmup_rounds=0 if benchmark.disabled else 1)
+    if benchmark.stats is not None:
+        benchmark.extra_info["images_per_second"] = len(eval_images) / benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group="eval-throughput")
+def test_inception_feature_throughput(benchmark, eval_images, inception_weights):
+    """Images per second of the Inception features (FID/KID/IS/PRC share them) at batch 32 on CPU."""
+    from evals.inception import inception_features, load_extractor
+
+    extractor = load_extractor(inception_weights)
+    benchmark.pedantic(lambda: inception_features(extractor, eval_images, batch_size=32),
+                       rounds=1 if benchmark.disabled else 3, warmup_rounds=0 if benchmark.disabled else 1)
+    if benchmark.stats is not None:
+        benchmark.extra_info["images_per_second"] = len(eval_images) / benchmark.stats.stats.median

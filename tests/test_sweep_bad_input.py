@@ -87,3 +87,4 @@ def test_a_corrupt_results_file_is_reported_and_left_alone(small_run, run_cli, t
 
 def test_report_of_a_folder_that_is_not_a_run(run_cli, tmp_path):
     _check_one_line_error(run_cli("report", tmp_path), "is not a dalle-bench run")
+

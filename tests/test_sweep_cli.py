@@ -175,3 +175,15 @@ def test_a_sweep_file_with_grid_and_zip(tmp_path, run_cli):
     assert list(zip(rows.temperature, rows.parallel, rows.devices)) == [
         (0.5, "single", 1), (0.5, "pmap", 2), (1.0, "single", 1), (1.0, "pmap", 2)]
     assert (rows.status == "ok").all(), proc.stdout
+
+
+def test_compilation_cache_state_is_recorded(tmp_path, run_cli):
+    """A warm persistent cache makes compile times incomparable: run.json says whether it was on and how full."""
+    cache = tmp_path / "xla-cache"
+    states = []
+    for run_id in ("cold", "warm"):
+        run_cli("sweep", "--cond-scale", "1", "--no-stages", "--iters", "1", "-n", "1", "--out", tmp_path,
+                "--run-id", run_id, "--compilation-cache", cache, "--no-progress", "--no-report", check=True)
+        states.append(json.loads((tmp_path / run_id / "run.json").read_text())["compilation_cache"])
+    assert states[0] == {"enabled": True, "dir": str(cache), "entries_before": 0}
+    assert states[1]["entries_before"] > 0

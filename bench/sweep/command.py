@@ -14,7 +14,7 @@ import click
 
 from ..devices import emulate_host_devices
 from ..errors import BenchError
-from ..prompts import load_prompts
+from ..prompts import load_prompt_set
 from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
 # Options that are part of the definition (a resumed run must not change them).
@@ -48,7 +48,10 @@ def build_definition(options: dict, explicit: set[str], base: SweepDefinition) -
         changes["stages"] = not options["no_stages"]
     if "prompts" in explicit or not base.prompts:
         changes["prompts_source"] = options["prompts"]
-        changes["prompts"] = tuple(load_prompts(options["prompts"]))
+        prompt_set = load_prompt_set(options["prompts"])
+        changes["prompts"] = prompt_set.prompts
+        changes["prompt_categories"] = prompt_set.categories or ()
+        changes["prompt_challenges"] = prompt_set.challenges or ()
     definition = replace(base, grid=grid, zip=groups, **changes)
     for name, minimum in (("num_images", 1), ("iters", 1), ("warmup", 0)):
         if getattr(definition, name) < minimum:
@@ -85,6 +88,16 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         raise BenchError(str(e)) from None
 
     points = definition.points()
+    evaluation = None
+    if options.get("eval_metrics"):
+        from evals.evaluate import EvalSettings
+
+        evaluation = EvalSettings(metrics=tuple(m.strip() for m in options["eval_metrics"].split(",") if m.strip()),
+                                  clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
+                                  inception_weights=Path(options["inception_weights"])
+                                  if options.get("inception_weights") else None)
+        # torch evaluates in this process: JAX must not claim the accelerator's memory up front.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     from ..models.loading import ModelSpec, check_spec  # no JAX work: safe before XLA_FLAGS is set
 
     for dtype in sorted({p.settings["dtype"] for p in points}):
@@ -135,7 +148,14 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
                f"(resume with: dalle-bench sweep --resume {store.run_dir})", err=True)
     if definition.weights == "random" or definition.preset == "tiny":
         click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
-    run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"))
+    after_point = None
+    if evaluation is not None:
+        from evals.evaluate import Evaluator
+
+        evaluator = Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True))
+        after_point = lambda: evaluator.evaluate_missing()  # noqa: E731
+    run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
+               after_point=after_point)
 
     from ..report import key_table, write_report
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,31 @@ COLUMNS: tuple[Column, ...] = (
     # Outputs
     Column("images_dir", pa.string(), "Folder of the point's PNGs, tokens.npy and clip_scores.npy, relative to the run."),
     Column("clip_score_mean", pa.float64(), "Mean in-pipeline CLIP score (meaningless with random weights)."),
+    # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated
+    Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns (Hub id or folder)."),
+    Column("clip_score", pa.float64(), "Mean CLIP score, torchmetrics' definition: 100 x max(cosine, 0)."),
+    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores."),
+    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
+    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
+    Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
+    Column("fid_reference", pa.string(), "FID reference: a folder, a .npz statistics file, or point:<id>."),
+    Column("fid_images", pa.int32(), "Images of the point fed to the Inception network."),
+    Column("fid_reference_images", pa.int32(), "Images behind the reference statistics (-1: unknown, from a .npz)."),
+    Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
+    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference."),
+    Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
+    Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
+    Column("isc_mean", pa.float64(), "Inception Score (mean over splits)."),
+    Column("isc_std", pa.float64(), "Standard deviation of the Inception Score over splits."),
+    Column("precision", pa.float64(), "Precision (k=3 nearest neighbours on Inception pool features)."),
+    Column("recall", pa.float64(), "Recall (same features)."),
 )
+
 
 SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
                    metadata={"dalle_bench_schema_version": str(SCHEMA_VERSION)})
 NAMES = tuple(c.name for c in COLUMNS)
+QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
 
 
 def check_row(row: dict) -> dict:

@@ -9,7 +9,6 @@ ones not swept), so a row of results is self-describing."""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import did_you_mean
 from ..sampling.config import SamplingConfig
 
 MODES = ("single", "pmap", "sharded")
@@ -46,9 +46,8 @@ def _at_least_one(option: str) -> Callable[[Any], None]:
 def _one_of(option: str, choices: tuple[str, ...]) -> Callable[[Any], None]:
     def check(value):
         if value not in choices:
-            close = difflib.get_close_matches(str(value), choices, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"--{option} must be one of {', '.join(choices)}, got '{value}'{hint}")
+            raise ValueError(f"--{option} must be one of {', '.join(choices)}, got '{value}'"
+                             f"{did_you_mean(value, choices)}")
 
     return check
 
@@ -100,9 +99,7 @@ AXES: dict[str, Axis] = {axis.name: axis for axis in (
 def axis(name: str) -> Axis:
     if name in AXES:
         return AXES[name]
-    close = difflib.get_close_matches(name, AXES, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise SpecError(f"unknown sweep axis '{name}' (axes: {', '.join(AXES)}){hint}")
+    raise SpecError(f"unknown sweep axis '{name}' (axes: {', '.join(AXES)}){did_you_mean(name, AXES)}")
 
 
 def parse_list(name: str, text: str) -> tuple:
@@ -189,6 +186,8 @@ class SweepDefinition:
     clip: str | None = None
     prompts_source: str = "demo"
     prompts: tuple = ()
+    prompt_categories: tuple = ()  # per prompt, when the set has labels (else empty)
+    prompt_challenges: tuple = ()
     num_images: int = 2
     warmup: int = 1
     iters: int = 5
@@ -221,7 +220,8 @@ class SweepDefinition:
         data = asdict(self)
         data["grid"] = {k: list(v) for k, v in self.grid.items()}
         data["zip"] = [{k: list(v) for k, v in group.items()} for group in self.zip]
-        data["prompts"] = list(self.prompts)
+        for name in ("prompts", "prompt_categories", "prompt_challenges"):
+            data[name] = list(getattr(self, name))
         return data
 
     @classmethod
@@ -229,7 +229,8 @@ class SweepDefinition:
         data = dict(data)
         data["grid"] = {k: tuple(v) for k, v in data.get("grid", {}).items()}
         data["zip"] = tuple({k: tuple(v) for k, v in group.items()} for group in data.get("zip", []))
-        data["prompts"] = tuple(data.get("prompts", ()))
+        for name in ("prompts", "prompt_categories", "prompt_challenges"):
+            data[name] = tuple(data.get(name, ()))
         return cls(**data)
 
     def fingerprint(self) -> str:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BenchError
 from ..outputs import write_json_atomic
-from .schema import NAMES, SCHEMA, check_row
+from .schema import NAMES, QUALITY_COLUMNS, SCHEMA, check_row
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -79,6 +79,14 @@ class RunStore:
         _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
         self._rows = rows
 
+    def replace_rows(self, rows: list[dict]) -> None:
+        """Rewrite every row (same points, new values: evaluation results) atomically."""
+        if [r["point_id"] for r in rows] != [r["point_id"] for r in self._rows]:
+            raise ValueError("replace_rows must keep the same points in the same order")
+        rows = [check_row(row) for row in rows]
+        _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
+        self._rows = rows
+
     def images_dir(self, point_id: str) -> Path:
         return self.run_dir / IMAGES_DIR / point_id
 
@@ -106,16 +114,24 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    if missing:
+    if missing - set(QUALITY_COLUMNS):
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
-    return table.select(list(NAMES)).to_pylist()
+    # Quality columns came later (schema 2): older files simply have not been evaluated.
+    return [check_row(row) for row in table.select([n for n in NAMES if n not in missing]).to_pylist()]
 
 
 def _write_parquet_atomic(path: Path, rows: list[dict]) -> None:
+    write_table_atomic(path, pa.Table.from_pylist(rows, schema=SCHEMA))
+
+
+def write_table_atomic(path: Path, table) -> None:
+    """A pyarrow Table or pandas DataFrame to parquet: temporary file, fsync, rename."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
     try:
-        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+        pq.write_table(table, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

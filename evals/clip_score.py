@@ -1,0 +1,57 @@
+"""CLIP score as torchmetrics' `CLIPScore` defines it: 100 x max(cosine, 0)
+between the image and prompt embeddings of a transformers CLIP (PyTorch),
+from a Hub id or a local folder. Scores are kept per image (torchmetrics
+keeps only their mean) so points get a spread and per-prompt figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+
+
+def load_clip(source: str):
+    """(model, processor) in eval mode. A local folder holding only Flax
+    weights (as the tiny preset's) is converted on load."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    local = Path(source).expanduser()
+    if (source.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
+        raise BenchError(f"--clip: checkpoint not found: {source}")
+    from_flax = local.is_dir() and not any((local / f).exists() for f in
+                                           ("model.safetensors", "pytorch_model.bin")) and (
+        local / "flax_model.msgpack").exists()
+    try:
+        model = CLIPModel.from_pretrained(str(local) if local.is_dir() else source, from_flax=from_flax)
+        processor = CLIPProcessor.from_pretrained(str(local) if local.is_dir() else source)
+    except Exception as e:  # transformers raises many types for one cause: an unusable checkpoint
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise BenchError(f"--clip: cannot load '{source}': {reason}") from None
+    return model.eval(), processor
+
+
+def clip_scores(model, processor, images: np.ndarray, prompts: list[str], batch_size: int = 32) -> np.ndarray:
+    """Per-image scores of uint8 (N, H, W, 3) images against their prompts."""
+    import torch
+
+    if len(images) != len(prompts):
+        raise BenchError(f"{len(prompts)} prompts for {len(images)} images: one prompt per image is needed")
+    scores = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            chunk = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)
+                     for im in images[start:start + batch_size]]
+            inputs = processor(text=prompts[start:start + batch_size], images=chunk, return_tensors="pt",
+                               padding=True, truncation=True,
+                               max_length=model.config.text_config.max_position_embeddings)
+            image_features = model.get_image_features(pixel_values=inputs["pixel_values"])
+            text_features = model.get_text_features(input_ids=inputs["input_ids"],
+                                                    attention_mask=inputs["attention_mask"])
+            image_features = image_features / image_features.norm(p=2, dim=-1, keepdim=True)
+            text_features = text_features / text_features.norm(p=2, dim=-1, keepdim=True)
+            scores.append((100 * (image_features * text_features).sum(-1)).clamp(min=0).numpy())
+    return np.concatenate(scores).astype(np.float64)

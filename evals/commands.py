@@ -1,0 +1,56 @@
+"""`dalle-bench metrics ...`: scores of any folder of images, as dicts for JSON."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.models.tiny import cache_root
+from bench.prompts import read_prompt_file
+
+from .clip_score import clip_scores, load_clip
+from .images import load_folder
+from .statistics import ScoreSummary
+
+_GENERATED = re.compile(r"prompt(\d+)_sample(\d+)\.png$")
+
+
+def prompts_for(files: list[Path], prompts: list[str], prompts_file: Path) -> list[str]:
+    """One prompt per image: the file has one per image, or one per prompt
+    index of promptPPP_sampleSSS.png files."""
+    if len(prompts) == len(files):
+        return prompts
+    indices = [_GENERATED.search(f.name) for f in files]
+    if all(indices) and max(int(m.group(1)) for m in indices) == len(prompts) - 1:
+        return [prompts[int(m.group(1))] for m in indices]
+    raise BenchError(f"--prompts: {prompts_file} has {len(prompts)} prompts for {len(files)} images "
+                     "(one per image, or one per prompt index of promptPPP_sampleSSS.png files)")
+
+
+def clip_score_of_folder(folder: Path, prompts_file: Path, clip_source: str) -> dict:
+    files, images = load_folder(folder)
+    prompts = prompts_for(files, list(read_prompt_file(prompts_file).prompts), prompts_file)
+    scores = clip_scores(*load_clip(clip_source), images, prompts)
+    summary = ScoreSummary.of(scores)
+    return {"clip_model": clip_source, "images": summary.count, "clip_score": summary.mean,
+            "clip_score_std": summary.std, "clip_score_ci95": [summary.ci_low, summary.ci_high],
+            "per_image": {f.name: float(s) for f, s in zip(files, scores)}}
+
+
+def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weights: Path | None,
+                  cache_dir: Path | None) -> dict:
+    from . import fidelity, inception
+
+    unknown = [m for m in metrics if m not in ("fid", "kid", "isc", "prc")]
+    if unknown or not metrics:
+        raise BenchError(f"--metrics: unknown metric(s) {', '.join(unknown) or '(none)'} (known: fid, kid, isc, prc)")
+    files, images = load_folder(folder)
+    extractor = inception.load_extractor(weights)
+    ref = fidelity.resolve_reference(reference, extractor, inception.weights_id(weights),
+                                     cache_dir or cache_root() / "fid-stats")
+    out = fidelity.fidelity_metrics(inception.inception_features(extractor, images), ref, set(metrics))
+    out["inception_weights"] = inception.weights_id(weights)
+    if out.get("fid_biased"):
+        out["warning"] = "fewer than 2048 images on a side: FID is biased upwards and its covariance rank-deficient"
+    return out

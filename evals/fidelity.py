@@ -1,0 +1,125 @@
+"""FID, KID, Inception Score and precision/recall of a set of images against
+a reference, from Inception features computed once per image.
+
+A reference is a folder of real images, a statistics file (`.npz` with `mu`
+and `sigma`, the format FID tools exchange; it supports FID only), or
+another point of the same run (`point:<id>`). Folder and point references
+are reduced to features once and cached under the cache folder, keyed by
+their content and the extractor's weights."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+from . import inception
+from .images import image_files, load_images
+from .statistics import FID_RELIABLE_IMAGES, feature_statistics, frechet_distance, kernel_distance
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str  # as the user gave it
+    mu: np.ndarray
+    sigma: np.ndarray
+    count: int
+    features: np.ndarray | None  # pool features, when the reference has images
+
+
+def _content_key(files: list[Path]) -> str:
+    digest = hashlib.sha1()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(hashlib.sha1(path.read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def folder_reference(name: str, folder: Path, extractor, weights_id: str, cache_dir: Path) -> Reference:
+    files = image_files(folder)
+    cache = cache_dir / f"ref-{_content_key(files)}-{inception.EXTRACTOR}-{weights_id}-{inception.POOL}.npz"
+    if cache.is_file():
+        features = np.load(cache)["features"]
+    else:
+        features = inception.inception_features(extractor, load_images(files))[inception.POOL]
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, features=features)
+        tmp.replace(cache)
+    mu, sigma = feature_statistics(features)
+    return Reference(name, mu, sigma, len(features), features)
+
+
+def stats_reference(name: str, path: Path) -> Reference:
+    try:
+        data = np.load(path)
+        mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
+    except KeyError:
+        raise BenchError(f"--fid-ref: {path} has no 'mu' and 'sigma' arrays") from None
+    except (OSError, ValueError) as e:
+        raise BenchError(f"--fid-ref: cannot read statistics file {path}: {e}") from None
+    if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
+        raise BenchError(f"--fid-ref: {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
+    count = int(data["count"]) if "count" in getattr(data, "files", ()) else -1
+    return Reference(name, mu, sigma, count, None)
+
+
+def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, run_dir: Path | None = None) -> Reference:
+    if spec.startswith("point:"):
+        if run_dir is None:
+            raise BenchError(f"--fid-ref {spec}: point references need a run folder")
+        folder = run_dir / "images" / spec.removeprefix("point:")
+        if not folder.is_dir():
+            raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
+        return folder_reference(spec, folder, extractor, weights_id, cache_dir)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return folder_reference(spec, path, extractor, weights_id, cache_dir)
+    if path.is_file() and path.suffix == ".npz":
+        return stats_reference(spec, path)
+    raise BenchError(f"--fid-ref: '{spec}' is neither a folder of images, a .npz statistics file nor point:<id>")
+
+
+def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | None, metrics: set[str]) -> dict:
+    """The requested metrics among fid, kid, isc, prc, with NaN where the
+    reference cannot support one (a statistics file has no features)."""
+    import torch
+
+    pool = features[inception.POOL]
+    out: dict = {"feature_extractor": f"{inception.EXTRACTOR} ({inception.RESIZE})", "fid_images": len(pool)}
+    if "isc" in metrics:
+        from torch_fidelity.metric_isc import isc_features_to_metric
+
+        isc = isc_features_to_metric(torch.from_numpy(features[inception.LOGITS]), splits=min(10, len(pool)))
+        out.update(isc_mean=float(isc["inception_score_mean"]), isc_std=float(isc["inception_score_std"]))
+    if not metrics & {"fid", "kid", "prc"}:
+        return out
+    if reference is None:
+        raise BenchError("--fid-ref is needed for fid, kid and prc")
+    if pool.shape[1] != reference.mu.size:
+        raise BenchError(f"--fid-ref {reference.name}: {reference.mu.size}-d statistics, but the features are "
+                         f"{pool.shape[1]}-d")
+    out["fid_reference"] = reference.name
+    out["fid_reference_images"] = reference.count
+    out["fid_biased"] = len(pool) < FID_RELIABLE_IMAGES or 0 <= reference.count < FID_RELIABLE_IMAGES
+    if "fid" in metrics:
+        out["fid"] = frechet_distance(*feature_statistics(pool), reference.mu, reference.sigma)
+    if "kid" in metrics:
+        kid = (kernel_distance(pool, reference.features) if reference.features is not None
+               else (math.nan, math.nan))
+        out.update(kid_mean=kid[0], kid_std=kid[1])
+    if "prc" in metrics:
+        if reference.features is not None and min(len(pool), len(reference.features)) > 3:
+            from torch_fidelity.metric_prc import prc_features_to_metric
+
+            # torch-fidelity: generated first, real second.
+            prc = prc_features_to_metric(torch.from_numpy(pool), torch.from_numpy(reference.features))
+            out.update(precision=float(prc["precision"]), recall=float(prc["recall"]))
+        else:
+            out.update(precision=math.nan, recall=math.nan)
+    return out

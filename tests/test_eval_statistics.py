@@ -1,0 +1,84 @@
+"""Metric maths against closed forms, scipy and torch-fidelity's own functions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as scipy_stats
+from torch_fidelity.metric_fid import fid_statistics_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+
+from evals.statistics import (ScoreSummary, feature_statistics, frechet_distance, kernel_distance,
+                              polynomial_mmd2)
+
+
+def test_frechet_distance_of_gaussians_in_closed_form():
+    # Diagonal covariances commute: the distance is sum (m1-m2)^2 + sum (sqrt(s1) - sqrt(s2))^2.
+    mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.0])
+    s1, s2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
+    expected = 1.0 + 0.0 + 4.0 + (1 - 2) ** 2 + (2 - 1) ** 2 + 0.0
+    assert frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected, abs=1e-9)
+    # One dimension: (m1-m2)^2 + (s1 - s2)^2 with standard deviations s.
+    assert frechet_distance([2.0], [[9.0]], [-1.0], [[1.0]]) == pytest.approx(9.0 + 4.0)
+
+
+def test_frechet_distance_with_full_covariances_matches_a_rotation_invariant_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 4))
+    sigma = a @ a.T + np.eye(4)
+    rotation, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    rotated = rotation @ sigma @ rotation.T
+    assert frechet_distance(np.zeros(4), sigma, np.zeros(4), sigma) == pytest.approx(0.0, abs=1e-7)
+    # Rotating both distributions leaves the distance unchanged.
+    mu = rng.normal(size=4)
+    d1 = frechet_distance(mu, sigma, np.zeros(4), np.eye(4))
+    d2 = frechet_distance(rotation @ mu, rotated, np.zeros(4), np.eye(4))
+    assert d1 == pytest.approx(d2, rel=1e-9)
+
+
+def test_statistics_and_distance_agree_with_torch_fidelity():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(300, 16)), rng.normal(0.3, 1.2, size=(250, 16))
+    (mu1, s1), (mu2, s2) = feature_statistics(x), feature_statistics(y)
+    np.testing.assert_allclose(s1, np.cov(x, rowvar=False))
+    ours = frechet_distance(mu1, s1, mu2, s2)
+    theirs = fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, False)
+    assert ours == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+
+
+def test_singular_covariances_still_give_a_finite_distance():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(5, 32)), rng.normal(size=(5, 32))  # 5 images, 32 dimensions: rank 4
+    assert math.isfinite(frechet_distance(*feature_statistics(x), *feature_statistics(y)))
+
+
+def test_mismatched_dimensions_are_refused():
+    with pytest.raises(ValueError, match="different dimensions"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+def test_kid_is_unbiased_and_agrees_with_torch_fidelity():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(200, 8)), rng.normal(size=(200, 8))
+    same = [polynomial_mmd2(rng.normal(size=(50, 8)), rng.normal(size=(50, 8))) for _ in range(200)]
+    assert abs(np.mean(same)) < 3 * np.std(same) / math.sqrt(len(same))  # zero on average for equal laws
+    shifted = rng.normal(0.5, 1.0, size=(200, 8))
+    mean, std = kernel_distance(x, shifted, subsets=50, subset_size=100)
+    theirs = kid_features_to_metric(torch.from_numpy(x), torch.from_numpy(shifted), kid_subsets=50,
+                                    kid_subset_size=100, verbose=False)
+    # Different random subsets: equal within a few standard errors of the subset average.
+    assert mean == pytest.approx(theirs["kernel_inception_distance_mean"], abs=4 * std / math.sqrt(50))
+    assert mean > 10 * abs(kernel_distance(x, y, subsets=50, subset_size=100)[0])
+
+
+def test_score_summary_matches_scipy():
+    values = np.random.default_rng(4).normal(30, 2, size=40)
+    s = ScoreSummary.of(values)
+    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values))
+    assert (s.count, s.mean) == (40, pytest.approx(values.mean()))
+    assert s.std == pytest.approx(values.std(ddof=1))
+    assert (s.ci_low, s.ci_high) == (pytest.approx(low), pytest.approx(high))
+    assert math.isnan(ScoreSummary.of([1.0]).ci_low)
