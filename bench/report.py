@@ -39,26 +39,32 @@ def by_setting(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def scaling(rows: pd.DataFrame) -> pd.DataFrame:
-    """Throughput against device count, relative to one device of the same
-    mode, batch per device, dtype and sampling setting (`efficiency` is the
-    speed-up over the device count: 1 is perfect scaling)."""
+    """Throughput against device count, relative to one device at the same
+    batch per device, dtype and sampling setting: the same mode's 1-device
+    point when there is one, otherwise any 1-device point (with `--parallel
+    auto` that is `single`). `efficiency` is speed-up over device count."""
     ok = rows[rows.status == "ok"]
-    group = ["parallel", "batch_per_device", "dtype", *SAMPLING]
+    setting = ["batch_per_device", "dtype", *SAMPLING]
     tables = []
-    for _, points in ok.groupby(group, dropna=False):
-        one = points[points.devices == 1]
-        if one.empty or points.devices.nunique() < 2:
+    for _, points in ok.groupby(setting, dropna=False):
+        one_device = points[points.devices == 1]
+        if one_device.empty or points.devices.nunique() < 2:
             continue
-        baseline = one.images_per_s.median()
-        table = points.groupby("devices").agg(images_per_s=("images_per_s", "median")).reset_index()
-        for name, value in zip(group, points[group].iloc[0]):
-            table[name] = value
-        table["speedup"] = table.images_per_s / baseline
-        table["efficiency"] = table.speedup / table.devices
-        tables.append(table)
+        for mode, mode_points in points.groupby("parallel"):
+            if mode_points.devices.max() == 1 and mode_points.devices.nunique() == 1 and mode == "single":
+                continue  # a single-device mode has nothing to scale
+            own = mode_points[mode_points.devices == 1]
+            baseline = (own if not own.empty else one_device).images_per_s.median()
+            table = mode_points.groupby("devices").agg(images_per_s=("images_per_s", "median")).reset_index()
+            table["parallel"] = mode
+            for name, value in zip(setting, mode_points[setting].iloc[0]):
+                table[name] = value
+            table["speedup"] = table.images_per_s / baseline
+            table["efficiency"] = table.speedup / table.devices
+            tables.append(table)
     if not tables:
         return pd.DataFrame()
-    return pd.concat(tables)[[*group, "devices", "images_per_s", "speedup", "efficiency"]].round(4)
+    return pd.concat(tables)[["parallel", *setting, "devices", "images_per_s", "speedup", "efficiency"]].round(4)
 
 
 def failures(rows: pd.DataFrame) -> pd.DataFrame:

@@ -49,7 +49,7 @@ def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weight
     extractor = inception.load_extractor(weights)
     ref = fidelity.resolve_reference(reference, extractor, inception.weights_id(weights),
                                      cache_dir or cache_root() / "fid-stats")
-    out = fidelity.fidelity_metrics(inception.inception_features(extractor, images), ref, set(metrics))
+    out = fidelity.fidelity_metrics(inception.inception_features(extractor, images), ref, set(metrics), weights)
     out["inception_weights"] = inception.weights_id(weights)
     if out.get("fid_biased"):
         out["warning"] = "fewer than 2048 images on a side: FID is biased upwards and its covariance rank-deficient"

@@ -22,7 +22,9 @@ from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
 from .clip_score import DEFAULT_CLIP, clip_scores, load_clip
-from .images import load_folder
+from bench.outputs import image_name
+
+from .images import load_images
 from .statistics import ScoreSummary
 
 METRICS = ("clip", "fid", "kid", "isc", "prc")
@@ -47,13 +49,25 @@ class EvalSettings:
             raise BenchError("--metrics fid, kid and prc need --fid-ref (a folder, a .npz file or point:<id>)")
 
 
-def _needs(row: dict, settings: EvalSettings) -> set[str]:
+REFERENCE_COLUMNS = ("fid", "kid_mean", "kid_std", "precision", "recall", "fid_reference_images", "fid_biased")
+
+
+def _needs(row: dict, settings: EvalSettings, extractor: str | None) -> set[str]:
+    """Metrics to (re)compute: missing, or made with another CLIP, reference
+    or Inception weights. KID and PRC against a .npz reference cannot exist
+    (no features): they stay null and are not asked for again."""
     needs = set()
     if "clip" in settings.metrics and (row["clip_score"] is None or row["clip_model"] != settings.clip):
         needs.add("clip")
-    same_reference = row["fid_reference"] == settings.fid_ref
+    same_inception = row["feature_extractor"] == extractor
+    same_reference = row["fid_reference"] == settings.fid_ref and same_inception
+    statistics_only = bool(settings.fid_ref) and settings.fid_ref.endswith(".npz")
     for metric, column in (("fid", "fid"), ("kid", "kid_mean"), ("prc", "precision"), ("isc", "isc_mean")):
-        if metric in settings.metrics and (row[column] is None or (metric != "isc" and not same_reference)):
+        if metric not in settings.metrics:
+            continue
+        same = same_inception if metric == "isc" else same_reference
+        impossible = metric in ("kid", "prc") and statistics_only
+        if not same or (row[column] is None and not impossible):
             needs.add(metric)
     return needs
 
@@ -105,6 +119,11 @@ class Evaluator:
                                                              cache_dir, self.run_dir)
         return self._extractor, self._reference
 
+    def _reference_pending(self) -> bool:
+        ref = self.settings.fid_ref
+        return bool(ref) and ref.startswith("point:") and not (
+            self.run_dir / "images" / ref.removeprefix("point:")).is_dir()
+
     def evaluate_missing(self) -> int:
         """Evaluate what is missing; returns the number of points evaluated."""
         from . import fidelity, inception
@@ -113,17 +132,25 @@ class Evaluator:
         definition = SweepDefinition.from_json(store.run["definition"])
         frame = store.rows()
         rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        todo = [(i, _needs(r, settings)) for i, r in enumerate(rows) if r["status"] == "ok"]
+        extractor_name = None
+        if set(settings.metrics) & set(FIDELITY):
+            from .inception import extractor_name as name_of
+
+            extractor_name = name_of(settings.inception_weights)
+        todo = [(i, _needs(r, settings, extractor_name)) for i, r in enumerate(rows) if r["status"] == "ok"]
         todo = [(i, needs) for i, needs in todo if needs]
         prompt_path = run_dir / PROMPT_SCORES
         prompt_rows = pd.read_parquet(prompt_path).to_dict("records") if prompt_path.exists() else []
         for index, needs in todo:
             row = dict(rows[index])
             folder = run_dir / row["images_dir"]
-            files, images = load_folder(folder)
-            if len(files) != len(definition.prompts) * definition.num_images:
-                raise BenchError(f"{folder}: {len(files)} images, expected {len(definition.prompts)} prompts x "
-                                 f"{definition.num_images}")
+            # Files by (prompt, sample), not by name: prompt1000 sorts before prompt101.
+            files = [folder / image_name(p, s) for p in range(len(definition.prompts))
+                     for s in range(definition.num_images)]
+            missing = [f.name for f in files if not f.is_file()]
+            if missing:
+                raise BenchError(f"{folder}: missing {len(missing)} image(s), e.g. {missing[0]}")
+            images = load_images(files)
             if "clip" in needs:
                 scores = clip_scores(*self._clip_model(), images, image_prompts(definition))
                 summary = ScoreSummary.of(scores)
@@ -131,10 +158,16 @@ class Evaluator:
                            clip_score_ci_low=summary.ci_low, clip_score_ci_high=summary.ci_high)
                 prompt_rows = [r for r in prompt_rows if r["point_id"] != row["point_id"]]
                 prompt_rows += prompt_table(row["point_id"], definition, scores, settings.clip)
+            if self._reference_pending():
+                needs -= {"fid", "kid", "prc"}  # the baseline point has not run yet: evaluated after it has
             if needs & set(FIDELITY):
                 extractor, reference = self._inception()
                 features = inception.inception_features(extractor, images)
-                row.update(fidelity.fidelity_metrics(features, reference, needs & set(FIDELITY)))
+                if row["fid_reference"] != settings.fid_ref:
+                    # Figures against another reference must not stay labelled with this one.
+                    row.update({column: None for column in REFERENCE_COLUMNS})
+                row.update(fidelity.fidelity_metrics(features, reference, needs & set(FIDELITY),
+                                                     settings.inception_weights))
             rows[index] = row
             store.replace_rows(rows)
             if prompt_rows:

@@ -10,7 +10,6 @@ their content and the extractor's weights."""
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +84,16 @@ def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, ru
     raise BenchError(f"--fid-ref: '{spec}' is neither a folder of images, a .npz statistics file nor point:<id>")
 
 
-def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | None, metrics: set[str]) -> dict:
-    """The requested metrics among fid, kid, isc, prc, with NaN where the
+def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | None, metrics: set[str],
+                     weights: Path | None = None) -> dict:
+    """The requested metrics among fid, kid, isc, prc, with None where the
     reference cannot support one (a statistics file has no features)."""
     import torch
 
     pool = features[inception.POOL]
-    out: dict = {"feature_extractor": f"{inception.EXTRACTOR} ({inception.RESIZE})", "fid_images": len(pool)}
+    if len(pool) < 2:
+        raise BenchError(f"FID, KID, IS and PRC need at least 2 images, got {len(pool)}")
+    out: dict = {"feature_extractor": inception.extractor_name(weights), "fid_images": len(pool)}
     if "isc" in metrics:
         from torch_fidelity.metric_isc import isc_features_to_metric
 
@@ -111,7 +113,7 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
         out["fid"] = frechet_distance(*feature_statistics(pool), reference.mu, reference.sigma)
     if "kid" in metrics:
         kid = (kernel_distance(pool, reference.features) if reference.features is not None
-               else (math.nan, math.nan))
+               else (None, None))
         out.update(kid_mean=kid[0], kid_std=kid[1])
     if "prc" in metrics:
         if reference.features is not None and min(len(pool), len(reference.features)) > 3:
@@ -121,5 +123,5 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
             prc = prc_features_to_metric(torch.from_numpy(pool), torch.from_numpy(reference.features))
             out.update(precision=float(prc["precision"]), recall=float(prc["recall"]))
         else:
-            out.update(precision=math.nan, recall=math.nan)
+            out.update(precision=None, recall=None)
     return out

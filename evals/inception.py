@@ -18,10 +18,17 @@ RESIZE = "torch-fidelity TF1-compatible bilinear to 299x299, uint8 input"
 POOL, LOGITS = "2048", "logits_unbiased"
 
 
+def extractor_name(weights: Path | None) -> str:
+    """What the features depend on, as recorded with every FID-family figure."""
+    return f"{EXTRACTOR}, weights {weights_id(weights)} ({RESIZE})"
+
+
 def weights_id(weights: Path | None) -> str:
     """Names the Inception weights in cache keys and outputs: the file's hash, or the libraries' default."""
     if weights is None:
         return "torch-fidelity-default"
+    if not weights.is_file():
+        raise BenchError(f"--inception-weights: file not found: {weights}")
     return "sha1-" + hashlib.sha1(weights.read_bytes()).hexdigest()[:16]
 
 

@@ -105,7 +105,7 @@ def test_statistics_file_reference_and_its_cache(inception_weights, image_sets, 
     from_stats = json.loads(run_cli("metrics", "fid", a, stats, "--metrics", "fid,kid", "--inception-weights",
                                     inception_weights, check=True).stdout)
     assert from_stats["fid"] == pytest.approx(folder_ref["fid"], rel=1e-9)
-    assert math.isnan(from_stats["kid_mean"])  # a statistics file has no features for KID
+    assert from_stats["kid_mean"] is None  # a statistics file has no features for KID
 
 
 @pytest.mark.parametrize("case", ["no images", "mixed sizes", "unreadable", "prompt count", "bad stats",
@@ -159,6 +159,15 @@ def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_w
     run = json.loads((run_dir / "run.json").read_text())
     assert run["evaluation"]["metrics"] == ["clip", "fid", "isc"]
 
+    run_cli("eval", run_dir, "--metrics", "kid", "--fid-ref", baseline, "--inception-weights", inception_weights,
+            check=True)
+    other = f"point:{rows.point_id[1]}"
+    run_cli("eval", run_dir, "--metrics", "fid", "--fid-ref", other, "--inception-weights", inception_weights,
+            check=True)
+    rows = pd.read_parquet(run_dir / "points.parquet")
+    assert (rows.fid_reference == other).all() and rows.fid[1] == pytest.approx(0.0, abs=1e-6)
+    assert rows.kid_mean.isna().all()  # KID was against the old reference: cleared, not relabelled
+
     before = (run_dir / "points.parquet").read_bytes()
     again = run_cli("eval", run_dir, "--metrics", "clip,isc", "--clip", torch_clip, "--inception-weights",
                     inception_weights, check=True)
@@ -178,7 +187,10 @@ def test_sweep_evaluates_each_point_as_it_finishes(torch_clip, run_cli, tmp_path
 
 
 def test_bad_eval_settings_are_refused_before_anything_runs(run_cli, tmp_path):
-    for args, message in ((["--eval", "fid"], "need --fid-ref"), (["--eval", "clpi"], "unknown metric(s) clpi")):
+    for args, message in ((["--eval", "fid"], "need --fid-ref"), (["--eval", "clpi"], "unknown metric(s) clpi"),
+                          (["--eval", "fid", "--fid-ref", "/no/such/ref"], "--fid-ref: not found"),
+                          (["--eval", "fid", "--fid-ref", "point:999-x"], "not a point of this sweep"),
+                          (["--eval", "isc", "--inception-weights", "/no/w.pth"], "file not found")):
         proc = run_cli("sweep", *args, "--out", tmp_path / "out")
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "out").exists()

@@ -109,3 +109,8 @@ def test_peak_table_lookup():
     assert table_peak("TPU v5 lite", "bfloat16").flops == 197e12
     assert table_peak("NVIDIA A100-SXM4-80GB", "float32").bandwidth == 2.039e12
     assert table_peak("cpu", "float32") is None
+
+
+def test_longest_device_name_wins():
+    assert table_peak("NVIDIA L40S", "bfloat16").source == "table: L40S"
+    assert table_peak("NVIDIA L4", "bfloat16").source == "table: L4"

@@ -83,3 +83,16 @@ def test_definition_round_trips_through_json_and_reports_differences():
     assert again == d and again.fingerprint() == d.fingerprint()
     other = SweepDefinition.from_json({**d.to_json(), "num_images": 4})
     assert d.differences(other) == ["num_images"]
+
+
+def test_seeds_must_fit_the_results_column():
+    assert parse_list("seed", "0,2147483647") == (0, 2**31 - 1)
+    with pytest.raises(SpecError, match=r"--seed must be in \[0, 2\^31\)"):
+        parse_list("seed", "3000000000")
+
+
+def test_a_zip_that_is_not_a_table_is_refused(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("zip:\n")
+    with pytest.raises(SpecError, match="'zip' must be a table"):
+        read_sweep_file(f)

@@ -64,6 +64,22 @@ def build_definition(options: dict, explicit: set[str], base: SweepDefinition) -
     return definition
 
 
+def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
+    """What can be checked before the first point: files exist, point references name earlier points."""
+    if evaluation.inception_weights is not None and not evaluation.inception_weights.is_file():
+        raise BenchError(f"--inception-weights: file not found: {evaluation.inception_weights}")
+    reference = evaluation.fid_ref
+    if reference and reference.startswith("point:"):
+        ids = [p.point_id for p in definition.points()]
+        if reference.removeprefix("point:") not in ids:
+            raise BenchError(f"--fid-ref {reference}: not a point of this sweep (points: {', '.join(ids)})")
+    elif reference and not Path(reference).expanduser().exists():
+        raise BenchError(f"--fid-ref: not found: {reference}")
+    clip = Path(evaluation.clip).expanduser()
+    if evaluation.clip.startswith((".", "/", "~")) and not clip.is_dir():
+        raise BenchError(f"--eval-clip: checkpoint not found: {evaluation.clip}")
+
+
 def _default_run_id(definition: SweepDefinition) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"{now:%Y%m%d-%H%M%S}-{definition.fingerprint()[:6]}"
@@ -96,6 +112,7 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
                                   clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
                                   inception_weights=Path(options["inception_weights"])
                                   if options.get("inception_weights") else None)
+        _check_eval_inputs(evaluation, definition)
         # torch evaluates in this process: JAX must not claim the accelerator's memory up front.
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     from ..models.loading import ModelSpec, check_spec  # no JAX work: safe before XLA_FLAGS is set

@@ -76,7 +76,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("roofline_fraction", pa.float64(), "roofline_s_per_image / seconds_per_image (1 = at the roofline)."),
     Column("achieved_flops", pa.float64(), "flops_per_image x images_per_s."),
     # Memory
-    Column("peak_device_memory_bytes", pa.int64(), "Allocator high-water mark of the devices (null on CPU)."),
+    Column("peak_device_memory_bytes", pa.int64(), "Allocator high-water mark of the devices so far in the sweep "
+           "process (null on CPU); it never decreases, so read it in point order."),
     Column("host_peak_rss_bytes", pa.int64(), "Peak resident memory of the sweep process so far."),
     # Outputs
     Column("images_dir", pa.string(), "Folder of the point's PNGs, tokens.npy and clip_scores.npy, relative to the run."),

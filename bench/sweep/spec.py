@@ -52,6 +52,11 @@ def _one_of(option: str, choices: tuple[str, ...]) -> Callable[[Any], None]:
     return check
 
 
+def _seed_range(value):
+    if not 0 <= value < 2**31:
+        raise ValueError(f"--seed must be in [0, 2^31), got {value}")
+
+
 @dataclass(frozen=True)
 class Axis:
     name: str
@@ -92,7 +97,7 @@ AXES: dict[str, Axis] = {axis.name: axis for axis in (
     Axis("parallel", str, "auto", _one_of("parallel", ("auto", *MODES)),
          "single, pmap or sharded; auto is single on one device and sharded on more."),
     Axis("dtype", str, "float32", _one_of("dtype", DTYPES), "Parameter and compute dtype."),
-    Axis("seed", int, 0, lambda v: None, "Base PRNG seed of the images."),
+    Axis("seed", int, 0, _seed_range, "Base PRNG seed of the images (0 to 2^31 - 1)."),
 )}
 
 
@@ -144,6 +149,8 @@ def read_sweep_file(path: Path) -> tuple[dict[str, tuple], tuple[dict[str, tuple
     grid = {name: _values(name, raw, f"--sweep {path} [grid]") for name, raw in grid_table.items()}
     zip_tables = data.get("zip", [])
     zip_tables = [zip_tables] if isinstance(zip_tables, dict) else zip_tables
+    if not isinstance(zip_tables, list):
+        raise SpecError(f"--sweep: {path}: 'zip' must be a table or a list of tables of axis = [values]")
     groups = []
     for table in zip_tables:
         if not isinstance(table, dict) or not table:
