@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
@@ -29,7 +29,7 @@ def load_clip(source: str):
         model = CLIPModel.from_pretrained(str(local) if local.is_dir() else source, from_flax=from_flax)
         processor = CLIPProcessor.from_pretrained(str(local) if local.is_dir() else source)
     except Exception as e:  # transformers raises many types for one cause: an unusable checkpoint
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = first_line(e)
         raise BenchError(f"--clip: cannot load '{source}': {reason}") from None
     return model.eval(), processor
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from ..errors import BenchError
+from ..errors import BenchError, first_line
 from . import clip as clip_lib
 from . import dallebart
 from .presets import UnknownPreset, get_preset
@@ -121,7 +121,7 @@ def _load(option: str, source: str, loader, *args):
     try:
         return loader(source, *args)
     except Exception as e:  # transformers/wandb raise many types for one cause: unusable checkpoint
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise BenchError(f"{option}: cannot load checkpoint '{source}': {reason}") from None
 
 

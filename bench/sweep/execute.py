@@ -15,7 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..batching import plan_batches
-from ..errors import BenchError
+from ..errors import BenchError, first_line
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
 from ..outputs import image_name, to_uint8
@@ -111,7 +111,7 @@ def measure_point(store: RunStore, context: Context, point: Point, progress: boo
     except BenchError:
         raise  # unusable models are the run's problem, not this point's: stop, keeping what is written
     except Exception as e:  # a failed point must not stop the sweep; its message is recorded
-        message = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        message = first_line(e)
         oom = "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower() or isinstance(e, MemoryError)
         row.update(status="oom" if oom else "failed", error=f"{type(e).__name__}: {message}"[:500],
                    finished_at=_now())

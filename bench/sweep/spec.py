@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import did_you_mean
+from ..errors import did_you_mean, first_line
 from ..sampling.config import SamplingConfig
 
 MODES = ("single", "pmap", "sharded")
@@ -136,7 +136,7 @@ def read_sweep_file(path: Path) -> tuple[dict[str, tuple], tuple[dict[str, tuple
         else:
             data = tomllib.loads(text)
     except Exception as e:  # tomllib and yaml each raise their own error types
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise SpecError(f"--sweep: {path} does not parse: {reason}") from None
     if not isinstance(data, dict):
         raise SpecError(f"--sweep: {path} must hold 'grid' and/or 'zip' tables")

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import BenchError
+from ..errors import BenchError, first_line
 from ..outputs import write_json_atomic
 from .schema import NAMES, QUALITY_COLUMNS, SCHEMA, check_row
 
@@ -111,7 +111,7 @@ def read_points(run_dir: Path) -> list[dict]:
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several error types for one cause: an unreadable file
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
     if missing - set(QUALITY_COLUMNS):
