@@ -6,12 +6,13 @@ same features."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 
 EXTRACTOR = "inception-v3-compat"
 RESIZE = "torch-fidelity TF1-compatible bilinear to 299x299, uint8 input"
@@ -29,7 +30,14 @@ def weights_id(weights: Path | None) -> str:
         return "torch-fidelity-default"
     if not weights.is_file():
         raise BenchError(f"--inception-weights: file not found: {weights}")
-    return "sha1-" + hashlib.sha1(weights.read_bytes()).hexdigest()[:16]
+    stat = weights.stat()
+    return _file_digest(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """Hashed once per file version: every evaluated point names the weights (about 100 MB for Inception)."""
+    return "sha1-" + hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def load_extractor(weights: Path | None):
@@ -41,7 +49,7 @@ def load_extractor(weights: Path | None):
         extractor = FeatureExtractorInceptionV3(EXTRACTOR, [POOL, LOGITS],
                                                 feature_extractor_weights_path=str(weights) if weights else None)
     except Exception as e:  # torch raises several types for one cause: weights that do not load
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = first_line(e)
         raise BenchError(f"--inception-weights: cannot load Inception weights: {reason}") from None
     return extractor.eval()
 
