@@ -76,6 +76,8 @@ def test_images_and_tokens_of_each_point(swept):
         tokens = np.load(folder / "tokens.npy")
         assert tokens.shape == (2, 2, 256) and tokens.dtype == np.int32  # demo set: 2 prompts, 2 images each
         assert np.load(folder / "clip_scores.npy").shape == (2, 2)
+        latencies = np.load(folder / "latencies.npy")
+        assert len(latencies) == row.iterations and np.median(latencies) == row.latency_p50_s
         with Image.open(folder / "prompt001_sample001.png") as image:
             assert image.size == (256, 256)
     # Same seed and settings on one or two devices: the same images.

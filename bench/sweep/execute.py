@@ -158,7 +158,7 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0], stage_policy(policy))
               if definition.stages else {})
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
-    images_dir = write_images(store, point, merged, len(prompts), definition.num_images)
+    images_dir = write_images(store, point, merged, len(prompts), definition.num_images, latencies)
 
     timing = _timing_columns(LatencyStats.of(latencies), parallel, models.geometry.image_length)
     return {
@@ -220,9 +220,11 @@ def time_stages(stages: Stages, runner_of, device_batch: dict, policy: TimingPol
     return results
 
 
-def write_images(store: RunStore, point: Point, merged: dict, num_prompts: int, num_images: int):
-    """PNGs, tokens.npy (int32 [prompts, n, 256]) and clip_scores.npy
-    ([prompts, n]), staged then moved into images/<point-id>/ in one rename."""
+def write_images(store: RunStore, point: Point, merged: dict, num_prompts: int, num_images: int,
+                 latencies: list[float]):
+    """PNGs, tokens.npy (int32 [prompts, n, 256]), clip_scores.npy ([prompts, n])
+    and latencies.npy (every timed call, seconds, in call order), staged then
+    moved into images/<point-id>/ in one rename."""
     staging = store.staging_dir(point.point_id)
     images = merged["images"].reshape(num_prompts, num_images, *merged["images"].shape[1:])
     for p in range(num_prompts):
@@ -230,6 +232,7 @@ def write_images(store: RunStore, point: Point, merged: dict, num_prompts: int, 
             Image.fromarray(to_uint8(images[p, s])).save(staging / image_name(p, s))
     np.save(staging / "tokens.npy", merged["tokens"].reshape(num_prompts, num_images, -1).astype(np.int32))
     np.save(staging / "clip_scores.npy", merged["clip_scores"].reshape(num_prompts, num_images).astype(np.float32))
+    np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
     return store.publish_images(staging, point.point_id)
 
 

@@ -80,7 +80,8 @@ COLUMNS: tuple[Column, ...] = (
            "process (null on CPU); it never decreases, so read it in point order."),
     Column("host_peak_rss_bytes", pa.int64(), "Peak resident memory of the sweep process so far."),
     # Outputs
-    Column("images_dir", pa.string(), "Folder of the point's PNGs, tokens.npy and clip_scores.npy, relative to the run."),
+    Column("images_dir", pa.string(), "Folder of the point's PNGs, tokens.npy, clip_scores.npy and latencies.npy, "
+           "relative to the run."),
     Column("clip_score_mean", pa.float64(), "Mean in-pipeline CLIP score (meaningless with random weights)."),
     # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated
     Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns (Hub id or folder)."),
