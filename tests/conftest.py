@@ -87,3 +87,35 @@ def inception_weights(tmp_path_factory) -> Path:
     path = folder / "inception-random.pth"
     torch.save(network.state_dict(), path)
     return path
+
+
+# Eight points that give every report plot two or more values to draw: two parallel modes,
+# two batch sizes per mode, one and two devices, two condition scales and two temperatures.
+REPORT_SWEEP = """\
+[grid]
+devices = [1, 2]
+
+[zip]
+parallel = ["sharded", "sharded", "pmap", "pmap"]
+batch_per_device = [1, 2, 1, 2]
+cond_scale = [3.0, 1.0, 3.0, 3.0]
+temperature = [1.0, 1.0, 0.7, 1.0]
+"""
+
+
+@pytest.fixture(scope="session")
+def evaluated_sweep(tmp_path_factory, run_cli, torch_clip, inception_weights) -> Path:
+    """A finished tiny sweep of eight points with CLIP score and FID (against its
+    first point), shared read-only by the report and compare tests: copy it
+    before changing anything in it."""
+    out = tmp_path_factory.mktemp("evaluated")
+    (out / "sweep.toml").write_text(REPORT_SWEEP)
+    run_cli("sweep", "--sweep", out / "sweep.toml", "--no-stages", "--iters", "3", "-n", "2", "--out", out,
+            "--run-id", "base", "--no-progress", "--no-report", check=True)
+    run_dir = out / "base"
+    import pandas as pd
+
+    first = pd.read_parquet(run_dir / "points.parquet").point_id[0]
+    run_cli("eval", run_dir, "--metrics", "clip,fid", "--clip", torch_clip, "--fid-ref", f"point:{first}",
+            "--inception-weights", inception_weights, check=True)
+    return run_dir
