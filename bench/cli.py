@@ -50,6 +50,26 @@ def device_options(f):
     return f
 
 
+def distributed_options(f):
+    """Joining a multi-process run (jax.distributed); each also read from its environment variable."""
+    from .distributed import ENV_VARS
+
+    options = [
+        click.option("--coordinator", envvar=ENV_VARS["coordinator"], default=None, metavar="HOST:PORT|auto",
+                     help="Process 0's address: run across processes with jax.distributed ('auto': JAX's "
+                          "detection on Cloud TPU, SLURM, Open MPI)."),
+        click.option("--num-processes", envvar=ENV_VARS["num_processes"], type=int, default=None,
+                     help="Processes in the run (with --coordinator HOST:PORT)."),
+        click.option("--process-id", envvar=ENV_VARS["process_id"], type=int, default=None,
+                     help="This process's index, 0 to num-processes - 1 (0 writes the results)."),
+        click.option("--distributed-timeout", envvar=ENV_VARS["timeout_s"], type=float, default=300.0,
+                     show_default=True, help="Seconds a process waits for another before the run fails."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def sampling_options(f):
     options = [
         click.option("--temperature", type=float, default=1.0, show_default=True,
@@ -133,6 +153,7 @@ def _axis_options(f):
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the run's report (as `dalle-bench report`) when the sweep ends.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@distributed_options
 @click.pass_context
 def sweep(ctx, **options):
     """Measure the pipeline over a grid of settings; results go to OUT/RUN-ID/."""
@@ -246,20 +267,24 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2."""
     # transformers warns on every Flax import that v5 drops Flax; we pin <5 on purpose.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from .distributed import leave
+
+    code = 0
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        code = e.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        code = 130
     except click.UsageError as e:
         click.echo(f"Error: {e.format_message()}", err=True)
-        sys.exit(2)
+        code = 2
     except BenchError as e:
         click.echo(f"Error: {e}", err=True)
-        sys.exit(2)
+        code = getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
-
+        code = 130
+    leave(code)
+    sys.exit(code)

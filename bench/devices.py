@@ -27,7 +27,10 @@ def emulate_host_devices(count: int) -> None:
 
 
 def select_devices(count: int):
-    """The first `count` devices of the default backend."""
+    """The first `count` devices of the default backend. Across processes
+    `count` is global and each process gives the same number of its own
+    devices (process by process), so every process holds an equal, contiguous
+    share of each batch."""
     import jax
 
     available = jax.devices()
@@ -37,4 +40,16 @@ def select_devices(count: int):
         raise BenchError(f"--devices {count}: only {len(available)} {available[0].platform} device(s) available"
                          + (" (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu"
                             else ""))
-    return available[:count]
+    processes = jax.process_count()
+    if processes == 1:
+        return available[:count]
+    per_process, rest = divmod(count, processes)
+    if rest:
+        raise BenchError(f"--devices {count} is not a multiple of the {processes} processes")
+    local = jax.local_device_count()
+    if per_process > local:
+        raise BenchError(f"--devices {count} needs {per_process} devices per process; each has {local}")
+    by_process: dict[int, list] = {}
+    for device in sorted(available, key=lambda d: (d.process_index, d.id)):
+        by_process.setdefault(device.process_index, []).append(device)
+    return [d for index in sorted(by_process) for d in by_process[index][:per_process]]

@@ -5,7 +5,11 @@ replicated and the batch sharded with NamedSharding).
 
 A runner is compiled once (`compile`, timed on its own), then called with
 host batches of exactly `global_batch` rows; it returns device arrays so
-callers choose when to synchronise."""
+callers choose when to synchronise.
+
+Across processes (jax.distributed) the devices are global: every process
+lays out the same weights, feeds only the rows its own devices hold and gets
+back only those rows (`local_rows`)."""
 
 from __future__ import annotations
 
@@ -50,15 +54,21 @@ def place_params(params: dict, devices: list, mode: str) -> dict:
     """Host parameters laid out for `mode`: one replicated copy (single,
     sharded), or pmap's (devices, ...) stack of per-device copies."""
     replicated, split = _mesh_shardings(devices)
-    if mode != "pmap":
+    if mode != "pmap" and jax.process_count() == 1:
         return jax.device_put(params, replicated)
+    # Across processes each one places the copies on its own devices: the
+    # backends move nothing between hosts.
+    local = [d for d in devices if d.process_index == jax.process_index()]
 
-    def stack_copies(leaf) -> jax.Array:
+    def copies(leaf) -> jax.Array:
         leaf = np.asarray(leaf)
-        shards = [jax.device_put(leaf[None], d) for d in devices]
+        if mode != "pmap":
+            return jax.make_array_from_single_device_arrays(leaf.shape, replicated,
+                                                            [jax.device_put(leaf, d) for d in local])
+        shards = [jax.device_put(leaf[None], d) for d in local]
         return jax.make_array_from_single_device_arrays((len(devices), *leaf.shape), split, shards)
 
-    return jax.tree.map(stack_copies, params)
+    return jax.tree.map(copies, params)
 
 
 class Runner:
@@ -79,11 +89,26 @@ class Runner:
         self._compiled = None
 
     def put(self, batch: dict) -> dict:
-        """Host batch -> device batch, laid out for this mode."""
+        """Host batch (all `global_batch` rows) -> device batch, laid out for
+        this mode; across processes each sends only its devices' rows."""
         if self.config.mode == "pmap":
             n = self.config.devices
             batch = {k: v.reshape(n, -1, *v.shape[1:]) for k, v in batch.items()}
-        return jax.device_put(batch, self._split)
+        if jax.process_count() == 1:
+            return jax.device_put(batch, self._split)
+        blocks = self._local_positions()
+        return {k: jax.make_array_from_process_local_data(self._split, _rows_of(v, blocks, len(self.devices)),
+                                                          v.shape)
+                for k, v in batch.items()}
+
+    def _local_positions(self) -> list[int]:
+        """Positions in the device list of this process's devices (their blocks of the batch)."""
+        return [i for i, d in enumerate(self.devices) if d.process_index == jax.process_index()]
+
+    def local_rows(self) -> np.ndarray:
+        """Indices in the global batch of the rows `to_host` returns, in order."""
+        per_device = self.config.batch_per_device
+        return np.concatenate([np.arange(i * per_device, (i + 1) * per_device) for i in self._local_positions()])
 
     def compile(self, example_batch: dict) -> float:
         """Ahead-of-time compilation for a host batch's shapes; returns its wall time in seconds."""
@@ -107,8 +132,24 @@ class Runner:
         return self.compiled(self.params, device_batch)
 
     def to_host(self, outputs):
-        """Device outputs -> numpy with one leading batch axis, in batch order."""
-        host = jax.device_get(outputs)
+        """Device outputs -> numpy with one leading batch axis: the rows of
+        this process's devices (all rows in a single process), in batch order."""
+        if jax.process_count() == 1:
+            host = jax.device_get(outputs)
+        else:
+            position = {d: i for i, d in enumerate(self.devices)}
+
+            def local(array: jax.Array) -> np.ndarray:
+                shards = sorted(array.addressable_shards, key=lambda shard: position[shard.device])
+                return np.concatenate([np.asarray(shard.data) for shard in shards])
+
+            host = jax.tree.map(local, outputs)
         if self.config.mode == "pmap":
             host = jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:]), host)
         return host
+
+
+def _rows_of(value: np.ndarray, blocks: list[int], count: int) -> np.ndarray:
+    """The leading-axis blocks `blocks` of `value`, cut into `count` equal blocks."""
+    size = value.shape[0] // count
+    return np.concatenate([value[i * size:(i + 1) * size] for i in blocks])

@@ -121,13 +121,22 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,
                              vqgan=definition.vqgan, clip=definition.clip, dtype=dtype))
     devices_needed = definition.max_devices()
+    config = distributed_config(options)
+    processes = config.num_processes or 1
+    if config.enabled and definition.min_seconds > 0:
+        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
+                         "use --iters")
     if definition.host_devices is not None:
         emulate_host_devices(definition.host_devices)
     elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing.
-        emulate_host_devices(devices_needed)
+        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
+        # processes --devices counts global devices, so each process emulates its share.
+        emulate_host_devices(-(-devices_needed // processes))
 
     # JAX starts here, after XLA_FLAGS is final.
+    from ..distributed import start
+
+    cluster = start(config)
     import jax
 
     available = jax.devices()
@@ -142,13 +151,17 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     from .execute import run_points
     from .schema import SCHEMA_VERSION
 
+    hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "command": sys.argv, "compilation_cache": cache_state,
                "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
-                               "devices": device_info(available)}}
-    if store is None:
+                               "devices": device_info(available), "processes": hosts}}
+    if not cluster.is_main:
+        pass  # process 0 alone writes run.json and points.parquet
+    elif store is None:
         run_dir = Path(options["out"]) / (options.get("run_id") or _default_run_id(definition))
         if run_dir.exists():
+            cluster.share("run_dir", {"error": f"{run_dir} already exists"})
             raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
         store = RunStore.create(run_dir, {
             "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "command": sys.argv,
@@ -158,21 +171,36 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     else:
         store.discard_staging()
         store.update_run(sessions=[*store.run.get("sessions", []), session])
-
-    done = store.finished_ids()
+    # The run folder and its remaining points are process 0's word: the others
+    # may have started at another second, or read the store before it changed.
+    shared = cluster.share("run_dir", {"run_dir": str(store.run_dir), "done": sorted(store.finished_ids())}
+                           if cluster.is_main else None)
+    if "error" in shared:
+        raise BenchError(f"process 0 refused the run: {shared['error']}")
+    if not cluster.is_main:
+        store = RunStore.open(Path(shared["run_dir"]))
+    done = set(shared["done"])
     todo = [p for p in points if p.point_id not in done]
-    click.echo(f"Run {store.run_dir}: {len(points)} points, {len(points) - len(todo)} already done "
-               f"(resume with: dalle-bench sweep --resume {store.run_dir})", err=True)
+    echo = click.echo if cluster.is_main else (lambda *args, **kwargs: None)
+    echo(f"Run {store.run_dir}: {len(points)} points, {len(points) - len(todo)} already done "
+         f"(resume with: dalle-bench sweep --resume {store.run_dir})", err=True)
+    if cluster.process_count > 1:
+        echo(f"{cluster.process_count} processes on {cluster.hosts} host(s), {len(available)} devices "
+             f"({jax.local_device_count()} on this process)", err=True)
     if definition.weights == "random" or definition.preset == "tiny":
-        click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
+        echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
     after_point = None
-    if evaluation is not None:
+    if evaluation is not None and cluster.is_main:
         from evals.evaluate import Evaluator
 
         evaluator = Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True))
         after_point = lambda: evaluator.evaluate_missing()  # noqa: E731
     run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
-               after_point=after_point)
+               after_point=after_point, cluster=cluster)
+    cluster.goodbye()
+    if not cluster.is_main:
+        click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)
+        return
 
     from ..report import key_table, write_report
 
@@ -183,6 +211,14 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
                    f"(and report.md, CSVs)", err=True)
     else:
         click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
+
+
+def distributed_config(options: dict):
+    from ..distributed import DistributedConfig
+
+    return DistributedConfig(coordinator=options.get("coordinator"), num_processes=options.get("num_processes"),
+                             process_id=options.get("process_id"),
+                             timeout_s=options.get("distributed_timeout") or 300.0)
 
 
 def _compilation_cache(directory: str | None) -> dict:

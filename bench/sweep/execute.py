@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime
 import gc
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -15,6 +17,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..batching import plan_batches
+from ..devices import select_devices
+from ..distributed import Cluster, DistributedError
 from ..errors import BenchError, first_line
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
@@ -46,6 +50,7 @@ class Context:
     models: dict
     placed: dict
     peaks: dict
+    cluster: Cluster
 
     def models_for(self, dtype: str) -> Models:
         if dtype not in self.models:
@@ -68,25 +73,45 @@ class Context:
 
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
-               progress: bool = True, after_point=None) -> None:
-    context = Context(definition, prompts, {}, {}, {})
-    bar = tqdm(points, desc="points", unit="point", disable=not progress, dynamic_ncols=True)
+               progress: bool = True, after_point=None, cluster: Cluster | None = None) -> None:
+    """Measure `points` in order. With several processes every one measures
+    its share of each point; process 0 gathers their reports, writes the row
+    and tells the others to go on, so all start each point together."""
+    cluster = cluster or Cluster()
+    context = Context(definition, prompts, {}, {}, {}, cluster)
+    bar = tqdm(points, desc="points", unit="point", disable=not progress or not cluster.is_main,
+               dynamic_ncols=True)
     for point in bar:
-        row = measure_point(store, context, point, progress)
-        store.append(row)
-        bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
-        if after_point is not None:
-            after_point()
+        report = measure_here(store, context, point, progress and cluster.is_main)
+        try:
+            reports = cluster.gather(f"{point.point_id}/report", report)
+        except DistributedError as e:  # only process 0 waits for reports
+            store.discard_staging()
+            store.append({**base_row(store, context, point), "status": "failed", "error": str(e),
+                          "finished_at": _now()})
+            cluster.share(f"{point.point_id}/verdict", str(e))
+            raise
+        if cluster.is_main:
+            row = combine_reports(store, context, point, reports)
+            store.append(row)
+            bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
+            if after_point is not None:
+                after_point()
+        stop = cluster.share(f"{point.point_id}/verdict", None)
+        if stop:
+            raise DistributedError(f"process 0 stopped the run: {stop}")
 
 
-def base_row(store: RunStore, definition: SweepDefinition, prompts: list[str], point: Point) -> dict:
-    s = point.settings
+def base_row(store: RunStore, context: Context, point: Point) -> dict:
+    definition, s = context.definition, point.settings
+    processes = context.cluster.process_count
     return {
         "run_id": store.run_id, "point_id": point.point_id, "point_index": point.index,
         "preset": definition.preset, "dtype": s["dtype"], "parallel": s["parallel"], "devices": s["devices"],
+        "processes": processes, "local_devices": s["devices"] // processes,
         "batch_per_device": s["batch_per_device"], "global_batch": s["devices"] * s["batch_per_device"],
         "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"], "cond_scale": s["cond_scale"],
-        "seed": s["seed"], "prompts": definition.prompts_source, "num_prompts": len(prompts),
+        "seed": s["seed"], "prompts": definition.prompts_source, "num_prompts": len(context.prompts),
         "num_images": definition.num_images,
     }
 
@@ -95,39 +120,35 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def measure_point(store: RunStore, context: Context, point: Point, progress: bool) -> dict:
-    definition, prompts = context.definition, context.prompts
-    row = base_row(store, definition, prompts, point)
+def measure_here(store: RunStore, context: Context, point: Point, progress: bool) -> dict:
+    """This process's share of a point: its status, timings and images (written
+    to the point's staging folder). A failure is reported, not raised, so
+    that every process still reaches the exchange that follows."""
     s = point.settings
     try:
         sampling = SamplingConfig(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"],
                                   cond_scale=s["cond_scale"])
         parallel = ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"])
-    except ValueError as e:
-        return {**row, "status": "invalid", "error": str(e), "finished_at": _now()}
+        devices = select_devices(parallel.devices)
+    except (ValueError, BenchError) as e:
+        return {"status": "invalid", "error": str(e)}
     try:
-        row.update(_measure(store, context, point, sampling, parallel, progress))
-        row.update(status="ok", finished_at=_now())
+        report = {"status": "ok", **_measure(store, context, point, sampling, parallel, devices, progress)}
     except BenchError:
         raise  # unusable models are the run's problem, not this point's: stop, keeping what is written
     except Exception as e:  # a failed point must not stop the sweep; its message is recorded
         message = first_line(e)
         oom = "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower() or isinstance(e, MemoryError)
-        row.update(status="oom" if oom else "failed", error=f"{type(e).__name__}: {message}"[:500],
-                   finished_at=_now())
-    finally:
-        row["host_peak_rss_bytes"] = host_peak_rss_bytes()
-    return row
+        report = {"status": "oom" if oom else "failed", "error": f"{type(e).__name__}: {message}"[:500]}
+    report["host_peak_rss_bytes"] = host_peak_rss_bytes()
+    return report
 
 
 def _measure(store: RunStore, context: Context, point: Point, sampling: SamplingConfig, parallel: ParallelConfig,
-             progress: bool) -> dict:
+             devices: list, progress: bool) -> dict:
     definition, prompts = context.definition, context.prompts
     dtype = point.settings["dtype"]
     models = context.models_for(dtype)
-    devices = jax.devices()[:parallel.devices]
-    if len(devices) < parallel.devices:
-        raise RuntimeError(f"{parallel.devices} devices requested, {len(devices)} available")
     weights = context.placed_params(dtype, parallel, devices, models)
 
     def runner_of(program) -> Runner:
@@ -139,13 +160,16 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     device_batches = [runner.put(table.batch(b.prompt_index, b.sample_index, point.settings["seed"]))
                       for b in batches]
     compile_s = runner.compile_for(device_batches[0])
-
+    rows = runner.local_rows()
     outputs: list = [None] * len(batches)
 
     def keep(index: int, result) -> None:
         if index < len(batches) and outputs[index] is None:
+            batch = batches[index]
+            valid = rows < batch.valid  # the padding rows of the last batch are dropped
             host = runner.to_host(result)
-            outputs[index] = {k: v[:batches[index].valid] for k, v in host.items()}
+            outputs[index] = {"prompt": batch.prompt_index[rows][valid], "sample": batch.sample_index[rows][valid],
+                              **{k: v[valid] for k, v in host.items()}}
         inner.update()
 
     policy = TimingPolicy(warmup=definition.warmup, iters=definition.iters, min_seconds=definition.min_seconds)
@@ -154,20 +178,62 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
         # Cycling over the batches: the first pass produces every image, later ones only time.
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
                                minimum=len(batches), on_result=keep)
-    peak_memory = peak_device_bytes(devices)
+    local_devices = [d for d in devices if d.process_index == jax.process_index()]
+    peak_memory = peak_device_bytes(local_devices)
     stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0], stage_policy(policy))
               if definition.stages else {})
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
-    images_dir = write_images(store, point, merged, len(prompts), definition.num_images, latencies)
+    write_share(store.staging_dir(point.point_id), merged, context.cluster.process_index)
+    return {"random_weights": models.random_weights, "compile_s": compile_s, "latencies": latencies,
+            "stages": stages, "peak_device_memory_bytes": peak_memory}
 
-    timing = _timing_columns(LatencyStats.of(latencies), parallel, models.geometry.image_length)
+
+def combine_reports(store: RunStore, context: Context, point: Point, reports: list[dict]) -> dict:
+    """Process 0: one row from every process's report, and the point's images
+    folder from their shares. Latencies are taken call by call from the
+    slowest process: a global batch is done when its last rows are."""
+    row = base_row(store, context, point)
+    row["host_peak_rss_bytes"] = max(r["host_peak_rss_bytes"] for r in reports if "host_peak_rss_bytes" in r) \
+        if any("host_peak_rss_bytes" in r for r in reports) else None
+    bad = [(k, r) for k, r in enumerate(reports) if r["status"] != "ok"]
+    if bad:
+        k, report = bad[0]
+        shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
+        where = f"process {k}: " if len(reports) > 1 and report["status"] != "invalid" else ""
+        return {**row, "status": report["status"], "error": where + report["error"], "finished_at": _now()}
+    try:
+        return _combine_measured(store, context, point, reports, row)
+    except Exception as e:  # e.g. a share missing from the images: the point failed, the sweep goes on
+        shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
+        return {**row, "status": "failed", "error": f"{type(e).__name__}: {first_line(e)}"[:500],
+                "finished_at": _now()}
+
+
+def _combine_measured(store: RunStore, context: Context, point: Point, reports: list[dict], row: dict) -> dict:
+    calls = min(len(r["latencies"]) for r in reports)
+    per_process = np.array([r["latencies"][:calls] for r in reports])
+    latencies = per_process.max(axis=0)
+    process_p50 = np.median(per_process, axis=1)
+    s = point.settings
+    parallel = ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"])
+    models = context.models_for(s["dtype"])
+    images_dir = publish_shares(store, point, len(context.prompts), context.definition.num_images, len(reports),
+                                latencies)
+    timing = _timing_columns(LatencyStats.of(list(latencies)), parallel, models.geometry.image_length)
+    stage_names = reports[0]["stages"]
+    memory = [r["peak_device_memory_bytes"] for r in reports if r["peak_device_memory_bytes"] is not None]
+    clip_scores = np.load(images_dir / "clip_scores.npy")
     return {
-        "random_weights": models.random_weights, "compile_s": compile_s, "warmup": policy.warmup,
-        "timed_s": float(sum(latencies)), **timing,
-        **{f"stage_{name}_s": seconds for name, seconds in stages.items()},
-        **_roofline_columns(context, models, sampling, parallel, devices, dtype, timing["seconds_per_image"]),
-        "peak_device_memory_bytes": peak_memory, "images_dir": str(images_dir.relative_to(store.run_dir)),
-        "clip_score_mean": float(np.mean(merged["clip_scores"])),
+        **row, "status": "ok", "finished_at": _now(), "random_weights": reports[0]["random_weights"],
+        "compile_s": max(r["compile_s"] for r in reports), "warmup": context.definition.warmup,
+        "timed_s": float(latencies.sum()), **timing,
+        "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
+        **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
+        **_roofline_columns(context, models, SamplingConfig(temperature=s["temperature"], top_k=s["top_k"],
+                                                            top_p=s["top_p"], cond_scale=s["cond_scale"]),
+                            parallel, s["dtype"], timing["seconds_per_image"]),
+        "peak_device_memory_bytes": max(memory) if memory else None,
+        "images_dir": str(images_dir.relative_to(store.run_dir)), "clip_score_mean": float(np.mean(clip_scores)),
     }
 
 
@@ -185,14 +251,15 @@ def _timing_columns(stats: LatencyStats, parallel: ParallelConfig, image_tokens:
 
 
 def _roofline_columns(context: Context, models: Models, sampling: SamplingConfig, parallel: ParallelConfig,
-                      devices: list, dtype: str, seconds_per_image: float) -> dict:
+                      dtype: str, seconds_per_image: float) -> dict:
     cost = pipeline_cost(DalleBartShape.of(models.dalle.config), VQGANShape.of(models.vqgan.config),
                          ClipShape.of(models.clip.config, models.clip_prep.text_length),
                          unconditioned_pass=sampling.unconditioned_pass, batch=parallel.batch_per_device,
                          itemsize=jax.numpy.dtype(dtype).itemsize)
-    peak = device_peak(devices[0], dtype, measure=context.definition.measure_peak, cache=context.peaks)
-    if not shared_by_devices(devices[0].platform):
-        peak = peak.times(parallel.devices)  # per-image time counts all devices working together
+    device = jax.local_devices()[0]
+    peak = device_peak(device, dtype, measure=context.definition.measure_peak, cache=context.peaks)
+    # Per-image time counts every device working together; emulated CPU devices share their host's peak.
+    peak = peak.times(context.cluster.hosts if shared_by_devices(device.platform) else parallel.devices)
     roofline_s = cost.seconds(peak)
     return {
         "flops_per_image": cost.total.flops, "bytes_per_image": cost.total.bytes, "peak_flops": peak.flops,
@@ -220,19 +287,38 @@ def time_stages(stages: Stages, runner_of, device_batch: dict, policy: TimingPol
     return results
 
 
-def write_images(store: RunStore, point: Point, merged: dict, num_prompts: int, num_images: int,
-                 latencies: list[float]):
-    """PNGs, tokens.npy (int32 [prompts, n, 256]), clip_scores.npy ([prompts, n])
-    and latencies.npy (every timed call, seconds, in call order), staged then
-    moved into images/<point-id>/ in one rename."""
+def write_share(staging: Path, merged: dict, process: int) -> None:
+    """This process's images (PNGs) and a part file with their tokens and CLIP
+    scores, indexed by (prompt, sample), for process 0 to merge."""
+    for p, s, image in zip(merged["prompt"], merged["sample"], merged["images"]):
+        Image.fromarray(to_uint8(image)).save(staging / image_name(int(p), int(s)))
+    np.savez(staging / f"part-{process}.npz", prompt=merged["prompt"], sample=merged["sample"],
+             tokens=merged["tokens"].astype(np.int32), clip_scores=merged["clip_scores"].astype(np.float32))
+
+
+def publish_shares(store: RunStore, point: Point, num_prompts: int, num_images: int, processes: int,
+                   latencies: np.ndarray) -> Path:
+    """Merge the processes' part files into tokens.npy (int32 [prompts, n, 256])
+    and clip_scores.npy ([prompts, n]), add latencies.npy (every timed call,
+    seconds, in call order), then move the folder into images/<point-id>/ in
+    one rename."""
     staging = store.staging_dir(point.point_id)
-    images = merged["images"].reshape(num_prompts, num_images, *merged["images"].shape[1:])
-    for p in range(num_prompts):
-        for s in range(num_images):
-            Image.fromarray(to_uint8(images[p, s])).save(staging / image_name(p, s))
-    np.save(staging / "tokens.npy", merged["tokens"].reshape(num_prompts, num_images, -1).astype(np.int32))
-    np.save(staging / "clip_scores.npy", merged["clip_scores"].reshape(num_prompts, num_images).astype(np.float32))
+    parts = [np.load(staging / f"part-{k}.npz") for k in range(processes)]
+    length = parts[0]["tokens"].shape[-1]
+    tokens = np.zeros((num_prompts, num_images, length), np.int32)
+    scores = np.zeros((num_prompts, num_images), np.float32)
+    filled = np.zeros((num_prompts, num_images), bool)
+    for part in parts:
+        tokens[part["prompt"], part["sample"]] = part["tokens"]
+        scores[part["prompt"], part["sample"]] = part["clip_scores"]
+        filled[part["prompt"], part["sample"]] = True
+    if not filled.all():
+        raise RuntimeError(f"images missing from the processes' shares: {np.argwhere(~filled).tolist()[:4]}")
+    np.save(staging / "tokens.npy", tokens)
+    np.save(staging / "clip_scores.npy", scores)
     np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
+    for k in range(processes):
+        (staging / f"part-{k}.npz").unlink()
     return store.publish_images(staging, point.point_id)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("random_weights", pa.bool_(), "True when the weights are random: throughput is real, quality is not."),
     Column("dtype", pa.string(), "Parameter and compute dtype."),
     Column("parallel", pa.string(), "single, pmap or sharded."),
-    Column("devices", pa.int32(), "Devices the point ran on."),
+    Column("devices", pa.int32(), "Devices the point ran on, over all processes."),
+    Column("processes", pa.int32(), "JAX processes (hosts) the point ran on: 1 unless run with --coordinator."),
+    Column("local_devices", pa.int32(), "Devices of each process: devices / processes."),
     Column("batch_per_device", pa.int32(), "Images per device per program call."),
     Column("global_batch", pa.int32(), "Images per program call: devices x batch_per_device."),
     Column("temperature", pa.float64(), "Sampling temperature."),
@@ -57,6 +59,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency_p50_ci_high_s", pa.float64(), "Upper end of the 95 % bootstrap interval of the median."),
     Column("p90_supported", pa.bool_(), "False when fewer than 10 latencies: p90 is then only the maximum."),
     Column("p99_supported", pa.bool_(), "False when fewer than 100 latencies: p99 is then only the maximum."),
+    Column("process_latency_p50_s", pa.list_(pa.float64()), "Median batch latency of each process, in process "
+           "order; the latency columns above take, call by call, the slowest process."),
+    Column("slowest_process", pa.int32(), "Process with the highest median batch latency."),
     Column("images_per_s", pa.float64(), "global_batch / median latency."),
     Column("images_per_s_per_device", pa.float64(), "images_per_s / devices."),
     Column("image_tokens_per_s", pa.float64(), "images_per_s x image tokens per image (256)."),
@@ -108,6 +113,7 @@ SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
                    metadata={"dalle_bench_schema_version": str(SCHEMA_VERSION)})
 NAMES = tuple(c.name for c in COLUMNS)
 QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
+MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", "slowest_process")
 
 
 def check_row(row: dict) -> dict:

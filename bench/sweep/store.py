@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BenchError, first_line
 from ..outputs import write_json_atomic
-from .schema import NAMES, QUALITY_COLUMNS, SCHEMA, check_row
+from .schema import MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -91,10 +91,13 @@ class RunStore:
         return self.run_dir / IMAGES_DIR / point_id
 
     def staging_dir(self, point_id: str) -> Path:
-        """A fresh folder for a point's images; `publish_images` moves it into place."""
-        parent = self.run_dir / IMAGES_DIR
-        parent.mkdir(exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=parent, prefix=f".{point_id}."))
+        """The folder a point's images are written to before `publish_images`
+        moves it into place. Its name is fixed so that every process of a
+        multi-process run writes its share into the same one; stale ones are
+        removed by `discard_staging` when a session starts."""
+        staging = self.run_dir / IMAGES_DIR / f".{point_id}.staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        return staging
 
     def publish_images(self, staging: Path, point_id: str) -> Path:
         final = self.images_dir(point_id)
@@ -114,10 +117,15 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    if missing - set(QUALITY_COLUMNS):
+    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS):
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
-    # Quality columns came later (schema 2): older files simply have not been evaluated.
-    return [check_row(row) for row in table.select([n for n in NAMES if n not in missing]).to_pylist()]
+    # Quality columns came in schema 2 (older files were simply not evaluated),
+    # process columns in schema 3 (older files ran in one process).
+    rows = [check_row(row) for row in table.select([n for n in NAMES if n not in missing]).to_pylist()]
+    if "processes" in missing:
+        for row in rows:
+            row.update(processes=1, local_devices=row["devices"])
+    return rows
 
 
 def _write_parquet_atomic(path: Path, rows: list[dict]) -> None:
