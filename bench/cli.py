@@ -99,8 +99,10 @@ def cli():
 @device_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/generate"), show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@distributed_options
 def generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model, vqgan,
-             clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress):
+             clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress, coordinator,
+             num_processes, process_id, distributed_timeout):
     """Generate NUM_IMAGES images for each PROMPT, as the original notebook does."""
     options = dict(locals())
     from .generate_command import run_generate

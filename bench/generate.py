@@ -40,7 +40,7 @@ def generate(models: Models, prompts: list[str], samples_per_prompt: int, seed: 
         result = runner(runner.put(table.batch(batch.prompt_index, batch.sample_index, seed)))
         result = jax.block_until_ready(result)
         batch_seconds.append(time.perf_counter() - start)
-        host = runner.to_host(result)
+        host = runner.to_host_all(result)
         outputs.append({k: v[:batch.valid] for k, v in host.items()})
 
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}

@@ -31,15 +31,20 @@ def check_prompts(prompts) -> list[str]:
 
 
 def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model, vqgan,
-                 clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress):
+                 clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress,
+                 coordinator=None, num_processes=None, process_id=None, distributed_timeout=300.0):
     prompts = check_prompts(prompts)
     if num_images < 1:
         raise BenchError(f"-n/--num-images must be >= 1, got {num_images}")
     sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
+    from .distributed import DistributedConfig, start
+
+    config = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
     if host_devices is not None:
         emulate_host_devices(host_devices)
 
     # JAX starts here, after XLA_FLAGS is final.
+    cluster = start(config)
     from .devices import select_devices
     from .environment import device_info, git_commit, package_versions
     from .generate import generate
@@ -55,11 +60,14 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     start = time.perf_counter()
     models = load_models(spec)
     load_seconds = time.perf_counter() - start
-    if models.random_weights:
+    if models.random_weights and cluster.is_main:
         click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
 
     result = generate(models, prompts, num_images, seed, sampling, parallel_config, chosen,
-                      progress=not no_progress)
+                      progress=not no_progress and cluster.is_main)
+    cluster.goodbye()
+    if not cluster.is_main:  # every process holds every image; process 0 alone writes them
+        return
     for i in result.truncated_prompts:
         click.echo(f"Warning: prompt {i + 1} is longer than {models.dalle.config.max_text_length} text tokens "
                    "and was truncated", err=True)

@@ -149,6 +149,19 @@ class Runner:
         return host
 
 
+    def to_host_all(self, outputs):
+        """As `to_host`, but every row on every process (gathered across
+        processes by a collective: for outputs one process writes)."""
+        if jax.process_count() == 1:
+            return self.to_host(outputs)
+        from jax.experimental import multihost_utils
+
+        host = multihost_utils.process_allgather(outputs, tiled=True)
+        if self.config.mode == "pmap":
+            host = jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:]), host)
+        return host
+
+
 def _rows_of(value: np.ndarray, blocks: list[int], count: int) -> np.ndarray:
     """The leading-axis blocks `blocks` of `value`, cut into `count` equal blocks."""
     size = value.shape[0] // count

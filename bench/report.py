@@ -18,7 +18,7 @@ from .sweep.store import RunStore
 
 SAMPLING = ["temperature", "top_k", "top_p", "cond_scale"]
 LAYOUT = ["parallel", "devices", "batch_per_device", "dtype"]
-KEY_COLUMNS = ["point_id", "status", *LAYOUT, *SAMPLING, "images_per_s", "seconds_per_image", "latency_p50_s",
+KEY_COLUMNS = ["point_id", "status", *LAYOUT, "processes", "local_devices", *SAMPLING, "images_per_s", "seconds_per_image", "latency_p50_s",
                "compile_s", "roofline_fraction"]
 MEASURES = {"images_per_s": "median", "images_per_s_per_device": "median", "seconds_per_image": "median",
             "latency_p50_s": "median", "roofline_fraction": "median", "compile_s": "median",
@@ -107,7 +107,7 @@ def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
     lines = [
         f"Run {store.run_id}: {len(rows)} of {len(_definition_points(store))} points finished, "
         f"{int((rows.status == 'ok').sum())} ok.",
-        f"Model preset {store.run['definition'].get('preset')}; devices: {devices.get('device_count')} × "
+        f"Model preset {store.run['definition'].get('preset')}; devices: {_device_layout(devices)} "
         f"{devices.get('device_kind')} ({devices.get('platform')}); jax {versions.get('jax')}, "
         f"flax {versions.get('flax')}; commit {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}.",
     ]
@@ -115,6 +115,15 @@ def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
             or store.run["definition"].get("preset") == "tiny":
         lines.append(f"Warning: {RANDOM_WEIGHTS_NOTE}.")
     return lines
+
+
+def _device_layout(devices: dict) -> str:
+    """'8 devices' in one process, '4 processes × 2 local devices' across several."""
+    processes = devices.get("process_count") or 1
+    count = devices.get("device_count")
+    if processes == 1:
+        return f"{count} ×"
+    return f"{processes} processes × {count // processes} local devices ×"
 
 
 def _definition_points(store: RunStore):

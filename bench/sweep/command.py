@@ -170,6 +170,9 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
             "compilation_cache": cache_state, "sessions": [session]})
     else:
         store.discard_staging()
+        lost = store.forget_lost()
+        if lost:
+            click.echo(f"Measuring again the point(s) lost with a process: {', '.join(lost)}", err=True)
         store.update_run(sessions=[*store.run.get("sessions", []), session])
     # The run folder and its remaining points are process 0's word: the others
     # may have started at another second, or read the store before it changed.

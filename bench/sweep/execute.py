@@ -87,7 +87,7 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
             reports = cluster.gather(f"{point.point_id}/report", report)
         except DistributedError as e:  # only process 0 waits for reports
             store.discard_staging()
-            store.append({**base_row(store, context, point), "status": "failed", "error": str(e),
+            store.append({**base_row(store, context, point), "status": "lost", "error": str(e),
                           "finished_at": _now()})
             cluster.share(f"{point.point_id}/verdict", str(e))
             raise

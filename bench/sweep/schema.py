@@ -23,7 +23,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("run_id", pa.string(), "The run's folder name under results/."),
     Column("point_id", pa.string(), "Index and settings hash of the point, e.g. 003-1a2b3c4d; names its images folder."),
     Column("point_index", pa.int32(), "Position of the point in the sweep definition."),
-    Column("status", pa.string(), "ok, invalid (a bad combination of settings), oom (out of memory) or failed."),
+    Column("status", pa.string(), "ok, invalid (a bad combination of settings), oom (out of memory), failed, or "
+           "lost (a process of a multi-process run died or hung; --resume runs the point again)."),
     Column("error", pa.string(), "One-line error message when status is not ok."),
     Column("finished_at", pa.string(), "UTC time the point finished, ISO 8601."),
     # Settings

@@ -87,6 +87,16 @@ class RunStore:
         _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
         self._rows = rows
 
+    def forget_lost(self) -> list[str]:
+        """Drop the rows of points lost with a process (status 'lost'), so that
+        a resumed run measures them again; returns their ids."""
+        lost = [row["point_id"] for row in self._rows if row["status"] == "lost"]
+        if lost:
+            rows = [row for row in self._rows if row["status"] != "lost"]
+            _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
+            self._rows = rows
+        return lost
+
     def images_dir(self, point_id: str) -> Path:
         return self.run_dir / IMAGES_DIR / point_id
 
