@@ -19,7 +19,7 @@ from .embed import image_uri
 class GridOptions:
     max_prompts: int = 8  # the first prompts of the set; the same ones for every point
     max_samples: int = 4  # the first images of each of those prompts
-    thumbnail_px: int = 128  # 256×256 images, halved: 8 prompts × 4 samples ≈ 0.2 MB a point as JPEG
+    thumbnail_px: int = 128  # 256×256 images, halved: under 15 kB each as JPEG, ≤ 0.5 MB a point
     jpeg_quality: int = 85
 
 
