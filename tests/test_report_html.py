@@ -211,6 +211,20 @@ def test_a_plot_the_data_cannot_support_becomes_a_note(evaluated_sweep, tmp_path
     assert "<img src='data:image/png" in re.search(r"id='plot-throughput'>(.*?)</figure>", text).group(1)
 
 
+def test_a_run_with_no_finished_point_gets_a_page_of_notes(evaluated_sweep, tmp_path):
+    from bench.report_html import write_html_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(evaluated_sweep, run_dir)
+    (run_dir / "points.parquet").unlink()
+    (run_dir / "prompt_scores.parquet").unlink()
+    text = write_html_report(run_dir).read_text()
+    for plot in PLOTS:
+        block = re.search(rf"<figure class='plot' id='plot-{plot}'>(.*?)</figure>", text).group(1)
+        assert "<img" not in block and "class='note'" in block, plot
+    assert "<img" not in text and "No point finished" in text
+
+
 def test_html_report_of_a_folder_that_is_not_a_run(run_cli, tmp_path):
     proc = run_cli("report", tmp_path, "--html")
     assert proc.returncode == 2

@@ -49,7 +49,8 @@ def build_page(report: RunReport, options: HtmlOptions):
     store, rows = report.store, report.rows
     definition = store.run.get("definition", {})
     latencies = _latencies(store, rows)
-    clip_note = plots.clip_column(rows)[1]
+    quality_note = (f"Blue: each point; orange: the mean at each value, over points whose other settings "
+                    f"differ. {plots.clip_column(rows)[1]}.")
     specs = [
         ("throughput", "Throughput by batch size", lambda: plots.throughput_by_batch(rows),
          "Images/s = global batch / median latency; lines: median over sampling settings."),
@@ -58,9 +59,9 @@ def build_page(report: RunReport, options: HtmlOptions):
         ("latency", "Latency distributions", lambda: plots.latency_distributions(rows, latencies),
          "Every timed program call of each point (images/<point-id>/latencies.npy); boxes: quartiles."),
         ("quality-cond-scale", "Quality against condition scale",
-         lambda: plots.quality_against(rows, "cond_scale", "condition scale"), clip_note),
+         lambda: plots.quality_against(rows, "cond_scale", "condition scale"), quality_note),
         ("quality-temperature", "Quality against temperature",
-         lambda: plots.quality_against(rows, "temperature", "temperature"), clip_note),
+         lambda: plots.quality_against(rows, "temperature", "temperature"), quality_note),
         ("tradeoff", "Quality against throughput", lambda: plots.quality_throughput(rows),
          "Red: the Pareto front, the points that no other point beats on both CLIP score and images/s."),
     ]

@@ -30,13 +30,17 @@ def point_label(row) -> str:
 
 
 def ok_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[(rows.status == "ok") & rows.images_per_s.notna()]
+    """The points that finished with a throughput; NotDrawable when there are none."""
+    ok = rows[(rows.status == "ok") & rows.images_per_s.notna()]
+    if ok.empty:
+        raise NotDrawable("no point finished: nothing to plot")
+    return ok
 
 
 def clip_column(rows: pd.DataFrame) -> tuple[str, str]:
     """The CLIP score to plot and its axis label: the evaluated one (`dalle-bench eval`)
     when every ok point has it, else the pipeline's own."""
-    ok = ok_rows(rows)
+    ok = rows[(rows.status == "ok") & rows.images_per_s.notna()]
     if len(ok) and ok.clip_score.notna().all():
         models = ", ".join(sorted({_short_model(m) for m in ok.clip_model.dropna()}))
         return "clip_score", f"CLIP score ({models})"
@@ -47,8 +51,6 @@ def throughput_by_batch(rows: pd.DataFrame) -> Figure:
     """Images/s against batch per device, a line per (parallel mode, device count):
     the median over sampling settings, every point drawn faintly behind it."""
     ok = ok_rows(rows)
-    if ok.empty:
-        raise NotDrawable("no point finished: nothing to plot")
     fig, ax = _figure()
     for color, ((mode, devices), points) in zip(_colors(), ok.groupby(["parallel", "devices"])):
         ax.scatter(points.batch_per_device, points.images_per_s, color=color, alpha=0.3, s=14)
@@ -62,6 +64,7 @@ def throughput_by_batch(rows: pd.DataFrame) -> Figure:
 
 def scaling_plot(rows: pd.DataFrame) -> Figure:
     """Speed-up over one device against device count, the ideal (linear) line for reference."""
+    ok_rows(rows)
     table = scaling(rows)
     if table.empty:
         devices = sorted(ok_rows(rows).devices.unique())
@@ -113,9 +116,9 @@ def quality_against(rows: pd.DataFrame, axis: str, axis_label: str) -> Figure:
     fig = Figure(figsize=(WIDTH * (0.65 if len(panels) == 2 else 1) * len(panels), HEIGHT), layout="constrained")
     for ax, (metric, label) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
         points = ok[ok[metric].notna()]
-        ax.scatter(points[axis], points[metric], alpha=0.4, s=16, color="C0", label="points")
         mean = points.groupby(axis)[metric].mean()
         ax.plot(mean.index, mean.values, "o-", color="C1", label="mean")
+        ax.scatter(points[axis], points[metric], alpha=0.6, s=14, color="C0", label="points", zorder=3)
         ax.set_xticks(sorted(values))
         ax.set(xlabel=axis_label, ylabel=label)
         ax.legend(fontsize="small")
