@@ -80,7 +80,8 @@ def _banner(lines: tuple[str, ...]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-    return f"<div id='banner' class='banner' role='alert'><strong>Read these figures with care</strong><ul>{items}</ul></div>"
+    return (f"<div id='banner' class='banner' role='alert'><strong>Read these figures with care</strong>"
+            f"<ul>{items}</ul></div>")
 
 
 def _nav(page: Page) -> str:
