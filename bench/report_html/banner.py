@@ -36,7 +36,7 @@ def banner_lines(rows: pd.DataFrame, definition: dict, standard_weights_ids: fro
     lines = []
     random = "random_weights" in rows and rows.random_weights.fillna(False).astype(bool).any()
     if random or definition.get("preset") == "tiny" or definition.get("weights") == "random":
-        lines.append(f"Random weights: {RANDOM_WEIGHTS_NOTE}.")
+        lines.append(f"{RANDOM_WEIGHTS_NOTE[0].upper()}{RANDOM_WEIGHTS_NOTE[1:]}.")  # "Random weights: ..."
     evaluated = rows[rows.fid.notna()] if "fid" in rows else rows.iloc[:0]
     few = evaluated[evaluated.fid_biased.fillna(False).astype(bool)
                     | (evaluated.fid_images < FID_RELIABLE_IMAGES)
