@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-mini clean
+.PHONY: setup browser demo test bench bench-mini clean
 
 setup: $(STAMP)
 
@@ -17,13 +17,19 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --no-deps dalle-mini==0.1.5
 	touch $(STAMP)
 
+# The HTML report's tests open it in a real headless Chromium: Debian's package (CI runs as root on
+# Debian), never a downloaded browser build.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 # The tiny preset over both parallel modes, 1 and 2 emulated devices, two condition
-# scales and two temperatures (16 points), then its report.
+# scales and two temperatures (16 points), then its report with the HTML page.
 demo: setup
 	$(VENV)/bin/dalle-bench sweep --preset tiny --parallel pmap,sharded --devices 1,2 \
-		--cond-scale 1,3 --temperature 0.7,1.0 --out results $(DEMO_ARGS)
+		--cond-scale 1,3 --temperature 0.7,1.0 --html --out results $(DEMO_ARGS)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest --benchmark-disable $(PYTEST_ARGS)
 
 bench: setup

@@ -154,6 +154,8 @@ def _axis_options(f):
               help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the run's report (as `dalle-bench report`) when the sweep ends.")
+@click.option("--html", "html", is_flag=True,
+              help="With --report: also write the self-contained HTML page (as `dalle-bench report --html`).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @distributed_options
 @click.pass_context
@@ -169,13 +171,21 @@ def sweep(ctx, **options):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def report(run_dir):
-    """Tables of a sweep run: Markdown here, CSV and HTML in RUN_DIR/report/."""
+@click.option("--html", "html", is_flag=True,
+              help="Also write RUN_DIR/report/report.html, one self-contained page with plots and image grids, "
+                   "and print its path instead of the Markdown.")
+def report(run_dir, html):
+    """Tables of a sweep run: Markdown here and CSVs in RUN_DIR/report/ (with --html: a page with plots)."""
     from .report import write_report
 
     markdown, out = write_report(run_dir)
-    click.echo(markdown)
-    click.echo(f"Report written to {out / 'report.html'}", err=True)
+    if html:
+        from .report_html import write_html_report
+
+        click.echo(write_html_report(run_dir))
+    else:
+        click.echo(markdown)
+        click.echo(f"Report written to {out / 'report.md'} (and CSVs; a page with plots: --html)", err=True)
 
 
 def _metrics_list(text: str) -> tuple[str, ...]:

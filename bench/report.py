@@ -1,5 +1,5 @@
 """`dalle-bench report RUN_DIR`: pandas tables of a run, as Markdown (to the
-terminal), CSV and HTML under RUN_DIR/report/.
+terminal) and CSV under RUN_DIR/report/ (the HTML page: bench/report_html/).
 
 Tables: every point (key columns), the settings compared (median over the
 points that share them), scaling across device counts (throughput relative
@@ -7,8 +7,7 @@ to one device of the same mode, batch and settings), and failed points."""
 
 from __future__ import annotations
 
-import html
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -136,36 +135,37 @@ def _markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False) if not table.empty else "(none)"
 
 
-def write_report(run_dir: Path) -> tuple[str, Path]:
-    """Write report.md, report.html and CSVs; return (markdown, report folder)."""
+@dataclass(frozen=True)
+class RunReport:
+    """What every form of the report shows: the run, its rows, its tables and header lines."""
+    store: RunStore
+    rows: pd.DataFrame
+    prompt_scores: pd.DataFrame | None
+    tables: dict[str, pd.DataFrame]
+    header: list[str]
+
+
+def load_report(run_dir: Path) -> RunReport:
+    """A run's report content; a one-line BenchError if the folder is not a run."""
     store = RunStore.open(run_dir)
     rows = store.rows()
+    prompt_path = run_dir / "prompt_scores.parquet"
+    prompt_scores = pd.read_parquet(prompt_path) if prompt_path.exists() else None
+    return RunReport(store, rows, prompt_scores, _tables(rows, prompt_scores), _header(store, rows))
+
+
+def write_report(run_dir: Path) -> tuple[str, Path]:
+    """Write report.md and CSVs; return (markdown, report folder). The HTML page is
+    `bench.report_html.write_html_report`."""
+    report = load_report(run_dir)
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
-    prompt_path = run_dir / "prompt_scores.parquet"
-    tables = _tables(rows, pd.read_parquet(prompt_path) if prompt_path.exists() else None)
-    header = _header(store, rows)
-    markdown = "\n".join([f"# dalle-bench report: {store.run_id}", "", *header, ""]
-                         + [part for title, table in tables.items() for part in (f"## {title}", "",
-                                                                                  _markdown(table), "")])
+    markdown = "\n".join([f"# dalle-bench report: {report.store.run_id}", "", *report.header, ""]
+                         + [part for title, table in report.tables.items()
+                            for part in (f"## {title}", "", _markdown(table), "")])
     (out / "report.md").write_text(markdown)
-    rows.to_csv(out / "points.csv", index=False)
-    for title, table in tables.items():
+    for title, table in report.tables.items():
         table.to_csv(out / f"{title.lower().replace(' ', '_')}.csv", index=False)
-    (out / "report.html").write_text(_html(store, header, tables))
+    # After the tables: the "Points" table's file has the same name, and every column of every row wins.
+    report.rows.to_csv(out / "points.csv", index=False)
     return markdown, out
-
-
-def _html(store: RunStore, header: list[str], tables: dict[str, pd.DataFrame]) -> str:
-    body = [f"<h1>dalle-bench report: {html.escape(store.run_id)}</h1>"]
-    body += [f"<p>{html.escape(line)}</p>" for line in header]
-    for title, table in tables.items():
-        body.append(f"<h2>{html.escape(title)}</h2>")
-        body.append(table.to_html(index=False, na_rep="", border=0, classes="points") if not table.empty
-                    else "<p>(none)</p>")
-    body.append("<h2>Sweep definition</h2><pre>"
-                + html.escape(json.dumps(store.run.get("definition"), indent=2)) + "</pre>")
-    style = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:0.9em}"
-             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right} th{background:#f4f4f4}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>dalle-bench {html.escape(store.run_id)}"
-            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ GRID = ["--parallel", "single,sharded", "--devices", "1,2", "--cond-scale", "3",
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, run_cli):
     out = tmp_path_factory.mktemp("sweep")
-    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", check=True)
+    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", "--html", check=True)
     run_dir = out / "grid"
     return run_dir, pd.read_parquet(run_dir / "points.parquet"), proc
 
@@ -108,8 +109,19 @@ def test_run_json_records_command_definition_and_environment(swept):
     assert run["compilation_cache"] == {"enabled": False}
 
 
-def test_report_writes_markdown_csv_and_html(swept, run_cli):
+def test_sweep_html_writes_the_page(swept):
+    run_dir, rows, proc = swept
+    page = run_dir / "report" / "report.html"
+    assert f"report: {page}" in proc.stderr
+    text = page.read_text()
+    assert "id='table-failed-points'" in text and "--parallel single runs on one device" in text
+    assert sorted(re.findall(r"id='grid-([^']+)'", text)) == sorted(rows[rows.status == "ok"].point_id)
+
+
+def test_report_writes_markdown_and_csv(swept, run_cli):
     run_dir, rows, _ = swept
+    page = run_dir / "report" / "report.html"
+    written = page.stat().st_mtime_ns  # by the sweep's --html
     proc = run_cli("report", run_dir, check=True)
     assert "## Scaling across devices" in proc.stdout and "random weights" in proc.stdout
     report = run_dir / "report"
@@ -123,8 +135,9 @@ def test_report_writes_markdown_csv_and_html(swept, run_cli):
     assert sharded.loc[1, "speedup"] == pytest.approx(1.0)
     failed = pd.read_csv(report / "failed_points.csv")
     assert list(failed.status) == ["invalid"]
-    html = (report / "report.html").read_text()
-    assert all(point_id in html for point_id in rows.point_id) and "<table" in html
+    assert page.stat().st_mtime_ns == written  # without --html the page is left alone
+    markdown = (report / "report.md").read_text()
+    assert all(point_id in markdown for point_id in rows.point_id)
 
 
 def _sweep_process(out: Path, tiny_cache: Path, *args: str) -> subprocess.Popen:
