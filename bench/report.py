@@ -17,7 +17,8 @@ from .sweep.store import RunStore
 
 SAMPLING = ["temperature", "top_k", "top_p", "cond_scale"]
 LAYOUT = ["parallel", "devices", "batch_per_device", "dtype"]
-KEY_COLUMNS = ["point_id", "status", *LAYOUT, "processes", "local_devices", *SAMPLING, "images_per_s", "seconds_per_image", "latency_p50_s",
+KEY_COLUMNS = ["point_id", "status", *LAYOUT, "processes", "local_devices", *SAMPLING, "images_per_s",
+               "seconds_per_image", "latency_p50_s",
                "compile_s", "roofline_fraction"]
 MEASURES = {"images_per_s": "median", "images_per_s_per_device": "median", "seconds_per_image": "median",
             "latency_p50_s": "median", "roofline_fraction": "median", "compile_s": "median",
