@@ -76,8 +76,9 @@ class Cluster:
     def is_main(self) -> bool:
         return self.process_index == 0
 
-    def share(self, name: str, value=None):
-        """Process 0's `value`, on every process (JSON-serialisable)."""
+    def share(self, name: str, value=None, patience: float = 1.0):
+        """Process 0's `value`, on every process (JSON-serialisable). The
+        others wait `patience` times the timeout for it."""
         return value
 
     def gather(self, name: str, value) -> list | None:
@@ -102,20 +103,21 @@ class ProcessGroup(Cluster):
         self.hosts = hosts
         self.timeout_s = timeout_s
 
-    def _get(self, key: str, owner: int, what: str) -> str:
+    def _get(self, key: str, owner: int, what: str, patience: float = 1.0) -> str:
+        timeout_s = self.timeout_s * patience
         try:
-            return self._client.blocking_key_value_get(key, int(self.timeout_s * 1000))
+            return self._client.blocking_key_value_get(key, int(timeout_s * 1000))
         except Exception as e:  # the runtime raises one error type for timeouts and lost connections
             reason = "died or hung" if "DEADLINE" in str(e) else f"is gone ({type(e).__name__})"
-            raise DistributedError(f"process {owner} did not send {what} within {self.timeout_s:g} s: "
+            raise DistributedError(f"process {owner} did not send {what} within {timeout_s:g} s: "
                                    f"it {reason}") from None
 
-    def share(self, name: str, value=None):
+    def share(self, name: str, value=None, patience: float = 1.0):
         key = f"dalle-bench/share/{name}"
         if self.is_main:
             self._client.key_value_set(key, json.dumps(value))
             return value
-        return json.loads(self._get(key, 0, name))
+        return json.loads(self._get(key, 0, name, patience))
 
     def gather(self, name: str, value) -> list | None:
         self._client.key_value_set(f"dalle-bench/gather/{name}/{self.process_index}", json.dumps(value))

@@ -227,7 +227,8 @@ def distributed_config(options: dict):
 
     return DistributedConfig(coordinator=options.get("coordinator"), num_processes=options.get("num_processes"),
                              process_id=options.get("process_id"),
-                             timeout_s=options.get("distributed_timeout") or 300.0)
+                             timeout_s=300.0 if options.get("distributed_timeout") is None
+                             else options["distributed_timeout"])
 
 
 def _compilation_cache(directory: str | None) -> dict:

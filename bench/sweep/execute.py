@@ -97,7 +97,9 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
             bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
             if after_point is not None:
                 after_point()
-        stop = cluster.share(f"{point.point_id}/verdict", None)
+        # Process 0 may itself wait a whole timeout for a silent process before
+        # it can give its verdict: the others wait twice as long for it.
+        stop = cluster.share(f"{point.point_id}/verdict", None, patience=2.0)
         if stop:
             raise DistributedError(f"process 0 stopped the run: {stop}")
 
