@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -30,18 +31,26 @@ def free_port() -> int:
 class Processes:
     """`count` sweep processes of one run; every one is killed on exit."""
 
-    def __init__(self, cache: Path, count: int, args: list, log_dir: Path):
+    def __init__(self, cache: Path, count: int, args: list, log_dir: Path, via_environment: bool = False):
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
         env.update(DALLE_BENCH_CACHE=str(cache), TRANSFORMERS_VERBOSITY="error")
         self.logs = [log_dir / f"process{i}.log" for i in range(count)]
         self.procs = []
         for i, log in enumerate(self.logs):
+            settings = {"coordinator": f"127.0.0.1:{port}", "num-processes": count, "process-id": i,
+                        "distributed-timeout": TIMEOUT_S}
+            if via_environment:
+                names = {"coordinator": "COORDINATOR", "num-processes": "NUM_PROCESSES", "process-id": "PROCESS_ID",
+                         "distributed-timeout": "DISTRIBUTED_TIMEOUT"}
+                process_env = {**env, **{f"DALLE_BENCH_{names[k]}": str(v) for k, v in settings.items()}}
+                options = []
+            else:
+                process_env, options = env, [str(x) for k, v in settings.items() for x in (f"--{k}", v)]
             with open(log, "w") as out:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "bench", "sweep", *map(str, args), "--coordinator", f"127.0.0.1:{port}",
-                     "--num-processes", str(count), "--process-id", str(i), "--distributed-timeout", str(TIMEOUT_S),
-                     "--no-progress"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
+                    [sys.executable, "-m", "bench", "sweep", *map(str, args), *options, "--no-progress"], cwd=REPO,
+                    env=process_env, stdout=out, stderr=subprocess.STDOUT))
 
     def wait(self, timeout: float = 600) -> list[int]:
         deadline = time.monotonic() + timeout
@@ -97,7 +106,7 @@ def _check_complete_run(run_dir: Path, processes: int, local_devices: int, point
 def test_two_processes_reproduce_one(tiny_cache, single_process, tmp_path):
     args = ["--parallel", "sharded,pmap", "--devices", "4", "--cond-scale", "3", "--iters", "2", "--no-stages",
             "--out", tmp_path, "--run-id", "two"]
-    with Processes(tiny_cache, 2, args, tmp_path) as procs:
+    with Processes(tiny_cache, 2, args, tmp_path, via_environment=True) as procs:  # DALLE_BENCH_COORDINATOR...
         assert procs.wait() == [0, 0], procs.output(0)[-3000:] + procs.output(1)[-3000:]
     run_dir = tmp_path / "two"
     _check_complete_run(run_dir, processes=2, local_devices=2, points=2)
@@ -153,13 +162,30 @@ def _second_id(run_dir: Path) -> str:
     return pd.read_parquet(run_dir / "points.parquet").point_id.iloc[1]
 
 
-def test_bad_distributed_options(run_cli, tmp_path):
-    for args, message in ((["--coordinator", "nohost"], "--coordinator must be HOST:PORT or 'auto'"),
-                          (["--coordinator", "127.0.0.1:1234"], "needs --num-processes and --process-id"),
-                          (["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "2"],
-                           "--process-id must be in [0, 2)"),
-                          (["--num-processes", "2"], "need --coordinator"),
-                          (["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "0",
+@pytest.mark.parametrize("options, message", [
+    (dict(coordinator="nohost"), "--coordinator must be HOST:PORT or 'auto'"),
+    (dict(coordinator="127.0.0.1:1234"), "needs --num-processes and --process-id"),
+    (dict(coordinator="127.0.0.1:1234", num_processes=2, process_id=2), "--process-id must be in [0, 2)"),
+    (dict(num_processes=2), "need --coordinator"),
+    (dict(timeout_s=0), "--distributed-timeout must be > 0"),
+])
+def test_bad_distributed_settings_are_refused(options, message):
+    from bench.distributed import DistributedConfig
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match=re.escape(message)):
+        DistributedConfig(**options)
+
+
+def test_good_distributed_settings():
+    from bench.distributed import DistributedConfig
+
+    assert not DistributedConfig().enabled
+    assert DistributedConfig("auto").enabled and DistributedConfig("[::1]:8476", 4, 3).enabled
+
+
+def test_bad_distributed_options_on_the_command_line(run_cli, tmp_path):
+    for args, message in ((["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "0",
                             "--min-seconds", "1"], "--min-seconds is not supported across processes"),
                           (["--distributed-timeout", "0"], "--distributed-timeout must be > 0")):
         proc = run_cli("sweep", *args, "--out", tmp_path / "out")
