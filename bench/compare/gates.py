@@ -25,6 +25,7 @@ class Metric:
     threshold: str | None  # the Thresholds field that gates it; None: shown, never gated
     interval: tuple[str, str, str] | None = None  # (low, high, worse side) deciding noise; None: threshold only
     required: bool = True  # False for quality columns: runs that were never evaluated lack them
+    same: tuple[str, ...] = ()  # columns that must be equal for the values to be comparable (the CLIP model)
 
     @property
     def relative(self) -> bool:
@@ -38,9 +39,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("compile_s", "compile", LOWER, "max_compile_rise"),
     Metric("peak_device_memory_bytes", "device memory", LOWER, "max_memory_rise"),
     Metric("host_peak_rss_bytes", "host RSS", LOWER, "max_memory_rise"),
-    Metric("clip_score", "CLIP score", HIGHER, "max_clip_drop", CLIP_CI, required=False),
+    Metric("clip_score", "CLIP score", HIGHER, "max_clip_drop", CLIP_CI, required=False, same=("clip_model",)),
     Metric("clip_score_mean", "CLIP (pipeline)", HIGHER, "max_clip_drop"),
-    Metric("fid", "FID", LOWER, "max_fid_rise", required=False),
+    Metric("fid", "FID", LOWER, "max_fid_rise", required=False, same=("fid_reference", "feature_extractor")),
 )
 STATUS = "status"
 
@@ -119,6 +120,11 @@ def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds) 
     threshold = getattr(thresholds, metric.threshold) if metric.threshold else None
     if metric.threshold is None:
         return Gate(metric.column, metric.label, b, c, change, True, None, INFO, "shown, not gated")
+    differing = [name for name in metric.same if base.get(name) != cand.get(name)]
+    if differing and threshold is not None and b is not None and c is not None:
+        what = "; ".join(f"{name} {base.get(name)} vs {cand.get(name)}" for name in differing)
+        return Gate(metric.column, metric.label, b, c, change, metric.relative, threshold, NA,
+                    f"not comparable: {what}")
     worsening = None if change is None else (-change if metric.better == HIGHER else change)
     intervals = None
     if metric.interval:
