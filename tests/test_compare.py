@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from bench.compare.formats import junit, markdown, to_json
 from bench.compare.gates import METRICS, compare_points
@@ -27,7 +28,6 @@ from bench.errors import BenchError
 from .conftest import REPO
 
 BASELINE = REPO / "results" / "baselines" / "tiny"
-BASELINE_SWEEP = REPO / "results" / "baselines" / "tiny.toml"
 CI_THRESHOLDS = REPO / "results" / "baselines" / "tiny-thresholds.toml"
 
 
@@ -258,16 +258,27 @@ def test_runs_of_different_models_are_refused_and_machines_warned_about():
 
 # --- the CLI on real runs ----------------------------------------------------------------------
 
-def _sweep_args() -> list:
-    """The Makefile's `baseline` sweep (BASELINE_SWEEP); the test checks the definitions are equal."""
-    return ["--sweep", BASELINE_SWEEP, "--no-stages", "-n", "2", "--no-report", "--no-progress"]
+# The stored baseline's sweep, as the Makefile's `baseline` target and docs/ci-example.yml run it
+# (paths relative to the repository, where run_cli runs).
+SWEEP_ARGS = ["--sweep", "results/baselines/tiny.toml", "--no-stages", "-n", "2"]
+QUIET = ["--no-report", "--no-progress"]
+
+
+def test_makefile_and_ci_example_run_the_baselines_sweep():
+    makefile = (REPO / "Makefile").read_text().splitlines()
+    assert next(line for line in makefile if line.startswith("BASELINE_SWEEP :=")).split()[2:] == SWEEP_ARGS + QUIET
+    workflow = yaml.safe_load((REPO / "docs" / "ci-example.yml").read_text())
+    assert workflow["env"]["SWEEP"].split("#")[0].split() == SWEEP_ARGS
+    assert workflow["env"]["BASELINE"] == "results/baselines/tiny"
+    assert any("compare" in step.get("run", "") and "--format junit" in step["run"]
+               for step in workflow["jobs"]["gate"]["steps"])
 
 
 @pytest.fixture(scope="module")
 def fresh_run(tmp_path_factory, run_cli) -> Path:
     """The stored baseline's sweep run again now: the candidate of the CI gate (read-only)."""
     out = tmp_path_factory.mktemp("fresh")
-    run_cli("sweep", *_sweep_args(), "--out", out, "--run-id", "fresh", check=True)
+    run_cli("sweep", *SWEEP_ARGS, *QUIET, "--out", out, "--run-id", "fresh", check=True)
     return out / "fresh"
 
 

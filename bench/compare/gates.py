@@ -13,8 +13,18 @@ from .match import KeyColumn, Match, settings_of
 from .noise import HIGHER, INFO, LOWER, NA, NOISE, OK, REGRESSION, apart, verdict
 from .thresholds import ABSOLUTE, Thresholds, describe
 
-LATENCY_CI = ("latency_p50_ci_low_s", "latency_p50_ci_high_s", HIGHER)  # higher latency is worse
-CLIP_CI = ("clip_score_ci_low", "clip_score_ci_high", LOWER)
+@dataclass(frozen=True)
+class Interval:
+    """The measured spread that decides whether a change is noise."""
+
+    name: str
+    low: str  # columns of its ends
+    high: str
+    worse: str  # HIGHER or LOWER: the side of the baseline's interval where the candidate's is worse
+
+
+LATENCY_CI = Interval("latency", "latency_p50_ci_low_s", "latency_p50_ci_high_s", HIGHER)  # also for images/s
+CLIP_CI = Interval("CLIP score", "clip_score_ci_low", "clip_score_ci_high", LOWER)
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class Metric:
     label: str
     better: str  # HIGHER or LOWER
     threshold: str | None  # the Thresholds field that gates it; None: shown, never gated
-    interval: tuple[str, str, str] | None = None  # (low, high, worse side) deciding noise; None: threshold only
+    interval: Interval | None = None  # None: the threshold alone decides
     required: bool = True  # False for quality columns: runs that were never evaluated lack them
     same: tuple[str, ...] = ()  # columns that must be equal for the values to be comparable (the CLIP model)
 
@@ -51,7 +61,7 @@ def required_columns() -> tuple[str, ...]:
     names = ["point_id", "status"]
     for m in METRICS:
         if m.required:
-            names += [m.column, *(m.interval[:2] if m.interval else ())]
+            names += [m.column, *((m.interval.low, m.interval.high) if m.interval else ())]
     return tuple(dict.fromkeys(names))
 
 
@@ -128,8 +138,8 @@ def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds) 
     worsening = None if change is None else (-change if metric.better == HIGHER else change)
     intervals = None
     if metric.interval:
-        low, high, worse = metric.interval
-        intervals = apart(base.get(low), base.get(high), cand.get(low), cand.get(high), worse)
+        i = metric.interval
+        intervals = apart(base.get(i.low), base.get(i.high), cand.get(i.low), cand.get(i.high), i.worse)
     outcome = verdict(worsening, threshold, intervals)
     return Gate(metric.column, metric.label, b, c, change, metric.relative, threshold, outcome,
                 _reason(metric, outcome, threshold, intervals))
@@ -143,7 +153,7 @@ def _reason(metric: Metric, outcome: str, threshold: float | None, intervals: bo
     if outcome == OK:
         return f"{word} within {limit}"
     if outcome in (NOISE, REGRESSION):
-        what = "latency" if metric.interval and metric.interval[0].startswith("latency") else "CLIP score"
+        what = metric.interval.name if metric.interval else ""
         why = (f"{what} intervals overlap: within noise" if outcome == NOISE else
                f"{what} intervals apart" if intervals else
                "one side has no interval: threshold only" if metric.interval else "no interval: threshold only")
