@@ -42,7 +42,12 @@ def _change(gate: Gate) -> str:
 def _cell(gate: Gate | None) -> str:
     if gate is None:
         return "—"
-    return _change(gate) + MARKS.get(gate.verdict, "")
+    return "n/a" if gate.verdict == NA else _change(gate) + MARKS.get(gate.verdict, "")
+
+
+def _point(point: PointComparison) -> str:
+    same = point.baseline_id == point.candidate_id
+    return point.baseline_id if same else f"{point.baseline_id} → {point.candidate_id}"
 
 
 def _status_cell(gate: Gate) -> str:
@@ -80,8 +85,7 @@ def markdown(comparison: Comparison) -> str:
     header = ["point", "settings", "status", *(m.label for m in shown)]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in comparison.points:
-        point = p.baseline_id if p.baseline_id == p.candidate_id else f"{p.baseline_id} → {p.candidate_id}"
-        cells = [point, _settings_text(p, names), _status_cell(p.gate(STATUS)),
+        cells = [_point(p), _settings_text(p, names), _status_cell(p.gate(STATUS)),
                  *(_cell(p.gate(m.column)) for m in shown)]
         lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
     regressions = comparison.regressions()
@@ -90,7 +94,7 @@ def markdown(comparison: Comparison) -> str:
                   "|---|---|---|---|---|---|---|"]
         for p, g in regressions:
             threshold = describe(_threshold_name(g), g.threshold) if g.metric != STATUS else "—"
-            cells = [p.candidate_id, g.metric, _number(g.baseline), _number(g.candidate),
+            cells = [_point(p), g.metric, _number(g.baseline), _number(g.candidate),
                      _change(g) if g.metric != STATUS else "—", threshold, g.reason]
             lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
     t = comparison.thresholds
@@ -98,12 +102,15 @@ def markdown(comparison: Comparison) -> str:
               + ". Change: candidate against baseline, in % (absolute for CLIP score and FID). "
               "✗ regression: beyond its threshold with measured intervals apart (or no interval); "
               "~ beyond its threshold but within noise (intervals overlap)."]
-    if missing:
-        lines.append(f"Not measured in both runs: {', '.join(missing)}.")
+    notes = [f"Not measured in both runs: {', '.join(missing)}."] if missing else []
+    notes += sorted({f"Not compared: {g.label}, {g.reason}." for p in compared for g in p.gates
+                     if g.reason.startswith("not comparable")})
     for side, ids in (("baseline", comparison.only_baseline), ("candidate", comparison.only_candidate)):
         if ids:
-            lines.append(f"Not compared: {len(ids)} {side} point{'s' if len(ids) != 1 else ''} without a match "
+            notes.append(f"Not compared: {len(ids)} {side} point{'s' if len(ids) != 1 else ''} without a match "
                          f"({', '.join(ids)}).")
+    for note in notes:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
