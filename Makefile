@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test bench bench-mini clean
+.PHONY: setup browser demo test bench bench-mini baseline clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,15 @@ bench: setup
 bench-mini: setup
 	$(VENV)/bin/dalle-bench sweep --preset mini --weights random --dtype float32 --cond-scale 3 \
 		--batch-per-device 1,4,16 -n 1 --warmup 1 --iters 2 --out results $(SWEEP_ARGS)
+
+# The stored baseline the project's CI gates against (tests/test_compare.py runs the same sweep and
+# `dalle-bench compare results/baselines/tiny NEW_RUN`). The PNGs are deleted to keep the repository
+# small: compare reads run.json and points.parquet; tokens.npy stays for the test's determinism check.
+BASELINE_SWEEP := --sweep results/baselines/tiny.toml --no-stages -n 2 --no-report --no-progress
+baseline: setup
+	rm -rf results/baselines/tiny
+	$(VENV)/bin/dalle-bench sweep $(BASELINE_SWEEP) --out results/baselines --run-id tiny
+	find results/baselines/tiny -name '*.png' -delete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -188,6 +188,38 @@ def report(run_dir, html):
         click.echo(f"Report written to {out / 'report.md'} (and CSVs; a page with plots: --html)", err=True)
 
 
+def _threshold_options(f):
+    from .compare.thresholds import Thresholds, describe, option
+
+    for name in reversed(Thresholds.names()):
+        default = describe(name, getattr(Thresholds(), name))
+        f = click.option(option(name), name, default=None, metavar="VALUE",
+                         help=f"{Thresholds.help(name)} 'off' disables it. Default {default}.")(f)
+    return f
+
+
+@cli.command()
+@click.argument("baseline_run", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("candidate_run", type=click.Path(file_okay=False, path_type=Path))
+@_threshold_options
+@click.option("--thresholds", "thresholds_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Thresholds file (TOML or YAML; keys as the options, e.g. max_throughput_drop = \"5%\"); "
+                   "options given here override it.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "junit"]), default="markdown",
+              show_default=True, help="markdown (a pull-request comment), json, or junit (XML, a test per gate).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the output to this file.")
+def compare(baseline_run, candidate_run, thresholds_file, fmt, output, **flags):
+    """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input."""
+    from .compare.command import run_compare
+
+    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output)
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(text, nl=False)
+    sys.exit(status)  # not ctx.exit: `main` runs click with standalone_mode=False, which drops Exit's status
+
+
 def _metrics_list(text: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in text.split(",") if m.strip())
 

@@ -1,0 +1,195 @@
+"""A comparison as Markdown (a pull-request comment: the verdict line first,
+then the table), JSON (for machines; shape in the README) or JUnit XML (one
+test case per point and gate, so CI systems list every gate). Pure."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+
+from .gates import METRICS, STATUS, Comparison, Gate, PointComparison
+from .noise import INFO, NA, NOISE, OFF, REGRESSION
+from .thresholds import describe
+
+MARKS = {REGRESSION: " ✗", NOISE: " ~"}
+
+
+def _settings_text(point: PointComparison, names) -> str:
+    return ", ".join(f"{name}={point.settings[name]}" for name in names)
+
+
+def varying_settings(comparison: Comparison) -> list[str]:
+    """The key columns whose value differs between matched points (all of them for one point)."""
+    varying = [name for name in comparison.key if len({repr(p.settings[name]) for p in comparison.points}) > 1]
+    return varying or list(comparison.key)
+
+
+def _number(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    return f"{value:.4g}"
+
+
+def _change(gate: Gate) -> str:
+    if gate.change is None:
+        return "n/a"
+    return f"{gate.change * 100:+.1f} %" if gate.relative else f"{gate.change:+.2f}"
+
+
+def _cell(gate: Gate | None) -> str:
+    if gate is None:
+        return "—"
+    return "n/a" if gate.verdict == NA else _change(gate) + MARKS.get(gate.verdict, "")
+
+
+def _point(point: PointComparison) -> str:
+    same = point.baseline_id == point.candidate_id
+    return point.baseline_id if same else f"{point.baseline_id} → {point.candidate_id}"
+
+
+def _status_cell(gate: Gate) -> str:
+    if gate.baseline == gate.candidate == "ok":
+        return "ok"
+    return f"{gate.baseline} → {gate.candidate}" + MARKS.get(gate.verdict, "")
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def verdict_line(comparison: Comparison) -> str:
+    runs = f"baseline `{comparison.baseline}`, candidate `{comparison.candidate}`"
+    matched = f"{len(comparison.points)} matched point{'s' if len(comparison.points) != 1 else ''}"
+    noise = comparison.count(NOISE)
+    noise_text = f"; {noise} change{'s' if noise != 1 else ''} beyond threshold within noise" if noise else ""
+    regressions = len(comparison.regressions())
+    if regressions:
+        return (f"**FAIL**: {regressions} regression{'s' if regressions != 1 else ''} in {matched} "
+                f"({runs}{noise_text}).")
+    return f"**PASS**: no regression in {matched} ({runs}{noise_text})."
+
+
+def markdown(comparison: Comparison) -> str:
+    compared = [p for p in comparison.points if len(p.gates) > 1]  # ok on both sides: metric gates
+    shown = [m for m in METRICS if any(g.baseline is not None and g.candidate is not None
+                                       for p in compared if (g := p.gate(m.column)))]
+    missing = [m.label for m in METRICS if m not in shown] if compared else []
+    names = varying_settings(comparison)
+    lines = [verdict_line(comparison), ""]
+    lines += [f"> Warning: {w}" for w in comparison.warnings]
+    if comparison.warnings:
+        lines.append("")
+    header = ["point", "settings", "status", *(m.label for m in shown)]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for p in comparison.points:
+        cells = [_point(p), _settings_text(p, names), _status_cell(p.gate(STATUS)),
+                 *(_cell(p.gate(m.column)) for m in shown)]
+        lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
+    regressions = comparison.regressions()
+    if regressions:
+        lines += ["", "### Regressions", "", "| point | metric | baseline | candidate | change | threshold | why |",
+                  "|---|---|---|---|---|---|---|"]
+        for p, g in regressions:
+            threshold = describe(_threshold_name(g), g.threshold) if g.metric != STATUS else "—"
+            cells = [_point(p), g.metric, _number(g.baseline), _number(g.candidate),
+                     _change(g) if g.metric != STATUS else "—", threshold, g.reason]
+            lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
+    t = comparison.thresholds
+    lines += ["", "Thresholds: " + ", ".join(f"{name} {describe(name, getattr(t, name))}" for name in t.names())
+              + ". Change: candidate against baseline, in % (absolute for CLIP score and FID). "
+              "✗ regression: beyond its threshold with measured intervals apart (or no interval); "
+              "~ beyond its threshold but within noise (intervals overlap)."]
+    notes = [f"Not measured in both runs: {', '.join(missing)}."] if missing else []
+    notes += sorted({f"Not compared: {g.label}, {g.reason}." for p in compared for g in p.gates
+                     if g.reason.startswith("not comparable")})
+    for side, ids in (("baseline", comparison.only_baseline), ("candidate", comparison.only_candidate)):
+        if ids:
+            notes.append(f"Not compared: {len(ids)} {side} point{'s' if len(ids) != 1 else ''} without a match "
+                         f"({', '.join(ids)}).")
+    for note in notes:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def _threshold_name(gate: Gate) -> str | None:
+    return next((m.threshold for m in METRICS if m.column == gate.metric), None)
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(comparison: Comparison) -> dict:
+    return {
+        "verdict": "pass" if comparison.passed else "fail",
+        "baseline": comparison.baseline,
+        "candidate": comparison.candidate,
+        "key": list(comparison.key),
+        "thresholds": comparison.thresholds.to_json(),
+        "matched_points": len(comparison.points),
+        "regressions": len(comparison.regressions()),
+        "within_noise": comparison.count(NOISE),
+        "only_baseline": list(comparison.only_baseline),
+        "only_candidate": list(comparison.only_candidate),
+        "warnings": list(comparison.warnings),
+        "points": [{
+            "baseline_point": p.baseline_id,
+            "candidate_point": p.candidate_id,
+            "settings": {k: _plain(v) for k, v in p.settings.items()},
+            "gates": [{
+                "metric": g.metric, "baseline": _plain(g.baseline), "candidate": _plain(g.candidate),
+                "change": _plain(g.change),
+                "change_kind": None if g.metric == STATUS else "relative" if g.relative else "absolute",
+                "threshold": g.threshold, "verdict": g.verdict, "reason": g.reason,
+            } for g in p.gates],
+        } for p in comparison.points],
+    }
+
+
+def json_text(comparison: Comparison) -> str:
+    return json.dumps(to_json(comparison), indent=2) + "\n"
+
+
+def junit(comparison: Comparison) -> str:
+    """JUnit XML: a test case per point and gate (info-only metrics are not gates);
+    regressions are failures, gates off or not measured are skipped."""
+    names = varying_settings(comparison)
+    suite = ET.Element("testsuite", name=f"dalle-bench compare {comparison.baseline} -> {comparison.candidate}")
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("baseline", comparison.baseline), ("candidate", comparison.candidate),
+                        *((f"threshold.{n}", describe(n, v)) for n, v in comparison.thresholds.to_json().items()),
+                        *(("warning", w) for w in comparison.warnings)):
+        ET.SubElement(properties, "property", name=name, value=str(value))
+    tests = failures = skipped = 0
+    for p in comparison.points:
+        for g in p.gates:
+            if g.verdict == INFO and g.metric != STATUS:
+                continue
+            tests += 1
+            case = ET.SubElement(suite, "testcase", classname=f"compare.{p.baseline_id}",
+                                 name=f"{g.metric} ({_settings_text(p, names)})", time="0")
+            detail = f"baseline {_number(g.baseline)}, candidate {_number(g.candidate)}"
+            if g.metric != STATUS:
+                detail += f", change {_change(g)}, threshold {describe(_threshold_name(g), g.threshold)}"
+            if g.verdict == REGRESSION:
+                failures += 1
+                ET.SubElement(case, "failure", message=g.reason, type="regression").text = detail
+            elif g.verdict in (OFF, NA, INFO):
+                skipped += 1
+                ET.SubElement(case, "skipped", message=g.reason)
+            else:
+                ET.SubElement(case, "system-out").text = f"{g.verdict}: {g.reason}; {detail}"
+    counts = {"tests": str(tests), "failures": str(failures), "errors": "0", "skipped": str(skipped), "time": "0"}
+    suite.attrib.update(counts)
+    root = ET.Element("testsuites", name="dalle-bench compare", **{k: v for k, v in counts.items() if k != "skipped"})
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+FORMATS = {"markdown": markdown, "json": json_text, "junit": junit}

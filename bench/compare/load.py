@@ -1,0 +1,55 @@
+"""Reading a run folder for a comparison: `run.json` and `points.parquet`.
+Compare reads the columns it needs and no more, so a run written by another
+schema version compares as long as it has them (quality columns may be
+absent: the run was never evaluated). PNG images are not needed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ..errors import BenchError, first_line
+from ..sweep.store import POINTS_FILE, RUN_FILE
+from .gates import required_columns
+from .match import required_key_columns
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    run: dict  # run.json
+    rows: tuple[dict, ...]
+    columns: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def load_run(path: Path, side: str) -> Run:
+    """A run with its rows; a one-line error when it is not one, has no results or lacks columns."""
+    run_file, points_file = path / RUN_FILE, path / POINTS_FILE
+    if not run_file.is_file():
+        raise BenchError(f"{side} {path} is not a dalle-bench run (no {RUN_FILE})")
+    try:
+        run = json.loads(run_file.read_text())
+    except (OSError, ValueError) as e:
+        raise BenchError(f"{side} {run_file} is corrupt: {first_line(e)}") from None
+    if not isinstance(run, dict) or not isinstance(run.get("definition"), dict):
+        raise BenchError(f"{side} {run_file} is not a sweep's run file (no definition)")
+    if not points_file.is_file():
+        raise BenchError(f"{side} {path} has no results (no {POINTS_FILE}): no point of its sweep finished")
+    try:
+        table = pq.read_table(points_file)
+    except Exception as e:  # pyarrow raises several error types for one cause: an unreadable file
+        raise BenchError(f"{side} {points_file} is corrupt: {first_line(e)}") from None
+    if table.num_rows == 0:
+        raise BenchError(f"{side} {path} has no results ({POINTS_FILE} has no rows)")
+    missing = [c for c in (*required_columns(), *required_key_columns()) if c not in table.column_names]
+    if missing:
+        raise BenchError(f"{side} {points_file} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+                         f"not a dalle-bench result file, or from another version")
+    return Run(path, run, tuple(table.to_pylist()), frozenset(table.column_names))

@@ -1,0 +1,439 @@
+"""`dalle-bench compare`: the pure parts on hand-made rows (thresholds, matching,
+the noise rule, verdicts, renderings), then the CLI on real tiny runs: the
+project's own CI gate against results/baselines/tiny, a real candidate
+against the evaluated fixture, regressions in every output format, and bad
+input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from bench.compare.formats import junit, markdown, to_json
+from bench.compare.gates import METRICS, compare_points
+from bench.compare.match import KEY, key_columns, match_points, required_key_columns
+from bench.compare.noise import NA, NOISE, OFF, OK, REGRESSION, apart, verdict
+from bench.compare.runs import check_same_models, machine_warnings
+from bench.compare.thresholds import Thresholds, build_thresholds, parse_threshold, parse_thresholds_text
+from bench.errors import BenchError
+
+from .conftest import REPO
+
+BASELINE = REPO / "results" / "baselines" / "tiny"
+CI_THRESHOLDS = REPO / "results" / "baselines" / "tiny-thresholds.toml"
+
+
+# --- thresholds ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, value", [("5%", 0.05), (" 5 % ", 0.05), ("0.05", 0.05), (0.05, 0.05), ("0", 0.0),
+                                        ("off", None), ("OFF", None), ("none", None), (False, None)])
+def test_relative_threshold_takes_a_percentage_or_a_fraction(raw, value):
+    parsed = parse_threshold("max_throughput_drop", raw)
+    assert parsed is None if value is None else parsed == pytest.approx(value)
+
+
+def test_a_latency_rise_may_exceed_100_percent():
+    assert parse_threshold("max_latency_rise", "150%") == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("name, raw, message", [
+    ("max_throughput_drop", "5", "did you mean '5%'"),  # a drop of 500 % cannot happen
+    ("max_throughput_drop", "100%", "cannot happen"),
+    ("max_throughput_drop", "fast", "is not a number"),
+    ("max_latency_rise", "-5%", "must be a finite number >= 0"),
+    ("max_latency_rise", True, "is not a threshold"),
+    ("max_clip_drop", "2%", "not a percentage"),  # CLIP score is in points of a 0-100 scale
+    ("max_fid_rise", "nan", "finite"),
+])
+def test_bad_thresholds_are_one_line_errors(name, raw, message):
+    with pytest.raises(BenchError, match=message.replace("(", r"\(")):
+        parse_threshold(name, raw)
+
+
+def test_thresholds_file_toml_and_yaml_flags_override_it():
+    toml = parse_thresholds_text('max_throughput_drop = "10%"\nmax-clip-drop = 0.5\nmax_fid_rise = false\n',
+                                 yaml=False, where="t.toml")
+    yaml = parse_thresholds_text("max_throughput_drop: 10%\nmax_clip_drop: 0.5\nmax_fid_rise: off\n",
+                                 yaml=True, where="t.yaml")
+    assert toml == yaml == {"max_throughput_drop": pytest.approx(0.10), "max_clip_drop": 0.5, "max_fid_rise": None}
+    thresholds = build_thresholds(toml, {"max_throughput_drop": "20%", "max_latency_rise": None})
+    assert thresholds.max_throughput_drop == pytest.approx(0.20)  # the flag beats the file
+    assert thresholds.max_clip_drop == 0.5 and thresholds.max_fid_rise is None  # the file beats the default
+    assert thresholds.max_latency_rise == Thresholds().max_latency_rise  # untouched: the default
+
+
+@pytest.mark.parametrize("text, message", [("max_thruput_drop = 0.1", "did you mean 'max_throughput_drop'"),
+                                           ("max_throughput_drop = [", "does not parse"),
+                                           ("[gates]\nmax_fid_rise = 1", "unknown key 'gates'")])
+def test_thresholds_file_errors(text, message):
+    with pytest.raises(BenchError, match=message):
+        parse_thresholds_text(text, yaml=False, where="t.toml")
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+def _row(point_id="000-aaaaaaaa", status="ok", **values) -> dict:
+    row = {"point_id": point_id, "status": status, "error": None, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+           "cond_scale": 3.0, "seed": 0, "batch_per_device": 1, "devices": 1, "parallel": "single",
+           "dtype": "float32", "prompts": "demo", "num_images": 2, "images_per_s": 10.0, "latency_p50_s": 0.1,
+           "latency_p50_ci_low_s": 0.095, "latency_p50_ci_high_s": 0.105, "latency_p90_s": 0.11,
+           "compile_s": 3.0, "peak_device_memory_bytes": None, "host_peak_rss_bytes": 2_000_000_000,
+           "clip_score_mean": 20.0, "clip_score": 30.0, "clip_score_ci_low": 29.0, "clip_score_ci_high": 31.0,
+           "fid": 10.0}
+    row.update(values)
+    return row
+
+
+def _key(*runs):
+    return key_columns(*(set(r for row in rows for r in row) for rows in runs))
+
+
+def test_points_match_by_settings_not_by_id():
+    base = [_row("000-aaaaaaaa", devices=1), _row("001-bbbbbbbb", devices=2), _row("002-cccccccc", devices=4)]
+    cand = [_row("000-dddddddd", devices=2), _row("001-eeeeeeee", devices=8), _row("002-ffffffff", devices=1)]
+    match = match_points(base, cand, _key(base, cand))
+    assert [(b["point_id"], c["point_id"]) for b, c in match.pairs] == [("000-aaaaaaaa", "002-ffffffff"),
+                                                                         ("001-bbbbbbbb", "000-dddddddd")]
+    assert [r["point_id"] for r in match.only_baseline] == ["002-cccccccc"]
+    assert [r["point_id"] for r in match.only_candidate] == ["001-eeeeeeee"]
+
+
+def test_every_setting_is_part_of_the_key():
+    for column in required_key_columns():
+        other = {"parallel": "pmap", "dtype": "bfloat16", "prompts": "curated"}.get(column, 7)
+        base, cand = [_row()], [_row(**{column: other})]
+        with pytest.raises(BenchError, match="share no points"):
+            match_points(base, cand, _key(base, cand))
+
+
+def test_processes_is_a_key_when_either_run_has_it_and_missing_reads_as_one():
+    assert "processes" in [c.name for c in KEY]
+    base = [_row("000-aaaaaaaa"), _row("001-bbbbbbbb", devices=2)]  # an older run: no processes column
+    cand = [_row("000-cccccccc", processes=1), _row("001-dddddddd", devices=2, processes=2)]
+    key = _key(base, cand)
+    assert "processes" in [c.name for c in key]
+    match = match_points(base, cand, key)
+    assert [(b["point_id"], c["point_id"]) for b, c in match.pairs] == [("000-aaaaaaaa", "000-cccccccc")]
+    assert "processes" not in [c.name for c in _key(base, base)]
+
+
+def test_two_points_with_the_same_settings_are_refused():
+    base = [_row("000-aaaaaaaa"), _row("001-bbbbbbbb")]
+    with pytest.raises(BenchError, match="two points with the same settings"):
+        match_points(base, [_row()], _key(base, base))
+
+
+# --- the noise rule ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("base, cand, worse, expected", [
+    ((1.0, 2.0), (2.5, 3.0), "higher", True),  # candidate entirely above
+    ((1.0, 2.0), (2.0, 3.0), "higher", False),  # touching counts as overlapping
+    ((1.0, 2.0), (1.5, 3.0), "higher", False),
+    ((1.0, 2.0), (0.1, 0.5), "higher", False),  # better, not worse
+    ((1.0, 2.0), (0.1, 0.5), "lower", True),
+    ((1.0, 2.0), (0.5, 1.5), "lower", False),
+    ((1.0, float("nan")), (2.5, 3.0), "higher", None),  # no interval: undecided
+    ((1.0, 2.0), (None, 3.0), "lower", None),
+])
+def test_intervals_apart(base, cand, worse, expected):
+    assert apart(*base, *cand, worse) is expected
+
+
+@pytest.mark.parametrize("worsening, threshold, intervals_apart, expected", [
+    (0.10, None, True, OFF),
+    (None, 0.05, True, NA),
+    (float("nan"), 0.05, True, NA),
+    (0.05, 0.05, True, OK),  # must exceed the threshold
+    (-0.50, 0.05, True, OK),  # an improvement
+    (0.10, 0.05, False, NOISE),  # beyond threshold, intervals overlap
+    (0.10, 0.05, True, REGRESSION),
+    (0.10, 0.05, None, REGRESSION),  # no interval: threshold only
+])
+def test_verdict(worsening, threshold, intervals_apart, expected):
+    assert verdict(worsening, threshold, intervals_apart) == expected
+
+
+def _compare(base_rows, cand_rows, **thresholds):
+    key = _key(base_rows, cand_rows)
+    return compare_points(match_points(base_rows, cand_rows, key), key, Thresholds(**thresholds), "base", "cand")
+
+
+def _verdicts(comparison) -> dict:
+    return {(p.baseline_id, g.metric): g.verdict for p in comparison.points for g in p.gates}
+
+
+def test_throughput_drop_is_a_regression_only_with_latency_intervals_apart():
+    slow = dict(images_per_s=8.0, latency_p50_s=0.125)
+    comparison = _compare([_row("000-a", devices=1), _row("001-b", devices=2)],
+                          [_row("000-a", devices=1, **slow),  # intervals overlap: noise
+                           _row("001-b", devices=2, **slow, latency_p50_ci_low_s=0.12, latency_p50_ci_high_s=0.13)])
+    verdicts = _verdicts(comparison)
+    assert verdicts[("000-a", "images_per_s")] == verdicts[("000-a", "latency_p50_s")] == NOISE
+    assert verdicts[("001-b", "images_per_s")] == verdicts[("001-b", "latency_p50_s")] == REGRESSION
+    assert not comparison.passed and len(comparison.regressions()) == 2
+    looser = _verdicts(_compare([_row()], [_row(**slow, latency_p50_ci_low_s=0.12)], max_throughput_drop=0.25,
+                                max_latency_rise=0.30))
+    assert looser[("000-aaaaaaaa", "images_per_s")] == looser[("000-aaaaaaaa", "latency_p50_s")] == OK
+
+
+def test_clip_score_uses_its_interval_fid_and_pipeline_clip_the_threshold_alone():
+    comparison = _compare(
+        [_row("000-a", seed=0), _row("001-b", seed=1)],
+        [_row("000-a", seed=0, clip_score=28.0, clip_score_ci_low=26.0, clip_score_ci_high=30.0),  # overlap
+         _row("001-b", seed=1, clip_score=27.0, clip_score_ci_low=26.0, clip_score_ci_high=28.0,  # apart
+              clip_score_mean=18.5, fid=12.5)])
+    verdicts = _verdicts(comparison)
+    assert verdicts[("000-a", "clip_score")] == NOISE and verdicts[("001-b", "clip_score")] == REGRESSION
+    assert verdicts[("001-b", "clip_score_mean")] == REGRESSION  # 1.5 points > 1
+    assert verdicts[("001-b", "fid")] == REGRESSION  # 2.5 > 2
+    assert verdicts[("000-a", "fid")] == OK and verdicts[("000-a", "compile_s")] == OFF  # compile: off by default
+    assert verdicts[("000-a", "latency_p90_s")] == "info"
+
+
+def test_gates_can_be_switched_off_and_missing_values_are_not_regressions():
+    comparison = _compare([_row()], [_row(images_per_s=1.0, latency_p50_s=1.0, latency_p50_ci_low_s=0.9,
+                                          latency_p50_ci_high_s=1.1, fid=None, compile_s=30.0)],
+                          max_throughput_drop=None, max_latency_rise=None, max_compile_rise=0.5)
+    verdicts = _verdicts(comparison)
+    assert verdicts[("000-aaaaaaaa", "images_per_s")] == verdicts[("000-aaaaaaaa", "latency_p50_s")] == OFF
+    assert verdicts[("000-aaaaaaaa", "fid")] == NA
+    assert verdicts[("000-aaaaaaaa", "peak_device_memory_bytes")] == OFF  # null on CPU, and off by default
+    assert verdicts[("000-aaaaaaaa", "compile_s")] == REGRESSION and len(comparison.regressions()) == 1
+
+
+def test_quality_from_another_clip_or_fid_reference_is_not_compared():
+    comparison = _compare([_row(clip_model="openai/clip-vit-base-patch32", fid_reference="ref")],
+                          [_row(clip_model="openai/clip-vit-large-patch14", clip_score=10.0, clip_score_ci_low=9.0,
+                                clip_score_ci_high=11.0, fid_reference="other", fid=50.0)])
+    point = comparison.points[0]
+    assert point.gate("clip_score").verdict == point.gate("fid").verdict == NA and comparison.passed
+    assert "clip_model openai/clip-vit-base-patch32 vs openai/clip-vit-large-patch14" in point.gate("clip_score").reason
+
+
+def test_a_point_that_fails_in_the_candidate_is_a_regression_of_its_own():
+    comparison = _compare([_row("000-a", seed=0), _row("001-b", seed=1, status="oom")],
+                          [_row("000-a", seed=0, status="failed", error="XlaRuntimeError: boom"),
+                           _row("001-b", seed=1)])
+    (point, gate), = comparison.regressions()
+    assert point.baseline_id == "000-a" and gate.metric == "status" and "boom" in gate.reason
+    assert [g.metric for g in comparison.points[0].gates] == ["status"]  # no metrics of a failed point
+    assert comparison.points[1].gates[0].verdict == "info" and "fixed" in comparison.points[1].gates[0].reason
+
+
+def test_renderings_name_the_regression():
+    comparison = _compare([_row("000-a", seed=0), _row("001-b", seed=1)],
+                          [_row("000-a", seed=0), _row("001-b", seed=1, fid=20.0)])
+    text = markdown(comparison)
+    assert text.startswith("**FAIL**: 1 regression in 2 matched points")
+    assert "| 001-b | fid | 10 | 20 | +10.00 | 2 |" in text
+    data = to_json(comparison)
+    assert data["verdict"] == "fail" and data["regressions"] == 1
+    assert json.loads(json.dumps(data)) == data
+    root = ET.fromstring(junit(comparison))
+    failed = [case.get("name") for case in root.iter("testcase") if case.find("failure") is not None]
+    assert failed == ["fid (seed=1)"] and root.get("failures") == "1"
+    gated = sum(m.threshold is not None for m in METRICS) + 1  # + status
+    assert int(root.get("tests")) == 2 * gated
+    assert markdown(_compare([_row()], [_row()])).startswith("**PASS**: no regression in 1 matched point ")
+
+
+def test_runs_of_different_models_are_refused_and_machines_warned_about():
+    base = {"definition": {"preset": "tiny", "weights": None}, "environment": {"host": {"cpu": "AMD EPYC"}}}
+    check_same_models(base, base)
+    for change in ({"preset": "mini"}, {"weights": "random"}, {"model": "x/y"}, {"clip": "c"}, {"vqgan": "v"}):
+        with pytest.raises(BenchError, match="different models"):
+            check_same_models(base, {"definition": {**base["definition"], **change}})
+    other = {**base, "environment": {"host": {"cpu": "Intel Xeon"}}}
+    assert machine_warnings(base, base) == ()
+    assert "different host cpu: AMD EPYC (baseline) vs Intel Xeon (candidate)" in machine_warnings(base, other)[0]
+
+
+# --- the CLI on real runs ----------------------------------------------------------------------
+
+# The stored baseline's sweep, as the Makefile's `baseline` target and docs/ci-example.yml run it
+# (paths relative to the repository, where run_cli runs).
+SWEEP_ARGS = ["--sweep", "results/baselines/tiny.toml", "--no-stages", "-n", "2"]
+QUIET = ["--no-report", "--no-progress"]
+
+
+def test_makefile_and_ci_example_run_the_baselines_sweep():
+    makefile = (REPO / "Makefile").read_text().splitlines()
+    assert next(line for line in makefile if line.startswith("BASELINE_SWEEP :=")).split()[2:] == SWEEP_ARGS + QUIET
+    workflow = yaml.safe_load((REPO / "docs" / "ci-example.yml").read_text())
+    assert workflow["env"]["SWEEP"].split("#")[0].split() == SWEEP_ARGS
+    assert workflow["env"]["BASELINE"] == "results/baselines/tiny"
+    assert any("compare" in step.get("run", "") and "--format junit" in step["run"]
+               for step in workflow["jobs"]["gate"]["steps"])
+
+
+@pytest.fixture(scope="module")
+def fresh_run(tmp_path_factory, run_cli) -> Path:
+    """The stored baseline's sweep run again now: the candidate of the CI gate (read-only)."""
+    out = tmp_path_factory.mktemp("fresh")
+    run_cli("sweep", *SWEEP_ARGS, *QUIET, "--out", out, "--run-id", "fresh", check=True)
+    return out / "fresh"
+
+
+def _copy_run(run_dir: Path, dest: Path) -> Path:
+    """run.json and points.parquet only: compare needs no images."""
+    dest.mkdir(parents=True)
+    for name in ("run.json", "points.parquet"):
+        shutil.copy(run_dir / name, dest / name)
+    return dest
+
+
+def _edit_points(run_dir: Path, edit) -> None:
+    table = pq.read_table(run_dir / "points.parquet")
+    rows = table.to_pylist()
+    edit(rows)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), run_dir / "points.parquet")
+
+
+def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
+    """The project's own regression gate: loose throughput thresholds (a shared 2-core
+    CI machine is noisy), tight quality ones (the tiny preset is deterministic)."""
+    stored, fresh = (json.loads((run / "run.json").read_text()) for run in (BASELINE, fresh_run))
+    assert fresh["definition"] == stored["definition"], "the Makefile's baseline sweep and this test's differ"
+    assert not list(BASELINE.rglob("*.png"))
+    proc = run_cli("compare", BASELINE, fresh_run, "--thresholds", CI_THRESHOLDS, "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["verdict"] == "pass" and result["matched_points"] == 3 and not result["only_candidate"]
+    for point in result["points"]:
+        gates = {g["metric"]: g for g in point["gates"]}
+        assert gates["images_per_s"]["verdict"] in (OK, NOISE)
+        assert gates["clip_score_mean"]["change"] == pytest.approx(0.0, abs=0.01)
+        # The tiny CLIP scores these prompts 0, so the tokens are the sharper check of determinism.
+        tokens = [np.load(run / "images" / point[f"{side}_point"] / "tokens.npy")
+                  for run, side in ((BASELINE, "baseline"), (fresh_run, "candidate"))]
+        assert np.array_equal(*tokens), f"tokens of {point['baseline_point']} changed: regenerate with make baseline?"
+
+
+@pytest.fixture(scope="module")
+def evaluated_candidate(fresh_run, tmp_path_factory, run_cli, torch_clip) -> Path:
+    """The fresh run evaluated with the fixture's CLIP: three of evaluated_sweep's points."""
+    run_dir = tmp_path_factory.mktemp("candidate") / "candidate"
+    shutil.copytree(fresh_run, run_dir)
+    run_cli("eval", run_dir, "--metrics", "clip", "--clip", torch_clip, check=True)
+    return run_dir
+
+
+def test_a_real_candidate_passes_loose_thresholds(evaluated_sweep, evaluated_candidate, run_cli, tmp_path):
+    proc = run_cli("compare", evaluated_sweep, evaluated_candidate, "--max-throughput-drop", "60%",
+                   "--max-latency-rise", "150%", "--max-clip-drop", "0.01", "--format", "json",
+                   "--output", tmp_path / "compare.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert (tmp_path / "compare.json").read_text() == proc.stdout
+    assert result["matched_points"] == 3 and len(result["only_baseline"]) == 5
+    clip = [g for p in result["points"] for g in p["gates"] if g["metric"] == "clip_score"]
+    assert len(clip) == 3 and all(g["verdict"] == OK and g["change"] == pytest.approx(0, abs=1e-3) for g in clip)
+    assert all(g["verdict"] == NA for p in result["points"] for g in p["gates"] if g["metric"] == "fid")
+
+
+@pytest.fixture(scope="module")
+def regressed(evaluated_sweep, tmp_path_factory) -> tuple[Path, dict]:
+    """A copy of the evaluated sweep with one regression per kind, and one slow-down within noise."""
+    run_dir = _copy_run(evaluated_sweep, tmp_path_factory.mktemp("regressed") / "regressed")
+    ids = [row["point_id"] for row in pq.read_table(run_dir / "points.parquet").to_pylist()]
+
+    def edit(rows):
+        slow = rows[0]  # half the throughput, the latency interval moved with it
+        slow["images_per_s"] /= 2
+        low, high = slow["latency_p50_ci_low_s"], slow["latency_p50_ci_high_s"]
+        slow.update(latency_p50_s=2 * slow["latency_p50_s"], latency_p50_ci_low_s=max(2 * low, 1.01 * high),
+                    latency_p50_ci_high_s=2 * high)
+        worse = rows[1]  # CLIP score below its own interval's lower end
+        drop = worse["clip_score_ci_high"] - worse["clip_score_ci_low"] + 2.0
+        for column in ("clip_score", "clip_score_ci_low", "clip_score_ci_high"):
+            worse[column] -= drop
+        rows[2]["fid"] += 5.0
+        rows[3].update(status="failed", error="XlaRuntimeError: something broke")
+        noisy = rows[4]  # 20 % slower, but the latency interval still overlaps the baseline's
+        noisy["images_per_s"] *= 0.8
+        noisy["latency_p50_s"] /= 0.8
+        noisy["latency_p50_ci_high_s"] = max(noisy["latency_p50_ci_high_s"], noisy["latency_p50_s"])
+
+    _edit_points(run_dir, edit)
+    expected = {(ids[0], "images_per_s"), (ids[0], "latency_p50_s"), (ids[1], "clip_score"), (ids[2], "fid"),
+                (ids[3], "status")}
+    return run_dir, {"expected": expected, "noisy": ids[4]}
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json", "junit"])
+def test_regressions_exit_1_and_are_named(fmt, evaluated_sweep, regressed, run_cli):
+    run_dir, info = regressed
+    proc = run_cli("compare", evaluated_sweep, run_dir, "--format", fmt)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    expected = info["expected"]
+    if fmt == "markdown":
+        assert proc.stdout.startswith("**FAIL**: 5 regressions in 8 matched points")
+        section = proc.stdout.split("### Regressions")[1]
+        named = {(line.split(" | ")[0].strip("| "), line.split(" | ")[1]) for line in section.splitlines()
+                 if line.startswith("| 0")}
+        assert named == expected
+        assert "something broke" in section
+    elif fmt == "json":
+        result = json.loads(proc.stdout)
+        assert result["verdict"] == "fail" and result["regressions"] == 5
+        assert {(p["baseline_point"], g["metric"]) for p in result["points"] for g in p["gates"]
+                if g["verdict"] == REGRESSION} == expected
+        noisy = next(p for p in result["points"] if p["baseline_point"] == info["noisy"])
+        assert {g["metric"]: g["verdict"] for g in noisy["gates"]}["images_per_s"] == NOISE
+    else:
+        root = ET.fromstring(proc.stdout)
+        assert root.tag == "testsuites" and root.get("failures") == "5"
+        failed = {(case.get("classname").removeprefix("compare."), case.get("name").split(" (")[0])
+                  for case in root.iter("testcase") if case.find("failure") is not None}
+        assert failed == expected
+        assert int(root.get("tests")) == len(list(root.iter("testcase")))
+
+
+def _bad_inputs(evaluated_sweep: Path, tmp: Path) -> dict:
+    def copy(name, edit=None):
+        run_dir = _copy_run(evaluated_sweep, tmp / name)
+        if edit:
+            _edit_points(run_dir, edit)
+        return run_dir
+
+    other_seed = copy("other_seed", lambda rows: [row.update(seed=7) for row in rows])
+    mini = copy("mini")
+    run = json.loads((mini / "run.json").read_text())
+    run["definition"]["preset"] = "mini"
+    (mini / "run.json").write_text(json.dumps(run))
+    no_results = copy("no_results")
+    (no_results / "points.parquet").unlink()
+    no_column = copy("no_column")
+    table = pq.read_table(no_column / "points.parquet")
+    pq.write_table(table.drop(["images_per_s"]), no_column / "points.parquet")
+    (tmp / "broken.toml").write_text("max_throughput_drop = [\n")
+    (tmp / "unknown.yaml").write_text("max_throughput_drop: 5%\nmax_clip_dorp: 1\n")
+    return {
+        "no shared points": ([other_seed], "the runs share no points"),
+        "different models": ([mini], "different models (preset 'tiny' vs 'mini')"),
+        "no results": ([no_results], "has no results"),
+        "missing column": ([no_column], "lacks column images_per_s"),
+        "not a run": ([tmp], "is not a dalle-bench run"),
+        "thresholds file does not parse": ([evaluated_sweep, "--thresholds", tmp / "broken.toml"],
+                                           "does not parse"),
+        "thresholds file unknown key": ([evaluated_sweep, "--thresholds", tmp / "unknown.yaml"],
+                                        "unknown key 'max_clip_dorp'"),
+        "bad threshold flag": ([evaluated_sweep, "--max-clip-drop", "5%"], "not a percentage"),
+    }
+
+
+def test_bad_input_is_a_one_line_error_with_exit_status_2(evaluated_sweep, run_cli, tmp_path):
+    for case, (args, message) in _bad_inputs(evaluated_sweep, tmp_path).items():
+        proc = run_cli("compare", evaluated_sweep, *args)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2, f"{case}: {proc.stdout}{proc.stderr}"
+        assert "Traceback" not in proc.stderr and not proc.stdout, case
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], f"{case}: {lines}"
