@@ -26,12 +26,23 @@ def load_clip(source: str):
                                            ("model.safetensors", "pytorch_model.bin")) and (
         local / "flax_model.msgpack").exists()
     try:
-        model = CLIPModel.from_pretrained(str(local) if local.is_dir() else source, from_flax=from_flax)
+        model = (_from_flax(local) if from_flax else
+                 CLIPModel.from_pretrained(str(local) if local.is_dir() else source))
         processor = CLIPProcessor.from_pretrained(str(local) if local.is_dir() else source)
     except Exception as e:  # transformers raises many types for one cause: an unusable checkpoint
         reason = first_line(e)
         raise BenchError(f"--clip: cannot load '{source}': {reason}") from None
     return model.eval(), processor
+
+
+def _from_flax(folder: Path):
+    """A PyTorch CLIPModel with the folder's Flax weights. Not `from_pretrained(from_flax=True)`:
+    transformers 4.57 builds the model on the meta device there and leaves every weight on it."""
+    from transformers import CLIPConfig, CLIPModel
+    from transformers.modeling_flax_pytorch_utils import load_flax_checkpoint_in_pytorch_model
+
+    model = CLIPModel(CLIPConfig.from_pretrained(folder))
+    return load_flax_checkpoint_in_pytorch_model(model, str(folder / "flax_model.msgpack"))
 
 
 def clip_scores(model, processor, images: np.ndarray, prompts: list[str], batch_size: int = 32) -> np.ndarray:

@@ -71,6 +71,29 @@ def test_clip_score_cli_agrees_with_torchmetrics_and_the_flax_reranker(torch_cli
     np.testing.assert_allclose(np.asarray(flax), direct, atol=0.05)
 
 
+def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image_sets, run_cli, tmp_path):
+    # The tiny preset's CLIP is saved with Flax weights only: `eval`/`metrics` convert them on load.
+    import jax.numpy as jnp
+    from transformers import CLIPProcessor, FlaxCLIPModel
+
+    from bench.models.clip import ClipPreprocessing, clip_scores, tokenize
+    from bench.models.tiny import tiny_folder
+
+    clip = tiny_folder() / "clip"
+    folder, images = image_sets["a"]
+    prompts_file = tmp_path / "prompts.txt"
+    prompts_file.write_text("\n".join(PROMPTS) + "\n")
+    out = json.loads(run_cli("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", clip,
+                             check=True).stdout)
+    per_image = [PROMPTS[i // 2] for i in range(6)]
+    flax_model, processor = FlaxCLIPModel.from_pretrained(clip), CLIPProcessor.from_pretrained(clip)
+    prep = ClipPreprocessing.of(flax_model, processor)
+    ids, mask = tokenize(processor, per_image, prep.text_length)
+    expected = clip_scores(flax_model, flax_model.params, jnp.asarray(np.stack(images) / 255.0, jnp.float32),
+                           ids, mask, prep)
+    np.testing.assert_allclose(list(out["per_image"].values()), np.asarray(expected), atol=0.05)
+
+
 def test_fid_cli_agrees_with_torch_fidelity_and_torchmetrics(inception_weights, image_sets, run_cli):
     import torch_fidelity
     from torchmetrics.image.fid import FrechetInceptionDistance
