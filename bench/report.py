@@ -91,9 +91,22 @@ def by_label(prompt_scores: pd.DataFrame | None, label: str) -> pd.DataFrame:
     return table.round(3).reset_index()
 
 
+def processes(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each process's median batch latency, for the points run across several
+    processes: the row's latency is the slowest process's, call by call."""
+    spread = rows[(rows.status == "ok") & (rows.processes.fillna(1) > 1)]
+    if spread.empty:
+        return pd.DataFrame()
+    table = spread[["point_id", "parallel", "devices", "processes", "local_devices", "slowest_process",
+                    "latency_p50_s"]].copy()
+    latencies = pd.DataFrame([list(v) for v in spread.process_latency_p50_s], index=spread.index)
+    latencies.columns = [f"process_{k}_p50_s" for k in latencies.columns]
+    return pd.concat([table, latencies], axis=1).round(4)
+
+
 def _tables(rows: pd.DataFrame, prompt_scores: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return {"Points": key_table(rows), "By sampling setting": by_setting(rows),
-            "Scaling across devices": scaling(rows), "Quality": quality(rows),
+            "Scaling across devices": scaling(rows), "Processes": processes(rows), "Quality": quality(rows),
             "CLIP score by prompt category": by_label(prompt_scores, "category"),
             "CLIP score by prompt challenge": by_label(prompt_scores, "challenge"),
             "Failed points": failures(rows)}

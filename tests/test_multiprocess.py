@@ -114,7 +114,7 @@ def test_two_processes_reproduce_one(tiny_cache, single_process, tmp_path):
         assert np.array_equal(tokens, single_process[("sharded", devices)]), mode
     assert "process 1 of 2: done" in procs.output(1)
     report = (run_dir / "report" / "report.md").read_text()
-    assert "2 processes × 2 local devices" in report
+    assert "2 processes × 2 local devices" in report and "process_1_p50_s" in report
 
 
 def test_four_processes_reproduce_one(tiny_cache, single_process, tmp_path):
