@@ -29,8 +29,9 @@ demo: setup
 	$(VENV)/bin/dalle-bench sweep --preset tiny --parallel pmap,sharded --devices 1,2 \
 		--cond-scale 1,3 --temperature 0.7,1.0 --html --out results $(DEMO_ARGS)
 
+# Two workers (pytest-xdist): much of the suite waits on subprocess start-up, single-threaded.
 test: setup browser
-	$(PY) -m pytest --benchmark-disable $(PYTEST_ARGS)
+	$(PY) -m pytest --benchmark-disable -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m pytest -m "benchmark or slow" --benchmark-only --benchmark-autosave $(PYTEST_ARGS)

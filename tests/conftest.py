@@ -4,13 +4,27 @@ a user would, with a tiny-preset cache built once per session."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One JAX persistent compilation cache for the session, in this process and every CLI
+# subprocess: many tests compile the same tiny programs, and on 2 cores compilation is most
+# of their time. (A sweep records the cache's state in run.json, as for any user.)
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _xla_cache = (Path(os.environ["DALLE_BENCH_TEST_CACHE"]) / "xla-cache" if os.environ.get("DALLE_BENCH_TEST_CACHE")
+                  else Path(tempfile.mkdtemp(prefix="dalle-bench-test-xla-")))
+    _xla_cache.mkdir(parents=True, exist_ok=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_xla_cache)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    if not os.environ.get("DALLE_BENCH_TEST_CACHE"):
+        atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
 
 import pytest  # noqa: E402
 
@@ -119,3 +133,4 @@ def evaluated_sweep(tmp_path_factory, run_cli, torch_clip, inception_weights) ->
     run_cli("eval", run_dir, "--metrics", "clip,fid", "--clip", torch_clip, "--fid-ref", f"point:{first}",
             "--inception-weights", inception_weights, check=True)
     return run_dir
+

@@ -18,6 +18,9 @@ from bench.parallel import ParallelConfig, Runner
 from bench.pipeline import PromptTable, build_program
 from bench.sampling import SamplingConfig
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_benchmarks")
+
 PROMPTS = ["Dog wearing clothes", "Earth from space"]
 
 

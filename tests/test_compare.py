@@ -27,6 +27,9 @@ from bench.errors import BenchError
 
 from .conftest import REPO
 
+# One pytest-xdist worker runs the modules that share the evaluated sweep (built once per worker).
+pytestmark = pytest.mark.xdist_group("evaluated-sweep")
+
 BASELINE = REPO / "results" / "baselines" / "tiny"
 CI_THRESHOLDS = REPO / "results" / "baselines" / "tiny-thresholds.toml"
 

@@ -21,6 +21,9 @@ from bench.parallel import ParallelConfig, Runner
 from bench.pipeline import build_token_program
 from bench.sampling import SamplingConfig
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_conformance")
+
 FIXTURES = Path(os.environ.get("DALLE_BENCH_CONFORMANCE_DIR",
                                Path(__file__).parent / "fixtures" / "conformance"))
 SCALES = sorted(int(k.rsplit("_", 1)[1]) for k in np.load(FIXTURES / "dallebart" / "golden.npz")

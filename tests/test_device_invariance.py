@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_device_invariance")
+
 PROMPTS = ["a cat", "a lighthouse at dusk"]  # 2 prompts x 3 samples = 6 images: padded on 4-image batches
 
 RUNS = {

@@ -14,6 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_evals")
+
 
 PROMPTS = ["a red square", "a blue circle", "green stripes"]
 

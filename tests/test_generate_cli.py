@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_generate_cli")
+
 PROMPTS = ["Dog wearing clothes", "Earth from space"]
 
 

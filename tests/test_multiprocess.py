@@ -19,7 +19,10 @@ import pytest
 
 from tests.conftest import REPO
 
-TIMEOUT_S = 20
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_multiprocess")
+
+TIMEOUT_S = 45
 
 
 def free_port() -> int:

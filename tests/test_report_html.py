@@ -26,6 +26,9 @@ from bench.report_html.pareto import pareto_front
 from bench.sweep.schema import NAMES
 from tests.browser import Browser
 
+# One pytest-xdist worker runs the modules that share the evaluated sweep (built once per worker).
+pytestmark = pytest.mark.xdist_group("evaluated-sweep")
+
 SECTIONS = ["summary", "banner", "environment", "definition", "tables", "plots", "images"]
 PLOTS = ["throughput", "scaling", "latency", "quality-cond-scale", "quality-temperature", "tradeoff"]
 TABLES = ["table-points", "table-by-sampling-setting", "table-scaling-across-devices", "table-quality",

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_sweep_bad_input")
+
 CASES = {
     "empty axis": (["--temperature", ","], "--temperature: empty list"),
     "unknown value": (["--parallel", "pmapp"], "did you mean 'pmap'"),

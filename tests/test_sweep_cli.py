@@ -22,6 +22,9 @@ from PIL import Image
 from bench.sweep.schema import NAMES, SCHEMA
 from tests.conftest import REPO
 
+# One pytest-xdist worker runs this module: its module fixtures are built once.
+pytestmark = pytest.mark.xdist_group("test_sweep_cli")
+
 # Four points: (single, 1), (sharded, 1), (single, 2) - a bad combination - and (sharded, 2).
 GRID = ["--parallel", "single,sharded", "--devices", "1,2", "--cond-scale", "3", "--iters", "2"]
 
@@ -29,7 +32,9 @@ GRID = ["--parallel", "single,sharded", "--devices", "1,2", "--cond-scale", "3",
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, run_cli):
     out = tmp_path_factory.mktemp("sweep")
-    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", "--html", check=True)
+    # Without the test session's compilation cache: this run checks that "off" is recorded.
+    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", "--html", check=True,
+                   env={"JAX_COMPILATION_CACHE_DIR": ""})
     run_dir = out / "grid"
     return run_dir, pd.read_parquet(run_dir / "points.parquet"), proc
 

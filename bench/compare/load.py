@@ -5,14 +5,13 @@ absent: the run was never evaluated). PNG images are not needed."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from ..errors import BenchError, first_line
-from ..sweep.store import POINTS_FILE, RUN_FILE
+from ..sweep.store import POINTS_FILE, read_run_file
 from .gates import required_columns
 from .match import required_key_columns
 
@@ -31,15 +30,11 @@ class Run:
 
 def load_run(path: Path, side: str) -> Run:
     """A run with its rows; a one-line error when it is not one, has no results or lacks columns."""
-    run_file, points_file = path / RUN_FILE, path / POINTS_FILE
-    if not run_file.is_file():
-        raise BenchError(f"{side} {path} is not a dalle-bench run (no {RUN_FILE})")
+    points_file = path / POINTS_FILE
     try:
-        run = json.loads(run_file.read_text())
-    except (OSError, ValueError) as e:
-        raise BenchError(f"{side} {run_file} is corrupt: {first_line(e)}") from None
-    if not isinstance(run, dict) or not isinstance(run.get("definition"), dict):
-        raise BenchError(f"{side} {run_file} is not a sweep's run file (no definition)")
+        run = read_run_file(path)
+    except BenchError as e:
+        raise BenchError(f"{side} {e}") from None
     if not points_file.is_file():
         raise BenchError(f"{side} {path} has no results (no {POINTS_FILE}): no point of its sweep finished")
     try:

@@ -44,17 +44,7 @@ class RunStore:
     @classmethod
     def open(cls, run_dir: Path) -> "RunStore":
         """An existing run; a one-line BenchError if it is not one or is damaged."""
-        run_file = run_dir / RUN_FILE
-        if not run_file.is_file():
-            raise BenchError(f"{run_dir} is not a dalle-bench run (no {RUN_FILE})")
-        try:
-            run = json.loads(run_file.read_text())
-        except (OSError, ValueError) as e:
-            raise BenchError(f"{run_file} is corrupt: {e}") from None
-        if not isinstance(run, dict) or "definition" not in run:
-            raise BenchError(f"{run_file} is not a sweep's run file (no definition)")
-        store = cls(run_dir, run, read_points(run_dir))
-        return store
+        return cls(run_dir, read_run_file(run_dir), read_points(run_dir))
 
     def discard_staging(self) -> None:
         """Remove image folders a killed point left half-written (they were never published)."""
@@ -115,6 +105,20 @@ class RunStore:
             shutil.rmtree(final)
         os.replace(staging, final)
         return final
+
+
+def read_run_file(run_dir: Path) -> dict:
+    """A run folder's run.json; a one-line BenchError when it is missing, corrupt or not a sweep's."""
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
+        raise BenchError(f"{run_dir} is not a dalle-bench run (no {RUN_FILE})")
+    try:
+        run = json.loads(run_file.read_text())
+    except (OSError, ValueError) as e:
+        raise BenchError(f"{run_file} is corrupt: {first_line(e)}") from None
+    if not isinstance(run, dict) or not isinstance(run.get("definition"), dict):
+        raise BenchError(f"{run_file} is not a sweep's run file (no definition)")
+    return run
 
 
 def read_points(run_dir: Path) -> list[dict]:
