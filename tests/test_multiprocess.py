@@ -22,7 +22,7 @@ from tests.conftest import REPO
 # One pytest-xdist worker runs this module: its module fixtures are built once.
 pytestmark = pytest.mark.xdist_group("test_multiprocess")
 
-TIMEOUT_S = 45
+TIMEOUT_S = 30
 
 
 def free_port() -> int:
