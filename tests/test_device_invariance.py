@@ -4,6 +4,7 @@ the batch size, the padding or the parallel mode."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 # One pytest-xdist worker runs this module: its module fixtures are built once.
@@ -11,27 +12,28 @@ pytestmark = pytest.mark.xdist_group("test_device_invariance")
 
 PROMPTS = ["a cat", "a lighthouse at dusk"]  # 2 prompts x 3 samples = 6 images: padded on 4-image batches
 
-RUNS = {
-    "single-b1": ["--parallel", "single", "--devices", "1", "--batch-per-device", "1"],
-    "single-b4": ["--parallel", "single", "--devices", "1", "--batch-per-device", "4"],
-    "pmap-2": ["--parallel", "pmap", "--devices", "2", "--batch-per-device", "2"],
-    "sharded-2": ["--parallel", "sharded", "--devices", "2", "--batch-per-device", "2"],
-    "pmap-4": ["--parallel", "pmap", "--devices", "4", "--batch-per-device", "1"],
-    "sharded-4": ["--parallel", "sharded", "--devices", "4", "--batch-per-device", "1"],
-}
+# (parallel, devices, batch per device): one sweep over every layout, in one process.
+LAYOUTS = [("single", 1, 1), ("single", 1, 4), ("pmap", 2, 2), ("sharded", 2, 2), ("pmap", 4, 1), ("sharded", 4, 1)]
 
 
-@pytest.fixture(scope="module")
-def reference_tokens():
-    """Filled by the first run of the module; later runs compare against it."""
-    return {}
-
-
-@pytest.mark.parametrize("name", list(RUNS))
-def test_tokens_identical_across_devices_batches_and_modes(name, run_cli, tmp_path, reference_tokens):
-    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "3", "--temperature", "0.9", "--top-k", "100",
-            "--host-devices", "4", *RUNS[name], "--out", tmp_path, "--no-progress", check=True)
-    tokens = np.load(tmp_path / "tokens.npy")
-    assert tokens.shape == (2, 3, 256)
-    reference = reference_tokens.setdefault("tokens", tokens)
-    np.testing.assert_array_equal(tokens, reference, err_msg=f"{name} differs from the first run")
+def test_tokens_identical_across_devices_batches_and_modes(run_cli, tmp_path):
+    (tmp_path / "prompts.txt").write_text("\n".join(PROMPTS) + "\n")
+    parallel, devices, batch = (", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
+                                for values in zip(*LAYOUTS))
+    parallel = parallel.replace("'", '"')
+    (tmp_path / "layouts.toml").write_text(f"[zip]\nparallel = [{parallel}]\ndevices = [{devices}]\n"
+                                           f"batch_per_device = [{batch}]\n")
+    run_cli("sweep", "--sweep", tmp_path / "layouts.toml", "--prompts", tmp_path / "prompts.txt", "-n", "3",
+            "--seed", "3", "--temperature", "0.9", "--top-k", "100", "--cond-scale", "10", "--host-devices", "4",
+            "--warmup", "0", "--iters", "1", "--no-stages", "--out", tmp_path, "--run-id", "layouts",
+            "--no-report", "--no-progress", check=True)
+    run_dir = tmp_path / "layouts"
+    rows = pd.read_parquet(run_dir / "points.parquet")
+    assert list(zip(rows.parallel, rows.devices, rows.batch_per_device)) == LAYOUTS
+    assert (rows.status == "ok").all(), rows.error.tolist()
+    reference = np.load(run_dir / rows.images_dir[0] / "tokens.npy")
+    assert reference.shape == (2, 3, 256)
+    for row in rows.itertuples():
+        np.testing.assert_array_equal(np.load(run_dir / row.images_dir / "tokens.npy"), reference,
+                                      err_msg=f"{row.parallel} on {row.devices} device(s), batch "
+                                              f"{row.batch_per_device} differs from one device, batch 1")
