@@ -122,15 +122,20 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def point_configs(point: Point) -> tuple[SamplingConfig, ParallelConfig]:
+    """The point's sampling and layout configs (ValueError for a bad combination)."""
+    s = point.settings
+    return (SamplingConfig(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"],
+                           cond_scale=s["cond_scale"]),
+            ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"]))
+
+
 def measure_here(store: RunStore, context: Context, point: Point, progress: bool) -> dict:
     """This process's share of a point: its status, timings and images (written
     to the point's staging folder). A failure is reported, not raised, so
     that every process still reaches the exchange that follows."""
-    s = point.settings
     try:
-        sampling = SamplingConfig(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"],
-                                  cond_scale=s["cond_scale"])
-        parallel = ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"])
+        sampling, parallel = point_configs(point)
         devices = select_devices(parallel.devices)
     except (ValueError, BenchError) as e:
         return {"status": "invalid", "error": str(e)}
@@ -195,8 +200,8 @@ def combine_reports(store: RunStore, context: Context, point: Point, reports: li
     folder from their shares. Latencies are taken call by call from the
     slowest process: a global batch is done when its last rows are."""
     row = base_row(store, context, point)
-    row["host_peak_rss_bytes"] = max(r["host_peak_rss_bytes"] for r in reports if "host_peak_rss_bytes" in r) \
-        if any("host_peak_rss_bytes" in r for r in reports) else None
+    rss = [r["host_peak_rss_bytes"] for r in reports if "host_peak_rss_bytes" in r]  # none for invalid points
+    row["host_peak_rss_bytes"] = max(rss) if rss else None
     bad = [(k, r) for k, r in enumerate(reports) if r["status"] != "ok"]
     if bad:
         k, report = bad[0]
@@ -216,9 +221,9 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
     per_process = np.array([r["latencies"][:calls] for r in reports])
     latencies = per_process.max(axis=0)
     process_p50 = np.median(per_process, axis=1)
-    s = point.settings
-    parallel = ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"])
-    models = context.models_for(s["dtype"])
+    sampling, parallel = point_configs(point)
+    dtype = point.settings["dtype"]
+    models = context.models_for(dtype)
     images_dir = publish_shares(store, point, len(context.prompts), context.definition.num_images, len(reports),
                                 latencies)
     timing = _timing_columns(LatencyStats.of(list(latencies)), parallel, models.geometry.image_length)
@@ -231,9 +236,7 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
         "timed_s": float(latencies.sum()), **timing,
         "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
         **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
-        **_roofline_columns(context, models, SamplingConfig(temperature=s["temperature"], top_k=s["top_k"],
-                                                            top_p=s["top_p"], cond_scale=s["cond_scale"]),
-                            parallel, s["dtype"], timing["seconds_per_image"]),
+        **_roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
         "peak_device_memory_bytes": max(memory) if memory else None,
         "images_dir": str(images_dir.relative_to(store.run_dir)), "clip_score_mean": float(np.mean(clip_scores)),
     }
