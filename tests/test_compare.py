@@ -301,8 +301,8 @@ def _edit_points(run_dir: Path, edit) -> None:
 
 
 def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
-    """The project's own regression gate: loose throughput thresholds (a shared 2-core
-    CI machine is noisy), tight quality ones (the tiny preset is deterministic)."""
+    """The project's own regression gate against stored figures: what is deterministic (tokens,
+    quality, statuses); throughput is not gated against figures from another day or machine."""
     stored, fresh = (json.loads((run / "run.json").read_text()) for run in (BASELINE, fresh_run))
     assert fresh["definition"] == stored["definition"], "the Makefile's baseline sweep and this test's differ"
     assert not list(BASELINE.rglob("*.png"))
@@ -312,7 +312,7 @@ def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
     assert result["verdict"] == "pass" and result["matched_points"] == 3 and not result["only_candidate"]
     for point in result["points"]:
         gates = {g["metric"]: g for g in point["gates"]}
-        assert gates["images_per_s"]["verdict"] in (OK, NOISE)
+        assert gates["images_per_s"]["verdict"] == OFF and gates["latency_p50_s"]["verdict"] == OFF
         assert gates["clip_score_mean"]["change"] == pytest.approx(0.0, abs=0.01)
         # The tiny CLIP scores these prompts 0, so the tokens are the sharper check of determinism.
         tokens = [np.load(run / "images" / point[f"{side}_point"] / "tokens.npy")
