@@ -22,14 +22,15 @@ from bench.sampling import SamplingConfig
 pytestmark = pytest.mark.xdist_group("test_benchmarks")
 
 PROMPTS = ["Dog wearing clothes", "Earth from space"]
+SAMPLING = SamplingConfig(cond_scale=10.0)
 
 
 def bench_pipeline(benchmark, models, batch: int, rounds: int):
     parallel = ParallelConfig("single", 1, batch)
-    runner = Runner(build_program(models, SamplingConfig(cond_scale=10.0)), models.params, jax.devices()[:1],
+    runner = Runner(build_program(models, SAMPLING.structure), models.params, jax.devices()[:1],
                     parallel)
     plan = plan_batches(len(PROMPTS), batch, batch)[0]
-    host = PromptTable(models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
+    host = PromptTable(models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=SAMPLING)
     compile_seconds = runner.compile(host)
     device_batch = runner.put(host)
     benchmark.pedantic(lambda: jax.block_until_ready(runner(device_batch)), rounds=rounds, warmup_rounds=1)
@@ -63,8 +64,8 @@ def test_plain_dalle_mini_loop_makes_the_same_images(tiny_models):
 
     sampling = SamplingConfig(top_k=1, cond_scale=3.0)
     plan = plan_batches(len(PROMPTS), 2, 4)[0]
-    host = PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
-    runner = Runner(build_program(tiny_models, sampling), tiny_models.params, jax.devices()[:1],
+    host = PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=sampling)
+    runner = Runner(build_program(tiny_models, sampling.structure), tiny_models.params, jax.devices()[:1],
                     ParallelConfig("single", 1, 4))
     runner.compile(host)
     ours = runner.to_host(runner(runner.put(host)))
@@ -89,10 +90,12 @@ def test_harness_overhead_against_a_bare_call(benchmark, tiny_models):
     compiled program on the same device inputs (target: within 2 %)."""
     from bench.timing import TimingPolicy, time_calls
 
-    runner = Runner(build_program(tiny_models, SamplingConfig(cond_scale=3.0)), tiny_models.params,
+    sampling = SamplingConfig(cond_scale=3.0)
+    runner = Runner(build_program(tiny_models, sampling.structure), tiny_models.params,
                     jax.devices()[:1], ParallelConfig("single", 1, 2))
     plan = plan_batches(len(PROMPTS), 1, 2)[0]
-    device_batch = runner.put(PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, 0))
+    device_batch = runner.put(PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, 0,
+                                                                     sampling))
     runner.compile_for(device_batch)
     compiled, params = runner.compiled, runner.params
 
@@ -124,8 +127,8 @@ def test_mini_pipeline_against_plain_dalle_mini_loop(benchmark, tiny_cache, mini
 
     batch, sampling = 16, SamplingConfig(cond_scale=3.0)
     plan = plan_batches(len(PROMPTS), batch // len(PROMPTS), batch)[0]
-    host = PromptTable(mini_random, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
-    runner = Runner(build_program(mini_random, sampling), mini_random.params, jax.devices()[:1],
+    host = PromptTable(mini_random, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=sampling)
+    runner = Runner(build_program(mini_random, sampling.structure), mini_random.params, jax.devices()[:1],
                     ParallelConfig("single", 1, batch))
     device_batch = runner.put(host)
     runner.compile_for(device_batch)
