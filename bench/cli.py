@@ -135,12 +135,15 @@ def _axis_options(f):
 @click.option("--iters", type=int, default=5, show_default=True, help="Fewest timed calls per point.")
 @click.option("--min-seconds", type=float, default=0.0, show_default=True,
               help="Fewest seconds of timed calls per point.")
-@click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves four compilations a point).")
+@click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves its four programs' compilation and calls).")
 @click.option("--measure-peak", is_flag=True, help="Measure peak FLOP/s and bandwidth even on known accelerators.")
 @click.option("--host-devices", type=int, default=None,
               help="Emulate M CPU devices (default: the largest --devices value).")
 @click.option("--compilation-cache", default=None, type=click.Path(file_okay=False),
-              help="Persistent compilation cache folder (default: $JAX_COMPILATION_CACHE_DIR, else off).")
+              help="Persistent compilation cache folder (default: $JAX_COMPILATION_CACHE_DIR, else "
+                   "xla-cache/ in the dalle-bench cache folder, ~/.cache/dalle-bench).")
+@click.option("--no-compilation-cache", is_flag=True,
+              help="Compile every program afresh: no persistent compilation cache.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Folder for the run folder.")
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")

@@ -104,6 +104,13 @@ def processes(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, latencies], axis=1).round(4)
 
 
+def time_spent(run: dict) -> pd.DataFrame:
+    """Where each session's wall time went (run.json's sessions[].time), and
+    its measuring fraction: timed calls / wall time."""
+    sessions = [(i, session["time"]) for i, session in enumerate(run.get("sessions") or []) if session.get("time")]
+    return pd.DataFrame([{"session": i, **spent} for i, spent in sessions])
+
+
 def _tables(rows: pd.DataFrame, prompt_scores: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return {"Points": key_table(rows), "By sampling setting": by_setting(rows),
             "Scaling across devices": scaling(rows), "Processes": processes(rows), "Quality": quality(rows),
@@ -165,7 +172,8 @@ def load_report(run_dir: Path) -> RunReport:
     rows = store.rows()
     prompt_path = run_dir / "prompt_scores.parquet"
     prompt_scores = pd.read_parquet(prompt_path) if prompt_path.exists() else None
-    return RunReport(store, rows, prompt_scores, _tables(rows, prompt_scores), _header(store, rows))
+    tables = {**_tables(rows, prompt_scores), "Where the time went": time_spent(store.run)}
+    return RunReport(store, rows, prompt_scores, tables, _header(store, rows))
 
 
 def write_report(run_dir: Path) -> tuple[str, Path]:

@@ -15,6 +15,7 @@ import click
 from ..devices import emulate_host_devices
 from ..errors import BenchError
 from ..prompts import load_prompt_set
+from .clock import summary_text
 from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
 # Options that are part of the definition (a resumed run must not change them).
@@ -86,7 +87,10 @@ def _default_run_id(definition: SweepDefinition) -> str:
 
 
 def run_sweep(options: dict, explicit: set[str]) -> None:
+    from .clock import SweepClock
     from .store import RunStore
+
+    clock = SweepClock()
 
     try:
         if options.get("resume"):
@@ -144,7 +148,10 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         hint = " (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu" else ""
         raise BenchError(f"--devices {devices_needed}: only {len(available)} {available[0].platform} "
                          f"device(s) available{hint}")
-    cache_state = _compilation_cache(options.get("compilation_cache"))
+    cache_state = _compilation_cache(options.get("compilation_cache"), options.get("no_compilation_cache", False))
+    from ..compile_log import CompileLog
+
+    compile_log = CompileLog()
 
     from ..environment import device_info, git_commit, host_info, package_versions
     from ..outputs import RANDOM_WEIGHTS_NOTE
@@ -199,11 +206,12 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         evaluator = Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True))
         after_point = lambda: evaluator.evaluate_missing()  # noqa: E731
     run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
-               after_point=after_point, cluster=cluster)
+               after_point=after_point, cluster=cluster, clock=clock)
     cluster.goodbye()
     if not cluster.is_main:
         click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)
         return
+    _record_time(store, clock, compile_log)
 
     from ..report import key_table, write_report
 
@@ -220,6 +228,17 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
                        f"a page with plots: dalle-bench report {store.run_dir} --html)", err=True)
     else:
         click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
+    click.echo(summary_text(_record_time(store, clock, compile_log)), err=True)
+
+
+def _record_time(store, clock, compile_log) -> dict:
+    """Where this session's time went, in its entry of run.json's sessions
+    (written before the report, which shows it, and again after it)."""
+    summary = {**clock.summary(), "xla_compile_requests": compile_log.requests(),
+               "compilation_cache_hits": compile_log.cache_hits()}
+    sessions = store.run.get("sessions") or [{}]
+    store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "time": summary}])
+    return summary
 
 
 def distributed_config(options: dict):
@@ -231,14 +250,23 @@ def distributed_config(options: dict):
                              else options["distributed_timeout"])
 
 
-def _compilation_cache(directory: str | None) -> dict:
-    """Turn on JAX's persistent compilation cache when asked; record its state
-    either way, since a warm cache makes compile times incomparable."""
+def default_compilation_cache() -> Path:
+    """The persistent compilation cache's default folder, beside the tiny preset's."""
+    from ..models.tiny import cache_root
+
+    return cache_root() / "xla-cache"
+
+
+def _compilation_cache(directory: str | None, disabled: bool = False) -> dict:
+    """Turn on JAX's persistent compilation cache (on by default: a resumed or
+    repeated sweep does not compile again); record its state either way,
+    since a warm cache makes compile times incomparable."""
     import jax
 
-    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    if not directory:
+    if disabled:
+        jax.config.update("jax_enable_compilation_cache", False)
         return {"enabled": False}
+    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR") or default_compilation_cache()
     path = Path(directory).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,20 @@ COLUMNS: tuple[Column, ...] = (
     Column("top_p", pa.float64(), "Nucleus filter (1: off)."),
     Column("cond_scale", pa.float64(), "Super-conditioning scale (1: no unconditioned pass)."),
     Column("seed", pa.int32(), "Base PRNG seed of the images."),
+    Column("structure", pa.string(), "Sampling structure, what of the settings shapes the compiled program: "
+           "plain, uncond (condition scale not 1), filter (top-k or top-p on) or uncond+filter. The values "
+           "are program inputs: points of one structure, dtype and layout share their programs."),
     Column("prompts", pa.string(), "Prompt set or file the images were generated for."),
     Column("num_prompts", pa.int32(), "Prompts in that set."),
     Column("num_images", pa.int32(), "Images per prompt."),
     # Timing
-    Column("compile_s", pa.float64(), "Ahead-of-time compilation of the whole pipeline (lower().compile()), seconds."),
+    Column("compile_s", pa.float64(), "Ahead-of-time compilation of the whole pipeline (lower().compile()) this "
+           "point paid for, seconds: 0 when it reused the program of an earlier point (see compiled)."),
+    Column("compiled", pa.bool_(), "True when this point compiled its whole-pipeline program (or loaded it from "
+           "the persistent compilation cache); False when it reused the one an earlier point of the same "
+           "structure, dtype and layout compiled in this session."),
+    Column("stage_compile_s", pa.float64(), "Compilation of the stage-breakdown programs this point paid for, "
+           "seconds (0 when all were reused)."),
     Column("warmup", pa.int32(), "Untimed calls before timing."),
     Column("iterations", pa.int32(), "Timed program calls (each one batch)."),
     Column("timed_s", pa.float64(), "Sum of the timed latencies, seconds."),
@@ -115,6 +124,8 @@ SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
 NAMES = tuple(c.name for c in COLUMNS)
 QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
 MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", "slowest_process")
+# Came in schema 4 (older runs compiled every point: read as compiled, structure from the settings).
+COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")
 
 
 def check_row(row: dict) -> dict:

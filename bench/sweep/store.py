@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 
 from ..errors import BenchError, first_line
 from ..outputs import write_json_atomic
-from .schema import MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
+from ..sampling.config import SamplingStructure
+from .schema import COMPILE_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -64,8 +65,9 @@ class RunStore:
         write_json_atomic(self.run_dir / RUN_FILE, self.run)
 
     def append(self, row: dict) -> None:
-        """Add a finished point and rewrite points.parquet atomically."""
-        rows = [*self._rows, check_row(row)]
+        """Add a finished point and rewrite points.parquet atomically (rows in point order)."""
+        # Points run grouped by program; the file keeps them in definition order.
+        rows = sorted([*self._rows, check_row(row)], key=lambda r: r["point_index"])
         _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
         self._rows = rows
 
@@ -131,7 +133,7 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS):
+    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS) - set(COMPILE_COLUMNS):
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
     # Quality columns came in schema 2 (older files were simply not evaluated),
     # process columns in schema 3 (older files ran in one process).
@@ -139,6 +141,11 @@ def read_points(run_dir: Path) -> list[dict]:
     if "processes" in missing:
         for row in rows:
             row.update(processes=1, local_devices=row["devices"])
+    if "compiled" in missing:  # schema 3 and before compiled every point
+        for row in rows:
+            structure = SamplingStructure(unconditioned_pass=row["cond_scale"] != 1.0,
+                                          filtered=row["top_k"] > 0 or row["top_p"] < 1.0)
+            row.update(compiled=row["status"] == "ok", structure=structure.key)
     return rows
 
 
