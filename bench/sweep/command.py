@@ -217,12 +217,14 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
 
     click.echo(key_table(store.rows()).to_string(index=False))
     if options.get("report", True):
-        _, report_dir = write_report(store.run_dir)
-        if options.get("html"):
-            from ..report_html import write_html_report
+        with clock.timing("report"):
+            _, report_dir = write_report(store.run_dir)
+            if options.get("html"):
+                from ..report_html import write_html_report
 
-            click.echo(f"Results in {store.run_dir}; report: {write_html_report(store.run_dir)} "
-                       f"(and report.md, CSVs)", err=True)
+                page = write_html_report(store.run_dir)
+        if options.get("html"):
+            click.echo(f"Results in {store.run_dir}; report: {page} (and report.md, CSVs)", err=True)
         else:
             click.echo(f"Results in {store.run_dir}; report: {report_dir / 'report.md'} (and CSVs; "
                        f"a page with plots: dalle-bench report {store.run_dir} --html)", err=True)
