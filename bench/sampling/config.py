@@ -41,8 +41,7 @@ class SamplingConfig:
 
     @property
     def structure(self) -> "SamplingStructure":
-        return SamplingStructure(unconditioned_pass=self.unconditioned_pass,
-                                 filtered=self.top_k > 0 or self.top_p < 1.0)
+        return SamplingStructure.of(self.cond_scale, self.top_k, self.top_p)
 
     def rows(self, count: int) -> dict[str, np.ndarray]:
         """This setting for `count` batch rows, as the program takes it."""
@@ -68,6 +67,11 @@ class SamplingStructure:
         """Short name: plain, uncond, filter or uncond+filter."""
         parts = [name for name, on in (("uncond", self.unconditioned_pass), ("filter", self.filtered)) if on]
         return "+".join(parts) or "plain"
+
+    @classmethod
+    def of(cls, cond_scale: float, top_k: int, top_p: float) -> "SamplingStructure":
+        """The structure of these setting values (checked or not: a sweep groups invalid points too)."""
+        return cls(unconditioned_pass=cond_scale != 1.0, filtered=top_k > 0 or top_p < 1.0)
 
     @classmethod
     def covering(cls, configs: Sequence[SamplingConfig]) -> "SamplingStructure":

@@ -104,8 +104,7 @@ class Context:
 
 def structure_of(settings: dict) -> SamplingStructure:
     """The sampling structure of a point's settings (valid or not)."""
-    return SamplingStructure(unconditioned_pass=settings["cond_scale"] != 1.0,
-                             filtered=settings["top_k"] > 0 or settings["top_p"] < 1.0)
+    return SamplingStructure.of(settings["cond_scale"], settings["top_k"], settings["top_p"])
 
 
 def program_group(point: Point) -> tuple:

@@ -143,8 +143,7 @@ def read_points(run_dir: Path) -> list[dict]:
             row.update(processes=1, local_devices=row["devices"])
     if "compiled" in missing:  # schema 3 and before compiled every point
         for row in rows:
-            structure = SamplingStructure(unconditioned_pass=row["cond_scale"] != 1.0,
-                                          filtered=row["top_k"] > 0 or row["top_p"] < 1.0)
+            structure = SamplingStructure.of(row["cond_scale"], row["top_k"], row["top_p"])
             row.update(compiled=row["status"] == "ok", structure=structure.key)
     return rows
 
