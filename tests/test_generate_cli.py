@@ -99,3 +99,11 @@ def test_local_checkpoint_folders_load_through_model_options(run_cli, tiny_cache
     meta = json.loads((tmp_path / "out" / "generate.json").read_text())
     assert meta["model"]["sources"]["dalle"] == str(copies["dallebart"])
     assert meta["model"]["weights"] == "pretrained"
+
+
+def test_the_throughput_definition_is_stated(generated):
+    out, proc = generated
+    timings = json.loads((out / "generate.json").read_text())["timings"]
+    assert timings["throughput_definition"].startswith("images written / seconds of all program calls")
+    assert timings["padded_rows"] == 0  # 6 images in batches of 2
+    assert "Throughput: images written / seconds of all program calls" in proc.stderr

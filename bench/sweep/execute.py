@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import gc
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..batching import plan_batches
+from ..batching import padded_rows, plan_batches
 from ..devices import select_devices
 from ..distributed import Cluster, DistributedError
 from ..errors import BenchError, first_line
@@ -51,6 +52,16 @@ class Context:
     placed: dict
     peaks: dict
     cluster: Cluster
+    truncation_warned: bool = False
+
+    def warn_truncated(self, table: PromptTable) -> None:
+        """Once per run: name the prompts cut to the model's text length."""
+        if table.truncated and not self.truncation_warned and self.cluster.is_main:
+            limit = table.input_ids.shape[1]
+            names = "; ".join(f"{i + 1}: {self.prompts[i][:60]!r}" for i in table.truncated)
+            tqdm.write(f"Warning: {len(table.truncated)} prompt(s) longer than {limit} text tokens, truncated: "
+                       f"{names}", file=sys.stderr)
+        self.truncation_warned = True
 
     def models_for(self, dtype: str) -> Models:
         if dtype not in self.models:
@@ -162,6 +173,7 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
         return Runner(program, weights, devices, parallel, placed=True)
 
     table = PromptTable(models, prompts)
+    context.warn_truncated(table)
     batches = plan_batches(len(prompts), definition.num_images, parallel.global_batch)
     runner = runner_of(build_program(models, sampling))
     device_batches = [runner.put(table.batch(b.prompt_index, b.sample_index, point.settings["seed"]))
@@ -234,6 +246,7 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
         **row, "status": "ok", "finished_at": _now(), "random_weights": reports[0]["random_weights"],
         "compile_s": max(r["compile_s"] for r in reports), "warmup": context.definition.warmup,
         "timed_s": float(latencies.sum()), **timing,
+        "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),
         "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
         **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
         **_roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
@@ -333,5 +346,15 @@ def summary_line(row: dict, finished: int, total: int) -> str:
          f"top_p={row['top_p']:g} cond={row['cond_scale']:g} {row['dtype']}")
     if row.get("status") != "ok":
         return f"{s}: {row['status']}: {row.get('error')}"
-    return (f"{s}: {row['images_per_s']:.3f} images/s, p50 {row['latency_p50_s']:.3f} s/batch, "
+    line = (f"{s}: {row['images_per_s']:.3f} images/s (full batches), p50 {row['latency_p50_s']:.3f} s/batch, "
             f"compile {row['compile_s']:.1f} s, roofline {100 * row['roofline_fraction']:.1f} %")
+    if row.get("padded_rows"):
+        line += f"; warning: {padding_note(row)}"
+    return line
+
+
+def padding_note(row: dict) -> str:
+    """Why a point's images/s is more than the images it made per second."""
+    images = row["num_prompts"] * row["num_images"]
+    return (f"{images} image(s) leave {row['padded_rows']} of {images + row['padded_rows']} batch rows as padding; "
+            f"images/s counts full batches")
