@@ -179,9 +179,9 @@ def report(run_dir, html):
     from .report import write_report
     from .runlock import run_lock
 
-    from .sweep.store import read_run_file
+    from .sweep.store import RunStore
 
-    read_run_file(run_dir)  # a one-line error for a folder that is not a run, before any lock file
+    RunStore.open(run_dir)  # a one-line error for a folder that is not a run or is damaged, before any lock file
     with run_lock(run_dir):
         markdown, out = write_report(run_dir)
         if html:
