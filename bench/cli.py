@@ -180,12 +180,19 @@ def sweep(ctx, **options):
 def report(run_dir, html):
     """Tables of a sweep run: Markdown here and CSVs in RUN_DIR/report/ (with --html: a page with plots)."""
     from .report import write_report
+    from .runlock import run_lock
 
-    markdown, out = write_report(run_dir)
+    from .sweep.store import RunStore
+
+    RunStore.open(run_dir)  # a one-line error for a folder that is not a run or is damaged, before any lock file
+    with run_lock(run_dir):
+        markdown, out = write_report(run_dir)
+        if html:
+            from .report_html import write_html_report
+
+            html_path = write_html_report(run_dir)
     if html:
-        from .report_html import write_html_report
-
-        click.echo(write_html_report(run_dir))
+        click.echo(html_path)
     else:
         click.echo(markdown)
         click.echo(f"Report written to {out / 'report.md'} (and CSVs; a page with plots: --html)", err=True)

@@ -11,17 +11,24 @@ from .errors import BenchError
 _FLAG = "--xla_force_host_platform_device_count"
 
 
+def backends_started() -> bool:
+    """Whether JAX has started its backends in this process (XLA_FLAGS is then
+    read already). JAX has no public query for it: this is the one place that
+    reaches into `jax._src` for it, and tests/test_private_jax.py fails when a
+    JAX release moves it."""
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
+
+
 def emulate_host_devices(count: int) -> None:
     """Make the CPU backend expose `count` devices. XLA reads the flag once,
     when the backend starts, so this must run before any JAX computation."""
     if count < 1:
         raise BenchError(f"--host-devices must be >= 1, got {count}")
-    if "jax" in sys.modules:
-        from jax._src import xla_bridge
-
-        if xla_bridge.backends_are_initialized():
-            raise BenchError("--host-devices: JAX has already initialised its backend in this process; "
-                             "set it before any JAX work (or set XLA_FLAGS yourself)")
+    if "jax" in sys.modules and backends_started():
+        raise BenchError("--host-devices: JAX has already initialised its backend in this process; "
+                         "set it before any JAX work (or set XLA_FLAGS yourself)")
     flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .batching import padded_rows
 from .devices import emulate_host_devices
 from .errors import BenchError
 from .sampling.config import SamplingConfig
+
+
+# Unlike `sweep`'s images_per_s (full-batch capacity), what a user of `generate` waits for.
+GENERATE_THROUGHPUT = ("images written / seconds of all program calls (a last, partly filled batch costs a full "
+                       "call; compilation excluded)")
 
 
 def validated(make, *args, **kwargs):
@@ -73,6 +79,7 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
                    "and was truncated", err=True)
 
     images_total = len(prompts) * num_images
+    padding = padded_rows(len(prompts), num_images, parallel_config.global_batch)
     run_seconds = sum(result.batch_seconds)
     metadata = {
         "prompts": prompts,
@@ -91,7 +98,8 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
                    for p in range(len(prompts)) for s in range(num_images)],
         "timings": {"load_seconds": load_seconds, "compile_seconds": result.compile_seconds,
                     "batch_seconds": result.batch_seconds, "seconds_per_image": run_seconds / images_total,
-                    "images_per_second": images_total / run_seconds},
+                    "images_per_second": images_total / run_seconds,
+                    "throughput_definition": GENERATE_THROUGHPUT, "padded_rows": padding},
         "truncated_prompts": result.truncated_prompts,
     }
     if models.random_weights:
@@ -100,3 +108,5 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     click.echo(f"{images_total} images in {run_seconds:.2f} s ({run_seconds / images_total:.3f} s/image, "
                f"compile {result.compile_seconds:.1f} s) on {devices} {chosen[0].platform} device(s), "
                f"mode {mode}; best CLIP score {float(np.max(result.clip_scores)):.2f}; written to {out}")
+    click.echo(f"Throughput: {GENERATE_THROUGHPUT}" + (f"; {padding} padding row(s) in the last batch" if padding
+                                                       else "") + ".", err=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .outputs import RANDOM_WEIGHTS_NOTE
+from .sweep.schema import THROUGHPUT_DEFINITION
 from .sweep.store import RunStore
 
 SAMPLING = ["temperature", "top_k", "top_p", "cond_scale"]
@@ -67,12 +68,19 @@ def scaling(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(tables)[["parallel", *setting, "devices", "images_per_s", "speedup", "efficiency"]].round(4)
 
 
+def padded_points(rows: pd.DataFrame) -> list[str]:
+    """Ids of the points whose last batch carries padding rows (their images/s counts full batches)."""
+    if "padded_rows" not in rows:
+        return []
+    return list(rows.point_id[rows.padded_rows.fillna(0) > 0])
+
+
 def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.status != "ok"][["point_id", "status", *LAYOUT, *SAMPLING, "error"]]
 
 
-QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "fid", "fid_biased", "kid_mean",
-           "isc_mean", "precision", "recall"]
+QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "fid", "fid_biased", "fid_sqrtm",
+           "kid_mean", "kid_subset_size", "isc_mean", "isc_splits", "precision", "recall", "quality_notes"]
 
 
 def quality(rows: pd.DataFrame) -> pd.DataFrame:
@@ -131,9 +139,14 @@ def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
         f"{devices.get('device_kind')} ({devices.get('platform')}); jax {versions.get('jax')}, "
         f"flax {versions.get('flax')}; commit {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}.",
     ]
+    lines.append(f"Throughput: {THROUGHPUT_DEFINITION}.")
     if rows.get("random_weights") is not None and rows.random_weights.fillna(False).any() \
             or store.run["definition"].get("preset") == "tiny":
         lines.append(f"Warning: {RANDOM_WEIGHTS_NOTE}.")
+    padded = padded_points(rows)
+    if padded:
+        lines.append(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
+                     "counts full batches.")
     return lines
 
 

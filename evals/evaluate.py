@@ -25,6 +25,7 @@ from .clip_score import DEFAULT_CLIP, clip_scores, load_clip
 from bench.outputs import image_name
 
 from .images import load_images
+from .notes import format_notes, parse_notes
 from .statistics import ScoreSummary
 
 METRICS = ("clip", "fid", "kid", "isc", "prc")
@@ -49,7 +50,8 @@ class EvalSettings:
             raise BenchError("--metrics fid, kid and prc need --fid-ref (a folder, a .npz file or point:<id>)")
 
 
-REFERENCE_COLUMNS = ("fid", "kid_mean", "kid_std", "precision", "recall", "fid_reference_images", "fid_biased")
+REFERENCE_COLUMNS = ("fid", "fid_sqrtm", "kid_mean", "kid_std", "kid_subset_size", "precision", "recall",
+                     "fid_reference_images", "fid_biased")
 
 
 def _needs(row: dict, settings: EvalSettings, extractor: str | None) -> set[str]:
@@ -67,7 +69,9 @@ def _needs(row: dict, settings: EvalSettings, extractor: str | None) -> set[str]
             continue
         same = same_inception if metric == "isc" else same_reference
         impossible = metric in ("kid", "prc") and statistics_only
-        if not same or (row[column] is None and not impossible):
+        # A figure left null with its reason (too few images, an untrustworthy square root) was evaluated.
+        explained = metric in parse_notes(row.get("quality_notes"))
+        if not same or (row[column] is None and not impossible and not explained):
             needs.add(metric)
     return needs
 
@@ -165,9 +169,17 @@ class Evaluator:
                 features = inception.inception_features(extractor, images)
                 if row["fid_reference"] != settings.fid_ref:
                     # Figures against another reference must not stay labelled with this one.
-                    row.update({column: None for column in REFERENCE_COLUMNS})
-                row.update(fidelity.fidelity_metrics(features, reference, needs & set(FIDELITY),
-                                                     settings.inception_weights))
+                    row.update({column: None for column in REFERENCE_COLUMNS},
+                               quality_notes=format_notes({k: v for k, v in parse_notes(row["quality_notes"]).items()
+                                                           if k == "isc"}))
+                computed = fidelity.fidelity_metrics(features, reference, needs & set(FIDELITY),
+                                                     settings.inception_weights)
+                # Notes of the metrics not recomputed now stay; those recomputed are replaced.
+                new_notes = parse_notes(computed.pop("quality_notes"))
+                notes = {k: v for k, v in parse_notes(row.get("quality_notes")).items() if k not in needs}
+                row.update(computed, quality_notes=format_notes({**notes, **new_notes}))
+                for metric, reason in new_notes.items():
+                    self.echo(f"{row['point_id']}: {metric} is null: {reason}")
             rows[index] = row
             store.replace_rows(rows)
             if prompt_rows:
@@ -185,7 +197,11 @@ class Evaluator:
 
 
 def evaluate_run(run_dir: Path, settings: EvalSettings, echo=print) -> int:
-    count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
+    from bench.runlock import run_lock
+
+    RunStore.open(run_dir)  # a one-line error for a folder that is not a run, before any lock file
+    with run_lock(run_dir):
+        count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
     if not count:
         echo("Nothing to evaluate: every finished point already has the requested metrics.")
     return count

@@ -19,7 +19,9 @@ from bench.errors import BenchError
 
 from . import inception
 from .images import image_files, load_images
-from .statistics import FID_RELIABLE_IMAGES, feature_statistics, frechet_distance, kernel_distance
+from .notes import format_notes
+from .statistics import (FID_RELIABLE_IMAGES, feature_statistics, frechet, isc_splits, isc_too_few_reason,
+                         kernel_distance, kid_subset_size)
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,25 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
     if len(pool) < 2:
         raise BenchError(f"FID, KID, IS and PRC need at least 2 images, got {len(pool)}")
     out: dict = {"feature_extractor": inception.extractor_name(weights), "fid_images": len(pool)}
+    notes: dict[str, str] = {}  # metric -> why its figure is null: every output carries them
+
+    def finish(out: dict) -> dict:
+        out["quality_notes"] = format_notes(notes)
+        return out
+
     if "isc" in metrics:
         from torch_fidelity.metric_isc import isc_features_to_metric
 
-        isc = isc_features_to_metric(torch.from_numpy(features[inception.LOGITS]), splits=min(10, len(pool)))
-        out.update(isc_mean=float(isc["inception_score_mean"]), isc_std=float(isc["inception_score_std"]))
+        splits = isc_splits(len(pool))
+        out["isc_splits"] = splits
+        if splits:
+            isc = isc_features_to_metric(torch.from_numpy(features[inception.LOGITS]), splits=splits)
+            out.update(isc_mean=float(isc["inception_score_mean"]), isc_std=float(isc["inception_score_std"]))
+        else:
+            out.update(isc_mean=None, isc_std=None)
+            notes["isc"] = isc_too_few_reason(len(pool))
     if not metrics & {"fid", "kid", "prc"}:
-        return out
+        return finish(out)
     if reference is None:
         raise BenchError("--fid-ref is needed for fid, kid and prc")
     if pool.shape[1] != reference.mu.size:
@@ -110,10 +124,18 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
     out["fid_reference_images"] = reference.count
     out["fid_biased"] = len(pool) < FID_RELIABLE_IMAGES or 0 <= reference.count < FID_RELIABLE_IMAGES
     if "fid" in metrics:
-        out["fid"] = frechet_distance(*feature_statistics(pool), reference.mu, reference.sigma)
+        fid = frechet(*feature_statistics(pool), reference.mu, reference.sigma)
+        out.update(fid=fid.value, fid_sqrtm=fid.sqrtm)
+        if fid.reason:
+            notes["fid"] = fid.reason
     if "kid" in metrics:
-        kid = (kernel_distance(pool, reference.features) if reference.features is not None
-               else (None, None))
+        if reference.features is not None:
+            kid = kernel_distance(pool, reference.features)
+            out["kid_subset_size"] = kid_subset_size(len(pool), len(reference.features))
+        else:
+            kid = (None, None)
+            out["kid_subset_size"] = None
+            notes["kid"] = "the reference is a statistics file (no features)"
         out.update(kid_mean=kid[0], kid_std=kid[1])
     if "prc" in metrics:
         if reference.features is not None and min(len(pool), len(reference.features)) > 3:
@@ -124,4 +146,6 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
             out.update(precision=float(prc["precision"]), recall=float(prc["recall"]))
         else:
             out.update(precision=None, recall=None)
-    return out
+            notes["prc"] = ("the reference is a statistics file (no features)" if reference.features is None
+                            else "4 or more images a side needed")
+    return finish(out)

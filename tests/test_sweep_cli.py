@@ -207,6 +207,14 @@ def test_compilation_cache_state_is_recorded(tmp_path, run_cli):
         states.append(json.loads((tmp_path / run_id / "run.json").read_text())["compilation_cache"])
     assert states[0] == {"enabled": True, "dir": str(cache), "entries_before": 0}
     assert states[1]["entries_before"] > 0
+    # The report's environment section shows these values (it once read a key the sweep never wrote).
+    from bench.report_html import _environment
+
+    environment = dict(_environment(json.loads((tmp_path / "warm" / "run.json").read_text())))
+    assert environment["compilation cache"] == f"on: {cache} ({states[1]['entries_before']} entries when the run started)"
+    assert dict(_environment(json.loads((tmp_path / "cold" / "run.json").read_text())))["compilation cache"].startswith(
+        f"on: {cache} (0 entries")
+
     hits = [json.loads((tmp_path / run_id / "run.json").read_text())["sessions"][0]["time"]["compilation_cache_hits"]
             for run_id in ("cold", "warm")]
     assert hits[0] == 0 and hits[1] > 0  # the repeated sweep loaded its programs instead of compiling them

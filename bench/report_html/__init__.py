@@ -116,6 +116,13 @@ def _standard_weights_ids(run: dict) -> frozenset[str]:
     return frozenset({weights_id(path)}) if digest == STANDARD_INCEPTION_SHA256 else frozenset()
 
 
+def compilation_cache_text(cache: dict) -> str:
+    """run.json's `compilation_cache` (as `sweep` writes it: enabled, dir, entries_before) in words."""
+    if not cache.get("enabled"):
+        return "off"
+    return f"on: {cache.get('dir')} ({cache.get('entries_before')} entries when the run started)"
+
+
 def _environment(run: dict):
     env = run.get("environment", {})
     devices, host, git = env.get("devices", {}), env.get("host", {}), env.get("git", {})
@@ -127,7 +134,7 @@ def _environment(run: dict):
         yield "XLA_FLAGS", str(host["xla_flags"])
     yield "git commit", f"{git.get('commit')}{' (dirty tree)' if git.get('dirty') else ''}"
     cache = run.get("compilation_cache") or {}
-    yield "compilation cache", "on: " + str(cache.get("directory")) if cache.get("enabled") else "off"
+    yield "compilation cache", compilation_cache_text(cache)
     sessions = run.get("sessions") or []
     if sessions:
         yield "sessions", f"{len(sessions)}, first started {sessions[0].get('started_at', sessions[0].get('start'))}"

@@ -4,6 +4,7 @@ in the store."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
@@ -87,11 +88,19 @@ def _default_run_id(definition: SweepDefinition) -> str:
 
 
 def run_sweep(options: dict, explicit: set[str]) -> None:
+    """Process 0 holds the run folder's write lock from creating (or reopening) it to the end."""
+    with contextlib.ExitStack() as locks:
+        _run_sweep(options, explicit, locks)
+
+
+def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -> None:
+    from ..runlock import check_run_id, run_lock
     from .clock import SweepClock
     from .store import RunStore
 
     clock = SweepClock()
-
+    if options.get("run_id") is not None:
+        check_run_id(options["run_id"])
     try:
         if options.get("resume"):
             store = RunStore.open(Path(options["resume"]))
@@ -175,7 +184,10 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
             "created_at": session["started_at"], "definition": definition.to_json(),
             "fingerprint": definition.fingerprint(), "environment": session["environment"],
             "compilation_cache": cache_state, "sessions": [session]})
+        locks.enter_context(run_lock(run_dir))
     else:
+        locks.enter_context(run_lock(store.run_dir))
+        store = RunStore.open(store.run_dir)  # as the last writer left it, now that none other writes
         store.discard_staging()
         lost = store.forget_lost()
         if lost:
@@ -213,9 +225,16 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         return
     _record_time(store, clock, compile_log)
 
-    from ..report import key_table, write_report
+    from ..report import key_table, padded_points, write_report
+    from .schema import THROUGHPUT_DEFINITION
 
-    click.echo(key_table(store.rows()).to_string(index=False))
+    rows = store.rows()
+    click.echo(key_table(rows).to_string(index=False))
+    click.echo(f"Throughput: {THROUGHPUT_DEFINITION}.", err=True)
+    padded = padded_points(rows)
+    if padded:
+        click.echo(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
+                   "counts full batches.", err=True)
     if options.get("report", True):
         with clock.timing("report"):
             _, report_dir = write_report(store.run_dir)
@@ -231,6 +250,11 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     else:
         click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
     click.echo(summary_text(_record_time(store, clock, compile_log)), err=True)
+    failed = rows[rows.status.isin(FAILED_STATUSES)]
+    if len(failed):  # after everything is written: the exit status tells CI, the files keep the results
+        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
+        raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({counts}): "
+                           f"{', '.join(failed.point_id)}")
 
 
 def _record_time(store, clock, compile_log) -> dict:
@@ -241,6 +265,14 @@ def _record_time(store, clock, compile_log) -> dict:
     sessions = store.run.get("sessions") or [{}]
     store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "time": summary}])
     return summary
+
+
+# Statuses that make a sweep exit 1; `invalid` (a combination that cannot run) is reported only.
+FAILED_STATUSES = ("failed", "oom", "lost")
+
+
+class PointsFailed(BenchError):
+    exit_code = 1
 
 
 def distributed_config(options: dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import gc
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..batching import plan_batches
+from ..batching import padded_rows, plan_batches
 from ..devices import select_devices
 from ..distributed import Cluster, DistributedError
 from ..errors import BenchError, first_line
@@ -61,6 +62,16 @@ class Context:
     cluster: Cluster
     programs: dict = field(default_factory=dict)
     clock: SweepClock = field(default_factory=SweepClock)
+    truncation_warned: bool = False
+
+    def warn_truncated(self, table: PromptTable) -> None:
+        """Once per run: name the prompts cut to the model's text length."""
+        if table.truncated and not self.truncation_warned and self.cluster.is_main:
+            limit = table.input_ids.shape[1]
+            names = "; ".join(f"{i + 1}: {self.prompts[i][:60]!r}" for i in table.truncated)
+            tqdm.write(f"Warning: {len(table.truncated)} prompt(s) longer than {limit} text tokens, truncated: "
+                       f"{names}", file=sys.stderr)
+        self.truncation_warned = True
 
     def models_for(self, dtype: str) -> Models:
         if dtype not in self.models:
@@ -222,6 +233,7 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
         return Runner(program, weights, devices, parallel, placed=True)
 
     table = PromptTable(models, prompts)
+    context.warn_truncated(table)
     batches = plan_batches(len(prompts), definition.num_images, parallel.global_batch)
     # Wrapping the program costs nothing; it is compiled only if no earlier point of this group did.
     fresh = runner_of(build_program(models, structure))
@@ -312,6 +324,7 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
         "compile_s": max(r["compile_s"] for r in reports), "compiled": any(r["compiled"] for r in reports),
         "stage_compile_s": max(r["stage_compile_s"] for r in reports), "warmup": context.definition.warmup,
         "timed_s": float(latencies.sum()), **timing,
+        "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),
         "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
         **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
         **_roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
@@ -415,5 +428,15 @@ def summary_line(row: dict, finished: int, total: int) -> str:
         return f"{s}: {row['status']}: {row.get('error')}"
     compiled = (f"compile {row['compile_s']:.1f} s" if row.get("compiled")
                 else f"program reused ({row.get('structure')})")
-    return (f"{s}: {row['images_per_s']:.3f} images/s, p50 {row['latency_p50_s']:.3f} s/batch, "
+    line = (f"{s}: {row['images_per_s']:.3f} images/s (full batches), p50 {row['latency_p50_s']:.3f} s/batch, "
             f"{compiled}, roofline {100 * row['roofline_fraction']:.1f} %")
+    if row.get("padded_rows"):
+        line += f"; warning: {padding_note(row)}"
+    return line
+
+
+def padding_note(row: dict) -> str:
+    """Why a point's images/s is more than the images it made per second."""
+    images = row["num_prompts"] * row["num_images"]
+    return (f"{images} image(s) leave {row['padded_rows']} of {images + row['padded_rows']} batch rows as padding; "
+            f"images/s counts full batches")

@@ -72,7 +72,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("process_latency_p50_s", pa.list_(pa.float64()), "Median batch latency of each process, in process "
            "order; the latency columns above take, call by call, the slowest process."),
     Column("slowest_process", pa.int32(), "Process with the highest median batch latency."),
-    Column("images_per_s", pa.float64(), "global_batch / median latency."),
+    Column("images_per_s", pa.float64(), "global_batch / median latency: the capacity of full batches, padding "
+           "rows counted as images (see padded_rows)."),
+    Column("padded_rows", pa.int32(), "Rows of the point's batches that carry no image: batches x global_batch - "
+           "num_prompts x num_images (the last batch is padded to the compiled shape). When > 0, the images "
+           "actually made per second are fewer than images_per_s."),
     Column("images_per_s_per_device", pa.float64(), "images_per_s / devices."),
     Column("image_tokens_per_s", pa.float64(), "images_per_s x image tokens per image (256)."),
     Column("seconds_per_image", pa.float64(), "Median latency / global_batch."),
@@ -109,13 +113,22 @@ COLUMNS: tuple[Column, ...] = (
     Column("fid_images", pa.int32(), "Images of the point fed to the Inception network."),
     Column("fid_reference_images", pa.int32(), "Images behind the reference statistics (-1: unknown, from a .npz)."),
     Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
-    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference."),
+    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference; null when the matrix square root "
+           "cannot be trusted (see quality_notes)."),
+    Column("fid_sqrtm", pa.string(), "How FID's matrix square root was taken: 'exact', or 'offset 1e-06 (...)' when "
+           "it was retried with pytorch-fid's diagonal offset (singular product, or imaginary diagonal > 1e-3)."),
     Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
     Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
-    Column("isc_mean", pa.float64(), "Inception Score (mean over splits)."),
+    Column("kid_subset_size", pa.int32(), "Images per KID subset actually used: 1,000, or fewer when a side has "
+           "fewer images."),
+    Column("isc_mean", pa.float64(), "Inception Score (mean over splits); null below 50 images per split."),
     Column("isc_std", pa.float64(), "Standard deviation of the Inception Score over splits."),
+    Column("isc_splits", pa.int32(), "Splits of the Inception Score: up to 10, each of at least 50 images; 0 when "
+           "there are too few images (isc_mean is then null)."),
     Column("precision", pa.float64(), "Precision (k=3 nearest neighbours on Inception pool features)."),
     Column("recall", pa.float64(), "Recall (same features)."),
+    Column("quality_notes", pa.string(), "Why a requested quality figure is null, e.g. too few images for the "
+           "Inception Score; null when every requested figure has a value."),
 )
 
 
@@ -126,6 +139,10 @@ QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
 MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", "slowest_process")
 # Came in schema 4 (older runs compiled every point: read as compiled, structure from the settings).
 COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")
+# Came in schema 4 too, null in files written before them.
+LATER_COLUMNS = ("padded_rows",)
+THROUGHPUT_DEFINITION = ("images_per_s = global_batch / median batch latency: the capacity of full batches "
+                         "(padding rows of a last, partly filled batch count as images)")
 
 
 def check_row(row: dict) -> dict:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from ..errors import BenchError, first_line
 from ..outputs import write_json_atomic
 from ..sampling.config import SamplingStructure
-from .schema import COMPILE_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
+from .schema import COMPILE_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -133,7 +133,7 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS) - set(COMPILE_COLUMNS):
+    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS) - set(COMPILE_COLUMNS) - set(LATER_COLUMNS):
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
     # Quality columns came in schema 2 (older files were simply not evaluated),
     # process columns in schema 3 (older files ran in one process).
