@@ -228,6 +228,14 @@ def loadgen(ctx, **options):
                    "and print its path instead of the Markdown.")
 def report(run_dir, html):
     """Tables of a sweep run: Markdown here and CSVs in RUN_DIR/report/ (with --html: a page with plots)."""
+    from .loadgen.store import is_loadgen_run
+
+    if is_loadgen_run(run_dir):  # a `loadgen` run: its scenarios table (and latency-over-time plot)
+        from .loadgen.report import write_scenario_html, write_scenario_report
+
+        markdown, out = write_scenario_report(run_dir)
+        click.echo(write_scenario_html(run_dir) if html else markdown)
+        return
     from .report import write_report
 
     markdown, out = write_report(run_dir)

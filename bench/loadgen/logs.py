@@ -1,6 +1,6 @@
 """Reading LoadGen's logs (pure: text in, values out). The detail log is one
-`:::MLLOG {json}` record a line; the trace holds one `Latency` counter per
-sample (issue time and issue-to-done latency); the accuracy log is a JSON list
+`:::MLLOG {json}` record a line; the trace holds one `Sample` begin event per
+sample (its issue time, and issue and completion in ns); the accuracy log is a JSON list
 of {seq_id, qsl_idx, data (hex)}."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..sweep.scenario_schema import PERCENTILES, percentile_column
 DETAIL, SUMMARY, ACCURACY, TRACE = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json",
                                     "mlperf_log_trace.json")
 _PEAK = re.compile(r"Found peak performance field: ([0-9.]+)")
-_LATENCY = re.compile(r'"name":"Latency".*?"ts":([0-9.]+).*?"issue_to_done":(\d+)')
+_SAMPLE = re.compile(r'"name":"Sample".*?"ph":"b".*?"ts":([0-9.]+).*?"issue_start_ns":(\d+),"complete_ns":(\d+)')
 
 
 def read_detail(path: Path) -> dict:
@@ -121,8 +121,8 @@ def read_trace_latencies(path: Path) -> np.ndarray:
     LoadGen's trace; empty when there is no trace."""
     if not path.is_file():
         return np.zeros((0, 2))
-    rows = [(float(m.group(1)) / 1e6, int(m.group(2)) / 1e9)
-            for m in _LATENCY.finditer(path.read_text(errors="replace"))]
+    rows = [(float(m.group(1)) / 1e6, (int(m.group(3)) - int(m.group(2))) / 1e9)
+            for m in _SAMPLE.finditer(path.read_text(errors="replace"))]
     return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
 
 
