@@ -168,3 +168,33 @@ def test_unreadable_user_conf_and_too_many_devices(run_cli, tmp_path):
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert not (tmp_path / "out").exists()
+
+
+def _copy_with(run_dir: Path, dest: Path, **changes) -> Path:
+    """A copy of a loadgen run whose first scenario row has `changes`."""
+    import shutil
+
+    shutil.copytree(run_dir, dest)
+    rows = pd.read_parquet(dest / "scenarios.parquet")
+    for column, value in changes.items():
+        rows[column] = rows[column].astype(object)
+        rows.at[0, column] = value
+    import pyarrow as pa
+
+    pq.write_table(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False), dest / "scenarios.parquet")
+    return dest
+
+
+def test_compare_fails_a_candidate_invalid_where_the_baseline_was_valid(every_scenario, run_cli, tmp_path):
+    run_dir, rows, _ = every_scenario
+    base = _copy_with(run_dir, tmp_path / "base", validity="VALID", invalid_reason=None)
+    same = run_cli("compare", base, base)
+    assert same.returncode == 0, same.stdout + same.stderr
+    worse = _copy_with(run_dir, tmp_path / "worse", validity="INVALID", invalid_reason="min duration not met")
+    proc = run_cli("compare", base, worse)
+    assert proc.returncode == 1 and "INVALID where the baseline was VALID: min duration not met" in proc.stdout
+    slower = _copy_with(run_dir, tmp_path / "slower", validity="VALID", result_value=rows.result_value[0] * 0.5)
+    proc = run_cli("compare", base, slower, "--format", "json")
+    gates = json.loads(proc.stdout)["gates"]
+    assert proc.returncode == 1
+    assert [g["verdict"] for g in gates if g["scenario_id"] == "offline-performance"] == ["ok", "regression"]

@@ -108,3 +108,35 @@ def test_response_bytes_round_trip():
     np.testing.assert_array_equal(back_image, np.round(image * 255).astype(np.uint8))
     with pytest.raises(ValueError):
         layout.decode(b"\0" * 3)
+
+
+def test_compare_gates_validity_and_the_result_metric():
+    from bench.compare.thresholds import Thresholds
+    from bench.loadgen.compare import compare_scenarios, passed
+
+    def row(sid, metric, value, validity):
+        return {"scenario_id": sid, "result_metric": metric, "result_value": value, "validity": validity,
+                "status": "ok", "invalid_reason": None if validity == "VALID" else "early stopping not met"}
+
+    base = [row("offline-performance", "samples_per_s", 10.0, "VALID"),
+            row("singlestream-performance", "latency_s", 1.0, "INVALID")]
+    same = compare_scenarios(base, base, Thresholds())
+    assert passed(same) and [g.verdict for g in same] == ["ok", "ok", "ok", "ok"]
+    # Slightly slower, within 5 %; a latency 20 % up; and the baseline's INVALID test stays ungated.
+    cand = [row("offline-performance", "samples_per_s", 9.7, "VALID"),
+            row("singlestream-performance", "latency_s", 1.2, "INVALID")]
+    gates = compare_scenarios(base, cand, Thresholds())
+    assert [g.verdict for g in gates] == ["ok", "ok", "ok", "regression"]
+    lost = compare_scenarios(base, [row("offline-performance", "samples_per_s", 11.0, "INVALID")], Thresholds())
+    assert [g.verdict for g in lost] == ["regression", "ok", "regression"]
+    assert "VALID" in lost[0].reason and lost[2].reason == "missing from the candidate"
+
+
+def test_every_scenario_column_is_documented_in_the_readme():
+    from bench.sweep.scenario_schema import COLUMNS
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Scenario rows"):]
+    assert all(column.doc for column in COLUMNS)
+    assert not [c.name for c in COLUMNS if f"| `{c.name}` |" not in section]
