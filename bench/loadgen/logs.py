@@ -101,7 +101,7 @@ def invalid_reason(detail: dict) -> str | None:
     if detail.get("result_perf_constraints_met") is False:
         percentile = detail.get("effective_target_latency_percentile")
         bound = _seconds(detail.get("effective_target_latency_ns"))
-        reasons.append(f"latency bound not met ({percentile:g} percentile over {bound:g} s)"
+        reasons.append(f"latency bound not met ({100 * percentile:g}th percentile latency over {bound:g} s)"
                        if percentile is not None and bound is not None else "latency bound not met")
     if detail.get("result_min_duration_met") is False:
         reasons.append("min duration not met")
