@@ -91,6 +91,7 @@ def test_report_shows_the_scenarios_table(every_scenario, run_cli):
     assert "server-performance" in page and "data:image/png" in page
 
 
+@pytest.mark.slow  # minutes on a loaded 2-core machine; and see the README: LoadGen crashed once here
 def test_find_peak_converges_on_tiny(every_scenario, tmp_path, run_cli):
     # The bound: 2.5 batch latencies (SingleStream's median above: one batch of this same program). Eight
     # queries arriving at once take four batches, so above some rate the bound breaks whatever the
