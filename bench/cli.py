@@ -173,12 +173,72 @@ def sweep(ctx, **options):
 
 
 @cli.command()
+@click.option("--scenario", required=True, help="MLPerf scenario: offline, server, singlestream or multistream; a comma list runs each in turn "
+                   "on the same compiled pipeline.")
+@click.option("--mode", default="performance", show_default=True,
+              help="performance, accuracy (every sample once; images saved and scored) or both.")
+@click.option("--target-qps", type=float, default=None,
+              help="Server: arrival rate (default: half the warm-up rate); Offline: expected rate (default: the "
+                   "warm-up rate).")
+@click.option("--target-latency-ms", type=float, default=None,
+              help="Server: the latency bound (default: 5 warm-up batch latencies); SingleStream/MultiStream: "
+                   "the expected latency.")
+@click.option("--target-latency-percentile", type=float, default=None,
+              help="Percentile of the latency bound, e.g. 0.99 (LoadGen's default per scenario).")
+@click.option("--find-peak", is_flag=True, help="Server: LoadGen's FindPeakPerformance, the highest rate that "
+                                                "meets the latency bound.")
+@click.option("--min-duration", "min_duration_s", type=float, default=10.0, show_default=True,
+              help="Minimum test duration, seconds (MLPerf's rules: 600).")
+@click.option("--min-queries", type=int, default=100, show_default=True, help="Minimum query count.")
+@click.option("--max-batch-wait-ms", type=float, default=0.0, show_default=True,
+              help="The dispatcher's batching window: how long the oldest queued sample may wait for a "
+                   "batch to fill (0: run what is queued when the device is free).")
+@click.option("--samples-per-query", type=int, default=None, help="MultiStream: samples per query (default 8).")
+@click.option("--user-conf", type=click.Path(dir_okay=False), default=None,
+              help="LoadGen settings file in its own format (user.conf: 'dalle-mini.Server.target_qps = 2'); "
+                   "options given here override it.")
+@click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
+@click.option("-n", "--num-images", type=int, default=2, show_default=True,
+              help="Images per prompt: the query sample library is every (prompt, sample) pair.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@sampling_options
+@model_options
+@device_options
+@click.option("--eval-clip", default=None,
+              help="Accuracy mode: the CLIP that scores the images (Hub id or folder); default: no CLIP score.")
+@click.option("--fid-ref", default=None, help="Accuracy mode: FID/KID reference (image folder or .npz).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="Accuracy mode: Inception weights file.")
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Folder for the run folder.")
+@click.option("--run-id", default=None, help="Name of the run folder (default: time and scenario).")
+@distributed_options
+@click.pass_context
+def loadgen(ctx, **options):
+    """MLPerf load scenarios on MLPerf's LoadGen; results go to OUT/RUN-ID/."""
+    from click.core import ParameterSource
+
+    from .loadgen.command import run_loadgen
+
+    explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    run_loadgen(options, explicit)
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--html", "html", is_flag=True,
               help="Also write RUN_DIR/report/report.html, one self-contained page with plots and image grids, "
                    "and print its path instead of the Markdown.")
 def report(run_dir, html):
     """Tables of a sweep run: Markdown here and CSVs in RUN_DIR/report/ (with --html: a page with plots)."""
+    from .loadgen.store import is_loadgen_run
+
+    if is_loadgen_run(run_dir):  # a `loadgen` run: its scenarios table (and latency-over-time plot)
+        from .loadgen.report import write_scenario_html, write_scenario_report
+
+        markdown, out = write_scenario_report(run_dir)
+        click.echo(write_scenario_html(run_dir) if html else markdown)
+        return
     from .report import write_report
     from .runlock import run_lock
 
