@@ -14,6 +14,7 @@ from ..devices import emulate_host_devices
 from ..errors import BenchError
 from ..generate_command import validated
 from ..prompts import load_prompt_set
+from ..runlock import check_run_id, run_lock
 from ..sampling.config import SamplingConfig
 from .settings import ScenarioOptions
 
@@ -55,6 +56,8 @@ def check_inputs(o: dict, explicit: set[str]):
         raise BenchError(f"--inception-weights: file not found: {o['inception_weights']}")
     if o.get("host_devices") is not None and o["host_devices"] < 1:
         raise BenchError(f"--host-devices must be >= 1, got {o['host_devices']}")
+    if o.get("run_id"):
+        check_run_id(o["run_id"])
     run_dir = Path(o["out"]) / (o.get("run_id") or
                                 f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}-loadgen-"
                                 f"{'-'.join(option.scenario.lower() for option in scenarios)}")
@@ -113,6 +116,12 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
         "capacity": {"warm_up_batch_s": capacity.batch_seconds, "samples_per_s": capacity.samples_per_s},
         "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                         "devices": device_info(devices)}})
+    with run_lock(run_dir):
+        _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
+
+
+def _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality) -> None:
+    run_dir, first = store.run_dir, scenarios[0]
     click.echo(f"Run {run_dir}: {', '.join(s.scenario for s in scenarios)}, {', '.join(first.tests())}; {total} "
                f"samples ({len(prompts)} prompts x {o['num_images']})", err=True)
     for options in scenarios:

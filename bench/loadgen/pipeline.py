@@ -20,10 +20,10 @@ from ..sampling import SamplingConfig
 class CompiledPipeline:
     def __init__(self, models: Models, prompts: list[str], num_images: int, seed: int, sampling: SamplingConfig,
                  parallel: ParallelConfig, devices: list):
-        self.num_images, self.seed = num_images, seed
+        self.num_images, self.seed, self.sampling = num_images, seed, sampling
         self.global_batch = parallel.global_batch
         self.table = PromptTable(models, prompts)
-        self.runner = Runner(build_program(models, sampling), models.params, devices, parallel)
+        self.runner = Runner(build_program(models, sampling.structure), models.params, devices, parallel)
         self.image_length = models.geometry.image_length
         self.image_shape: tuple[int, ...] | None = None
 
@@ -34,7 +34,7 @@ class CompiledPipeline:
     def _batch(self, indices) -> dict:
         # Padding repeats the last pair, as plan_batches does: every call has the compiled shape.
         prompt, sample = self.keys(np.pad(np.asarray(indices), (0, self.global_batch - len(indices)), mode="edge"))
-        return self.table.batch(prompt, sample, self.seed)
+        return self.table.batch(prompt, sample, self.seed, self.sampling)
 
     def compile(self) -> float:
         """Ahead-of-time compilation, before LoadGen starts; seconds."""
