@@ -209,11 +209,15 @@ def _threshold_options(f):
               show_default=True, help="markdown (a pull-request comment), json, or junit (XML, a test per gate).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the output to this file.")
-def compare(baseline_run, candidate_run, thresholds_file, fmt, output, **flags):
+@click.option("--require-decided", is_flag=True,
+              help="Fail (exit 1) when a throughput or latency gate is undecided: too few timed calls for the "
+                   "test to reach its significance level, or no latencies.npy.")
+def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_decided, **flags):
     """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input."""
     from .compare.command import run_compare
 
-    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output)
+    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output,
+                                         require_decided)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(text, nl=False)

@@ -20,7 +20,8 @@ import yaml
 from bench.compare.formats import junit, markdown, to_json
 from bench.compare.gates import METRICS, compare_points
 from bench.compare.match import KEY, key_columns, match_points, required_key_columns
-from bench.compare.noise import NA, NOISE, OFF, OK, REGRESSION, apart, verdict
+from bench.compare.noise import (NA, NOISE, OFF, OK, REGRESSION, UNDECIDED, apart, latency_test, minimum_calls,
+                                 ratio_interval, smallest_p, verdict)
 from bench.compare.runs import check_same_models, machine_warnings
 from bench.compare.thresholds import Thresholds, build_thresholds, parse_threshold, parse_thresholds_text
 from bench.errors import BenchError
@@ -90,9 +91,15 @@ def _row(point_id="000-aaaaaaaa", status="ok", **values) -> dict:
            "latency_p50_ci_low_s": 0.095, "latency_p50_ci_high_s": 0.105, "latency_p90_s": 0.11,
            "compile_s": 3.0, "peak_device_memory_bytes": None, "host_peak_rss_bytes": 2_000_000_000,
            "clip_score_mean": 20.0, "clip_score": 30.0, "clip_score_ci_low": 29.0, "clip_score_ci_high": 31.0,
-           "fid": 10.0}
+           "fid": 10.0, "global_batch": 1, "latencies": _calls(0.1)}
     row.update(values)
     return row
+
+
+def _calls(median: float, n: int = 10, spread: float = 0.02, seed: int = 0) -> np.ndarray:
+    """n per-call latencies around `median`, each within +-spread of it (seeded)."""
+    noise = np.random.default_rng(seed).uniform(-spread, spread, n)
+    return median * (1.0 + noise - np.median(noise))
 
 
 def _key(*runs):
@@ -150,18 +157,106 @@ def test_intervals_apart(base, cand, worse, expected):
     assert apart(*base, *cand, worse) is expected
 
 
-@pytest.mark.parametrize("worsening, threshold, intervals_apart, expected", [
-    (0.10, None, True, OFF),
-    (None, 0.05, True, NA),
-    (float("nan"), 0.05, True, NA),
-    (0.05, 0.05, True, OK),  # must exceed the threshold
-    (-0.50, 0.05, True, OK),  # an improvement
-    (0.10, 0.05, False, NOISE),  # beyond threshold, intervals overlap
-    (0.10, 0.05, True, REGRESSION),
-    (0.10, 0.05, None, REGRESSION),  # no interval: threshold only
+@pytest.mark.parametrize("worsening, threshold, not_noise, decided, expected", [
+    (0.10, None, True, True, OFF),
+    (None, 0.05, True, True, NA),
+    (float("nan"), 0.05, True, True, NA),
+    (0.05, 0.05, True, True, OK),  # must exceed the threshold
+    (-0.50, 0.05, True, True, OK),  # an improvement
+    (0.10, 0.05, False, True, NOISE),  # beyond threshold, the test says it may be noise
+    (0.10, 0.05, True, True, REGRESSION),
+    (0.10, 0.05, None, True, REGRESSION),  # no test: threshold only
+    (0.50, 0.05, None, False, UNDECIDED),  # a test that cannot decide: neither regression...
+    (0.00, 0.05, None, False, UNDECIDED),  # ...nor ok
 ])
-def test_verdict(worsening, threshold, intervals_apart, expected):
-    assert verdict(worsening, threshold, intervals_apart) == expected
+def test_verdict(worsening, threshold, not_noise, decided, expected):
+    assert verdict(worsening, threshold, not_noise, decided) == expected
+
+
+# --- the latency test: every timed call of both points -----------------------------------------
+
+def test_fewest_calls_that_can_reach_the_significance_level():
+    # Two-sided exact Mann-Whitney p of complete separation: 2 / C(2n, n).
+    assert smallest_p(3, 3) == pytest.approx(0.1) and smallest_p(4, 4) == pytest.approx(2 / 70)
+    assert minimum_calls(0.05) == 4 and minimum_calls(0.01) == 5
+    test = latency_test(_calls(0.1, 3), _calls(0.2, 3, seed=1))  # twice as slow, every call: still undecided
+    assert not test.decided and test.significant is None
+    assert test.undecided_reason.startswith("3 vs 3 calls; at least 4 a side needed")
+    assert latency_test(_calls(0.1, 4), _calls(0.2, 4, seed=1)).significant is True
+    assert "no per-call latencies in the candidate" in latency_test(_calls(0.1), None).undecided_reason
+
+
+def test_ratio_of_medians_interval_is_seeded_and_covers_the_shift():
+    base, cand = _calls(0.1, spread=0.05), _calls(0.13, spread=0.05, seed=1)
+    low, high = ratio_interval(base, cand)
+    assert (low, high) == ratio_interval(base, cand)  # deterministic
+    assert low < 1.3 < high and low > 1.0
+
+
+def _synthetic(shift: float, seed: int, n: int = 10, sigma: float = 0.03):
+    """Log-normal latencies (3 % spread, as the tiny preset's calls on an idle core) of two points,
+    the candidate's `shift` slower."""
+    rng = np.random.default_rng(seed)
+    return 0.2 * np.exp(rng.normal(0, sigma, n)), 0.2 * (1 + shift) * np.exp(rng.normal(0, sigma, n))
+
+
+def _latency_verdicts(base, cand, threshold=0.05):
+    comparison = _compare([_row(latencies=base)], [_row(latencies=cand)], max_throughput_drop=threshold,
+                          max_latency_rise=threshold)
+    point = comparison.points[0]
+    return point.gate("images_per_s").verdict, point.gate("latency_p50_s").verdict
+
+
+@pytest.mark.parametrize("shift", [0.10, 0.30])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_known_slowdown_is_detected(shift, seed):
+    assert _latency_verdicts(*_synthetic(shift, seed)) == (REGRESSION, REGRESSION)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_unchanged_copy_passes(seed):
+    base, _ = _synthetic(0.0, seed)
+    assert _latency_verdicts(base, base.copy()) == (OK, OK)
+    assert _latency_verdicts(base, np.random.default_rng(seed).permutation(base)) == (OK, OK)
+
+
+def test_overlapping_noise_is_not_a_regression():
+    # Wide noise (20 % spread): the candidate's median is 8 % higher by chance, but its calls
+    # interleave with the baseline's; the summary medians alone would call it a regression.
+    base = np.array([0.17, 0.18, 0.19, 0.20, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26])
+    cand = np.array([0.165, 0.185, 0.20, 0.21, 0.225, 0.235, 0.245, 0.26, 0.27, 0.28])
+    change = np.median(cand) / np.median(base) - 1
+    assert change > 0.05
+    assert _latency_verdicts(base, cand) == (NOISE, NOISE)
+    assert latency_test(base, cand).p_value > 0.05
+
+
+def test_the_gate_decides_from_the_latencies_not_the_summary_columns():
+    # Summary columns say nothing changed; every call is 30 % slower.
+    base = _calls(0.1)
+    point = _compare([_row(latencies=base)], [_row(latencies=base * 1.3)]).points[0]
+    gate = point.gate("latency_p50_s")
+    assert gate.verdict == REGRESSION and gate.change == pytest.approx(0.3)
+    assert gate.test.baseline_calls == gate.test.candidate_calls == 10 and gate.test.p_value < 0.001
+    assert point.gate("images_per_s").change == pytest.approx(1 / 1.3 - 1)
+
+
+def test_too_few_calls_are_undecided_shown_and_counted_apart():
+    comparison = _compare([_row(latencies=_calls(0.1, 3))], [_row(latencies=_calls(0.13, 3, seed=1))])
+    gate = comparison.points[0].gate("latency_p50_s")
+    assert gate.verdict == UNDECIDED and "3 vs 3 calls; at least 4" in gate.reason
+    assert comparison.passed and comparison.count(UNDECIDED) == 2 and not comparison.regressions()
+    text = markdown(comparison)
+    assert "2 gates undecided" in text and "### Undecided" in text and "α = 0.05" in text
+    assert to_json(comparison)["undecided"] == 2 and to_json(comparison)["significance_level"] == 0.05
+    strict = compare_points(comparison_match := match_points([_row(latencies=_calls(0.1, 3))],
+                                                             [_row(latencies=_calls(0.13, 3, seed=1))],
+                                                             _key([_row()], [_row()])),
+                            _key([_row()], [_row()]), Thresholds(), "base", "cand", require_decided=True)
+    assert comparison_match.pairs and not strict.passed and markdown(strict).startswith("**FAIL**")
+    root = ET.fromstring(junit(strict))
+    assert root.get("failures") == "2"
+    assert any(p.get("name") == "significance_level" and p.get("value") == "0.05" for p in root.iter("property"))
 
 
 def _compare(base_rows, cand_rows, **thresholds):
@@ -173,16 +268,16 @@ def _verdicts(comparison) -> dict:
     return {(p.baseline_id, g.metric): g.verdict for p in comparison.points for g in p.gates}
 
 
-def test_throughput_drop_is_a_regression_only_with_latency_intervals_apart():
-    slow = dict(images_per_s=8.0, latency_p50_s=0.125)
-    comparison = _compare([_row("000-a", devices=1), _row("001-b", devices=2)],
-                          [_row("000-a", devices=1, **slow),  # intervals overlap: noise
-                           _row("001-b", devices=2, **slow, latency_p50_ci_low_s=0.12, latency_p50_ci_high_s=0.13)])
+def test_throughput_drop_is_a_regression_only_when_the_test_says_it_is_not_noise():
+    wide = dict(spread=0.6)  # calls +-60 % around the median: a +25 % median is within noise
+    comparison = _compare([_row("000-a", devices=1, latencies=_calls(0.1, **wide)), _row("001-b", devices=2)],
+                          [_row("000-a", devices=1, latencies=_calls(0.125, seed=1, **wide)),
+                           _row("001-b", devices=2, latencies=_calls(0.125, seed=1))])  # every call 25 % slower
     verdicts = _verdicts(comparison)
     assert verdicts[("000-a", "images_per_s")] == verdicts[("000-a", "latency_p50_s")] == NOISE
     assert verdicts[("001-b", "images_per_s")] == verdicts[("001-b", "latency_p50_s")] == REGRESSION
     assert not comparison.passed and len(comparison.regressions()) == 2
-    looser = _verdicts(_compare([_row()], [_row(**slow, latency_p50_ci_low_s=0.12)], max_throughput_drop=0.25,
+    looser = _verdicts(_compare([_row()], [_row(latencies=_calls(0.125, seed=1))], max_throughput_drop=0.25,
                                 max_latency_rise=0.30))
     assert looser[("000-aaaaaaaa", "images_per_s")] == looser[("000-aaaaaaaa", "latency_p50_s")] == OK
 
@@ -202,8 +297,7 @@ def test_clip_score_uses_its_interval_fid_and_pipeline_clip_the_threshold_alone(
 
 
 def test_gates_can_be_switched_off_and_missing_values_are_not_regressions():
-    comparison = _compare([_row()], [_row(images_per_s=1.0, latency_p50_s=1.0, latency_p50_ci_low_s=0.9,
-                                          latency_p50_ci_high_s=1.1, fid=None, compile_s=30.0)],
+    comparison = _compare([_row()], [_row(latencies=_calls(1.0), fid=None, compile_s=30.0)],
                           max_throughput_drop=None, max_latency_rise=None, max_compile_rise=0.5)
     verdicts = _verdicts(comparison)
     assert verdicts[("000-aaaaaaaa", "images_per_s")] == verdicts[("000-aaaaaaaa", "latency_p50_s")] == OFF
