@@ -68,16 +68,14 @@ def tiny_models(tiny_cache):
 
 @pytest.fixture(scope="session")
 def torch_clip(tmp_path_factory, tiny_cache):
-    """A tiny PyTorch CLIP saved as a checkpoint folder, with the tiny preset's processor."""
-    import torch
-    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+    """The tiny preset's CLIP converted to PyTorch, saved as a checkpoint folder with its processor:
+    its scores are positive and differ between images and prompts, as the in-pipeline ones."""
+    from transformers import CLIPModel, CLIPProcessor
 
-    from bench.models.presets import PRESETS
     from bench.models.tiny import tiny_folder
 
     folder = tmp_path_factory.mktemp("clip")
-    torch.manual_seed(0)
-    model = CLIPModel(CLIPConfig(**PRESETS["tiny"].clip_config)).eval()
+    model = CLIPModel.from_pretrained(tiny_folder() / "clip", from_flax=True).eval()
     model.save_pretrained(folder)
     CLIPProcessor.from_pretrained(tiny_folder() / "clip").save_pretrained(folder)
     return folder
