@@ -132,7 +132,9 @@ def _axis_options(f):
 @click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
 @click.option("-n", "--num-images", type=int, default=2, show_default=True, help="Images per prompt per point.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed calls before timing.")
-@click.option("--iters", type=int, default=5, show_default=True, help="Fewest timed calls per point.")
+@click.option("--iters", type=int, default=10, show_default=True,
+              help="Fewest timed calls per point (compare's test needs at least 4 a side to decide; 10 detect a "
+                   "10 %% slowdown at a few %% of noise).")
 @click.option("--min-seconds", type=float, default=0.0, show_default=True,
               help="Fewest seconds of timed calls per point.")
 @click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves four compilations a point).")
@@ -157,6 +159,10 @@ def _axis_options(f):
 @click.option("--html", "html", is_flag=True,
               help="With --report: also write the self-contained HTML page (as `dalle-bench report --html`).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.option("--interleave", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Take turns call by call with another sweep started with the same FILE (another checkout or "
+                   "installed version): their timed calls alternate under the same machine load, for an A/B "
+                   "`compare` (README: Comparing runs).")
 @distributed_options
 @click.pass_context
 def sweep(ctx, **options):

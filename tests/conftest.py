@@ -119,10 +119,11 @@ temperature = [1.0, 1.0, 0.7, 1.0]
 def evaluated_sweep(tmp_path_factory, run_cli, torch_clip, inception_weights) -> Path:
     """A finished tiny sweep of eight points with CLIP score and FID (against its
     first point), shared read-only by the report and compare tests: copy it
-    before changing anything in it."""
+    before changing anything in it. Four calls a point: the fewest with which
+    compare's latency test can decide."""
     out = tmp_path_factory.mktemp("evaluated")
     (out / "sweep.toml").write_text(REPORT_SWEEP)
-    run_cli("sweep", "--sweep", out / "sweep.toml", "--no-stages", "--iters", "3", "-n", "2", "--out", out,
+    run_cli("sweep", "--sweep", out / "sweep.toml", "--no-stages", "--iters", "4", "-n", "2", "--out", out,
             "--run-id", "base", "--no-progress", "--no-report", check=True)
     run_dir = out / "base"
     import pandas as pd

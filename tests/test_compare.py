@@ -7,7 +7,10 @@ input."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.xdist_group("evaluated-sweep")
 
 BASELINE = REPO / "results" / "baselines" / "tiny"
 CI_THRESHOLDS = REPO / "results" / "baselines" / "tiny-thresholds.toml"
+AB_THRESHOLDS = REPO / "results" / "baselines" / "tiny-ab-thresholds.toml"
 
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -357,7 +361,7 @@ def test_runs_of_different_models_are_refused_and_machines_warned_about():
 
 # The stored baseline's sweep, as the Makefile's `baseline` target and docs/ci-example.yml run it
 # (paths relative to the repository, where run_cli runs).
-SWEEP_ARGS = ["--sweep", "results/baselines/tiny.toml", "--no-stages", "-n", "2"]
+SWEEP_ARGS = ["--sweep", "results/baselines/tiny.toml", "--no-stages", "-n", "2", "--iters", "12"]
 QUIET = ["--no-report", "--no-progress"]
 
 
@@ -372,11 +376,27 @@ def test_makefile_and_ci_example_run_the_baselines_sweep():
 
 
 @pytest.fixture(scope="module")
-def fresh_run(tmp_path_factory, run_cli) -> Path:
+def ab_runs(tmp_path_factory, tiny_cache) -> tuple[Path, Path]:
+    """The stored baseline's sweep run twice now, as CI runs the base branch's checkout and the
+    candidate's: two processes taking turns call by call (`--interleave`). Read-only."""
+    out = tmp_path_factory.mktemp("ab")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    procs = [subprocess.Popen([sys.executable, "-m", "bench", "sweep", *SWEEP_ARGS, *QUIET, "--out", str(out),
+                               "--run-id", name, "--interleave", str(out / "turns.json")],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name in ("base-now", "fresh")]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, output[-3000:]
+        assert "Taking turns call by call" in output
+    return out / "base-now", out / "fresh"
+
+
+@pytest.fixture(scope="module")
+def fresh_run(ab_runs) -> Path:
     """The stored baseline's sweep run again now: the candidate of the CI gate (read-only)."""
-    out = tmp_path_factory.mktemp("fresh")
-    run_cli("sweep", *SWEEP_ARGS, *QUIET, "--out", out, "--run-id", "fresh", check=True)
-    return out / "fresh"
+    return ab_runs[1]
 
 
 def _copy_run(run_dir: Path, dest: Path) -> Path:
@@ -407,11 +427,71 @@ def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
     for point in result["points"]:
         gates = {g["metric"]: g for g in point["gates"]}
         assert gates["images_per_s"]["verdict"] == OFF and gates["latency_p50_s"]["verdict"] == OFF
+        # The CLIP gate can only fail when the scores can move: positive, one per image.
+        scores = np.load(BASELINE / "images" / point["baseline_point"] / "clip_scores.npy")
+        assert (scores > 0).all() and len(np.unique(scores)) == scores.size, scores
+        assert gates["clip_score_mean"]["verdict"] == OK
         assert gates["clip_score_mean"]["change"] == pytest.approx(0.0, abs=0.01)
-        # The tiny CLIP scores these prompts 0, so the tokens are the sharper check of determinism.
         tokens = [np.load(run / "images" / point[f"{side}_point"] / "tokens.npy")
                   for run, side in ((BASELINE, "baseline"), (fresh_run, "candidate"))]
         assert np.array_equal(*tokens), f"tokens of {point['baseline_point']} changed: regenerate with make baseline?"
+
+
+def _copy_with_latencies(run_dir: Path, dest: Path, factor: float = 1.0, calls: int | None = None) -> Path:
+    """A copy of a run without its PNGs, every timed call `factor` times as long (the first `calls`)."""
+    shutil.copytree(run_dir, dest, ignore=shutil.ignore_patterns("*.png", "report"))
+    for path in dest.glob("images/*/latencies.npy"):
+        np.save(path, np.load(path)[:calls] * factor)
+    return dest
+
+
+def test_every_call_30_percent_slower_fails_the_gate_an_unchanged_copy_passes(fresh_run, run_cli, tmp_path):
+    """The summary columns of the copies are untouched: the gate reads every timed call."""
+    same = _copy_with_latencies(fresh_run, tmp_path / "same")
+    slower = _copy_with_latencies(fresh_run, tmp_path / "slower", factor=1.3)
+    proc = run_cli("compare", fresh_run, same, "--format", "json", "--require-decided")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["undecided"] == 0
+    proc = run_cli("compare", fresh_run, slower, "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["significance_level"] == 0.05 and "Mann–Whitney U" in result["test"]
+    slow = {(p["baseline_point"], g["metric"]): g for p in result["points"] for g in p["gates"]
+            if g["verdict"] == REGRESSION}
+    assert {metric for _, metric in slow} == {"images_per_s", "latency_p50_s"} and len(slow) == 6
+    assert all(g["change"] == pytest.approx(0.3) and g["p_value"] < 0.05 and g["calls"] == [12, 12]
+               for (_, metric), g in slow.items() if metric == "latency_p50_s")
+
+
+def test_too_few_calls_are_undecided_and_require_decided_fails(fresh_run, run_cli, tmp_path):
+    short = _copy_with_latencies(fresh_run, tmp_path / "short", factor=1.3, calls=3)
+    proc = run_cli("compare", fresh_run, short)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 gates undecided, too few calls" in proc.stdout.splitlines()[0]
+    assert "12 vs 3 calls; at least 4 a side needed" not in proc.stdout  # 12 vs 3 can decide...
+    proc = run_cli("compare", short, _copy_with_latencies(fresh_run, tmp_path / "short2", calls=3),
+                   "--require-decided", "--format", "junit")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # ...3 vs 3 cannot
+    root = ET.fromstring(proc.stdout)
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert len(messages) == 6 and all("3 vs 3 calls; at least 4 a side needed" in m for m in messages)
+
+
+def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs, run_cli, tmp_path):
+    """The CI recipe's A/B throughput gate: the baseline's version measured in the same job,
+    taking turns with the candidate. Same code on both sides must pass (under load too: see the
+    README); every call 30 % slower must fail."""
+    base_now, fresh = ab_runs
+    proc = run_cli("compare", base_now, fresh, "--thresholds", AB_THRESHOLDS, "--require-decided",
+                   "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["undecided"] == 0 and result["matched_points"] == 3
+    assert {g["verdict"] for p in result["points"] for g in p["gates"] if g["metric"] == "images_per_s"} <= {OK, NOISE}
+    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=1.3)
+    proc = run_cli("compare", base_now, slower, "--thresholds", AB_THRESHOLDS, "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["regressions"] >= 1
 
 
 @pytest.fixture(scope="module")
@@ -439,25 +519,22 @@ def test_a_real_candidate_passes_loose_thresholds(evaluated_sweep, evaluated_can
 @pytest.fixture(scope="module")
 def regressed(evaluated_sweep, tmp_path_factory) -> tuple[Path, dict]:
     """A copy of the evaluated sweep with one regression per kind, and one slow-down within noise."""
-    run_dir = _copy_run(evaluated_sweep, tmp_path_factory.mktemp("regressed") / "regressed")
-    ids = [row["point_id"] for row in pq.read_table(run_dir / "points.parquet").to_pylist()]
+    run_dir = _copy_with_latencies(evaluated_sweep, tmp_path_factory.mktemp("regressed") / "regressed")
+    rows = pq.read_table(run_dir / "points.parquet").to_pylist()
+    ids = [row["point_id"] for row in rows]
+    slow_calls = run_dir / rows[0]["images_dir"] / "latencies.npy"
+    np.save(slow_calls, np.load(slow_calls) * 2)  # every call twice as long: half the throughput
+    noisy_calls = run_dir / rows[4]["images_dir"] / "latencies.npy"
+    base = np.sort(np.load(noisy_calls))  # the two slowest calls 60 % slower: median +20 % or more, not apart
+    np.save(noisy_calls, np.concatenate([base[:-2], base[-2:] * 1.6]))
 
     def edit(rows):
-        slow = rows[0]  # half the throughput, the latency interval moved with it
-        slow["images_per_s"] /= 2
-        low, high = slow["latency_p50_ci_low_s"], slow["latency_p50_ci_high_s"]
-        slow.update(latency_p50_s=2 * slow["latency_p50_s"], latency_p50_ci_low_s=max(2 * low, 1.01 * high),
-                    latency_p50_ci_high_s=2 * high)
         worse = rows[1]  # CLIP score below its own interval's lower end
         drop = worse["clip_score_ci_high"] - worse["clip_score_ci_low"] + 2.0
         for column in ("clip_score", "clip_score_ci_low", "clip_score_ci_high"):
             worse[column] -= drop
         rows[2]["fid"] += 5.0
         rows[3].update(status="failed", error="XlaRuntimeError: something broke")
-        noisy = rows[4]  # 20 % slower, but the latency interval still overlaps the baseline's
-        noisy["images_per_s"] *= 0.8
-        noisy["latency_p50_s"] /= 0.8
-        noisy["latency_p50_ci_high_s"] = max(noisy["latency_p50_ci_high_s"], noisy["latency_p50_s"])
 
     _edit_points(run_dir, edit)
     expected = {(ids[0], "images_per_s"), (ids[0], "latency_p50_s"), (ids[1], "clip_score"), (ids[2], "fid"),

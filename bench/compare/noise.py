@@ -39,7 +39,7 @@ UNDECIDED = "undecided"
 HIGHER, LOWER = "higher", "lower"
 
 ALPHA = 0.05  # significance level of the latency test
-TEST = "Mann–Whitney U test, two-sided"
+TEST = "Mann–Whitney U test (two-sided)"
 RATIO_CONFIDENCE = 0.95
 RATIO_RESAMPLES = 2000
 RATIO_SEED = 0

@@ -51,6 +51,7 @@ class Context:
     placed: dict
     peaks: dict
     cluster: Cluster
+    turns: object = None  # bench.interleave.Turns when the sweep takes turns with another one
 
     def models_for(self, dtype: str) -> Models:
         if dtype not in self.models:
@@ -73,12 +74,12 @@ class Context:
 
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
-               progress: bool = True, after_point=None, cluster: Cluster | None = None) -> None:
+               progress: bool = True, after_point=None, cluster: Cluster | None = None, turns=None) -> None:
     """Measure `points` in order. With several processes every one measures
     its share of each point; process 0 gathers their reports, writes the row
     and tells the others to go on, so all start each point together."""
     cluster = cluster or Cluster()
-    context = Context(definition, prompts, {}, {}, {}, cluster)
+    context = Context(definition, prompts, {}, {}, {}, cluster, turns)
     bar = tqdm(points, desc="points", unit="point", disable=not progress or not cluster.is_main,
                dynamic_ncols=True)
     for point in bar:
@@ -184,7 +185,8 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
               disable=not progress, dynamic_ncols=True) as inner:
         # Cycling over the batches: the first pass produces every image, later ones only time.
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
-                               minimum=len(batches), on_result=keep)
+                               minimum=len(batches), on_result=keep,
+                               before_call=context.turns.take if context.turns else None)
     local_devices = [d for d in devices if d.process_index == jax.process_index()]
     peak_memory = peak_device_bytes(local_devices)
     stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0], stage_policy(policy))
