@@ -220,7 +220,8 @@ def junit(comparison: Comparison) -> str:
                                  name=f"{g.metric} ({_settings_text(p, names)})", time="0")
             detail = f"baseline {_number(g.baseline)}, candidate {_number(g.candidate)}"
             if g.metric != STATUS:
-                detail += f", change {_change(g)}{_interval_text(g)}, threshold {describe(_threshold_name(g), g.threshold)}"
+                detail += (f", change {_change(g)}{_interval_text(g)}, "
+                           f"threshold {describe(_threshold_name(g), g.threshold)}")
             if g.verdict == REGRESSION or (g.verdict == UNDECIDED and comparison.require_decided):
                 failures += 1
                 ET.SubElement(case, "failure", message=g.reason, type=g.verdict).text = detail
