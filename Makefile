@@ -44,7 +44,7 @@ bench-mini: setup
 # The stored baseline the project's CI gates against (tests/test_compare.py runs the same sweep and
 # `dalle-bench compare results/baselines/tiny NEW_RUN`). The PNGs are deleted to keep the repository
 # small: compare reads run.json and points.parquet; tokens.npy stays for the test's determinism check.
-BASELINE_SWEEP := --sweep results/baselines/tiny.toml --no-stages -n 2 --no-report --no-progress
+BASELINE_SWEEP := --sweep results/baselines/tiny.toml --no-stages -n 2 --iters 12 --no-report --no-progress
 baseline: setup
 	rm -rf results/baselines/tiny
 	$(VENV)/bin/dalle-bench sweep $(BASELINE_SWEEP) --out results/baselines --run-id tiny

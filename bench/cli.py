@@ -132,7 +132,9 @@ def _axis_options(f):
 @click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
 @click.option("-n", "--num-images", type=int, default=2, show_default=True, help="Images per prompt per point.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed calls before timing.")
-@click.option("--iters", type=int, default=5, show_default=True, help="Fewest timed calls per point.")
+@click.option("--iters", type=int, default=10, show_default=True,
+              help="Fewest timed calls per point (compare's test needs at least 4 a side to decide; 10 detect a "
+                   "10 %% slowdown at a few %% of noise).")
 @click.option("--min-seconds", type=float, default=0.0, show_default=True,
               help="Fewest seconds of timed calls per point.")
 @click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves its four programs' compilation and calls).")
@@ -160,6 +162,10 @@ def _axis_options(f):
 @click.option("--html", "html", is_flag=True,
               help="With --report: also write the self-contained HTML page (as `dalle-bench report --html`).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.option("--interleave", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Take turns call by call with another sweep started with the same FILE (another checkout or "
+                   "installed version): their timed calls alternate under the same machine load, for an A/B "
+                   "`compare` (README: Comparing runs).")
 @distributed_options
 @click.pass_context
 def sweep(ctx, **options):
@@ -279,11 +285,15 @@ def _threshold_options(f):
               show_default=True, help="markdown (a pull-request comment), json, or junit (XML, a test per gate).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the output to this file.")
-def compare(baseline_run, candidate_run, thresholds_file, fmt, output, **flags):
+@click.option("--require-decided", is_flag=True,
+              help="Fail (exit 1) when a throughput or latency gate is undecided: too few timed calls for the "
+                   "test to reach its significance level, or no latencies.npy.")
+def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_decided, **flags):
     """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input."""
     from .compare.command import run_compare
 
-    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output)
+    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output,
+                                         require_decided)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(text, nl=False)

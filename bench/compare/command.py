@@ -16,7 +16,7 @@ from .thresholds import build_thresholds, read_thresholds_file
 
 
 def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], thresholds_file: Path | None,
-                fmt: str, output: Path | None):
+                fmt: str, output: Path | None, require_decided: bool = False):
     """(text, exit status, warnings)."""
     thresholds = build_thresholds(read_thresholds_file(thresholds_file) if thresholds_file else {}, flags)
     from ..loadgen.store import is_loadgen_run
@@ -28,7 +28,7 @@ def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], t
     key = key_columns(base.columns, cand.columns)
     match = match_points(list(base.rows), list(cand.rows), key)
     warnings = machine_warnings(base.run, cand.run)
-    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings)
+    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided)
     text = FORMATS[fmt](comparison)
     _write(output, text)
     return text, (0 if comparison.passed else 1), warnings

@@ -136,6 +136,9 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     devices_needed = definition.max_devices()
     config = distributed_config(options)
     processes = config.num_processes or 1
+    if config.enabled and options.get("interleave"):
+        raise BenchError("--interleave takes turns between two single-process sweeps on one host: "
+                         "not with --num-processes")
     if config.enabled and definition.min_seconds > 0:
         raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
                          "use --iters")
@@ -169,7 +172,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "command": sys.argv, "compilation_cache": cache_state,
+               "command": sys.argv, "compilation_cache": cache_state, "interleave": options.get("interleave"),
                "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                                "devices": device_info(available), "processes": hosts}}
     if not cluster.is_main:
@@ -217,8 +220,19 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
 
         evaluator = Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True))
         after_point = lambda: evaluator.evaluate_missing()  # noqa: E731
-    run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
-               after_point=after_point, cluster=cluster, clock=clock)
+    turns = None
+    if options.get("interleave"):
+        from ..interleave import Turns
+
+        turns = Turns(Path(options["interleave"]), echo=lambda line: click.echo(line, err=True))
+        echo(f"Taking turns call by call with the other sweep of {options['interleave']}", err=True)
+        turns.join()
+    try:
+        run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
+                   after_point=after_point, cluster=cluster, clock=clock, turns=turns)
+    finally:
+        if turns is not None:
+            turns.leave()
     cluster.goodbye()
     if not cluster.is_main:
         click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)

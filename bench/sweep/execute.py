@@ -72,6 +72,7 @@ class Context:
             tqdm.write(f"Warning: {len(table.truncated)} prompt(s) longer than {limit} text tokens, truncated: "
                        f"{names}", file=sys.stderr)
         self.truncation_warned = True
+    turns: object = None  # bench.interleave.Turns when the sweep takes turns with another one
 
     def models_for(self, dtype: str) -> Models:
         if dtype not in self.models:
@@ -138,13 +139,14 @@ def execution_order(points: list[Point]) -> list[Point]:
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
                progress: bool = True, after_point=None, cluster: Cluster | None = None,
-               clock: SweepClock | None = None) -> None:
+               clock: SweepClock | None = None, turns=None) -> None:
     """Measure `points`, grouped by program (`execution_order`). With several
     processes every one measures its share of each point; process 0 gathers
     their reports, writes the row and tells the others to go on, so all start
     each point together."""
     cluster = cluster or Cluster()
-    context = Context(definition, prompts, {}, {}, {}, cluster, clock=clock or SweepClock())
+    context = Context(definition, prompts, {}, {}, {}, cluster, clock=clock or SweepClock(),
+                      turns=turns)
     bar = tqdm(execution_order(points), desc="points", unit="point", disable=not progress or not cluster.is_main,
                dynamic_ncols=True)
     for point in bar:
@@ -258,7 +260,8 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
         # Cycling over the batches: the first pass produces every image, later ones only time.
         started = time.perf_counter()
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
-                               minimum=len(batches), on_result=keep)
+                               minimum=len(batches), on_result=keep,
+                               before_call=context.turns.take if context.turns else None)
         context.clock.add("timed", sum(latencies))
         context.clock.add("untimed_calls", time.perf_counter() - started - sum(latencies))
     local_devices = [d for d in devices if d.process_index == jax.process_index()]

@@ -197,7 +197,7 @@ class SweepDefinition:
     prompt_challenges: tuple = ()
     num_images: int = 2
     warmup: int = 1
-    iters: int = 5
+    iters: int = 10
     min_seconds: float = 0.0
     stages: bool = True
     measure_peak: bool = False
