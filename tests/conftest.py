@@ -70,12 +70,17 @@ def tiny_models(tiny_cache):
 def torch_clip(tmp_path_factory, tiny_cache):
     """The tiny preset's CLIP converted to PyTorch, saved as a checkpoint folder with its processor:
     its scores are positive and differ between images and prompts, as the in-pipeline ones."""
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, FlaxCLIPModel
+    from transformers.modeling_flax_pytorch_utils import load_flax_weights_in_pytorch_model
 
+    from bench.models.presets import PRESETS
     from bench.models.tiny import tiny_folder
 
     folder = tmp_path_factory.mktemp("clip")
-    model = CLIPModel.from_pretrained(tiny_folder() / "clip", from_flax=True).eval()
+    # (from_pretrained(from_flax=True) leaves tensors on the meta device that cannot be saved.)
+    flax = FlaxCLIPModel.from_pretrained(tiny_folder() / "clip")
+    model = CLIPModel(CLIPConfig(**PRESETS["tiny"].clip_config)).eval()
+    model = load_flax_weights_in_pytorch_model(model, flax.params)
     model.save_pretrained(folder)
     CLIPProcessor.from_pretrained(tiny_folder() / "clip").save_pretrained(folder)
     return folder

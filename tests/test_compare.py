@@ -386,10 +386,16 @@ def ab_runs(tmp_path_factory, tiny_cache) -> tuple[Path, Path]:
                                "--run-id", name, "--interleave", str(out / "turns.json")],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for name in ("base-now", "fresh")]
-    for proc in procs:
-        output, _ = proc.communicate(timeout=900)
-        assert proc.returncode == 0, output[-3000:]
-        assert "Taking turns call by call" in output
+    try:
+        for proc in procs:
+            output, _ = proc.communicate(timeout=1800)
+            assert proc.returncode == 0, output[-3000:]
+            assert "Taking turns call by call" in output
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return out / "base-now", out / "fresh"
 
 
