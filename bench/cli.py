@@ -146,10 +146,16 @@ def _axis_options(f):
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
 @click.option("--eval", "eval_metrics", default=None, metavar="METRICS",
-              help="Evaluate each point as it finishes: comma list of clip, fid, kid, isc, prc (see `eval`).")
+              help="Evaluate each point as it finishes: comma list of clip, rerank, fid, kid, isc, prc, cmmd, "
+                   "fd_dinov2, prdc (see `eval`).")
 @click.option("--eval-clip", default="openai/clip-vit-base-patch32", show_default=True,
               help="With --eval: the CLIP that scores the images (Hub id or folder).")
-@click.option("--fid-ref", default=None, help="With --eval: FID reference (folder, .npz, or point:<id>).")
+@click.option("--eval-cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="With --eval cmmd: the CLIP image tower (Hub id or folder).")
+@click.option("--eval-dinov2", default="facebook/dinov2-large", show_default=True,
+              help="With --eval fd_dinov2/prdc: the DINOv2 network (Hub id or folder).")
+@click.option("--fid-ref", "--ref", "fid_ref", default=None,
+              help="With --eval: reference of fid, kid, prc, cmmd, fd_dinov2, prdc (folder, .npz, or point:<id>).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
