@@ -1,6 +1,6 @@
-"""Images/s of each quality-feature network at its real size (random weights:
+"""Images/s of the feature networks of CMMD and FD-DINOv2/PRDC at their real size (random weights:
 the cost is the architecture's) on 32 DALL·E Mini-sized images (256x256),
-preprocessing included. Marked slow: not in CI; `make bench` runs them.
+preprocessing included (Inception's: tests/test_benchmarks.py). Marked slow: not in CI; `make bench` runs them.
 
     python -m pytest tests/test_feature_benchmarks.py -m slow --benchmark-only -n 0"""
 
@@ -55,12 +55,3 @@ def test_dinov2_large_features(benchmark, images):
     model = Dinov2Model(Dinov2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                                      patch_size=14, image_size=518)).eval()
     _run(benchmark, lambda x: features(model, x, batch_size=BATCH), images, "DINOv2 ViT-L/14 @ 224")
-
-
-@pytest.mark.benchmark(group="quality-features")
-def test_inception_features(benchmark, images, inception_weights):
-    """FID's network: torch-fidelity's inception-v3-compat at 299 px."""
-    from evals.inception import inception_features, load_extractor
-
-    extractor = load_extractor(inception_weights)
-    _run(benchmark, lambda x: inception_features(extractor, x, batch_size=BATCH), images, "Inception-v3 @ 299")
