@@ -65,10 +65,12 @@ def build_page(report: RunReport, options: HtmlOptions):
          lambda: plots.quality_against(rows, "temperature", "temperature"), quality_note),
         ("tradeoff", "Quality against throughput", lambda: plots.quality_throughput(rows),
          "Red: the Pareto front, the points that no other point beats on both CLIP score and images/s."),
-        ("rerank", "Best of k against k", lambda: plots.rerank_curves(rows),
-         "Expected CLIP score of the best of k images per prompt (exact, from the order statistics of the "
-         "n scores), mean over prompts: k = 1 is no re-ranking, k = n the notebook's best of n."),
     ]
+    if "clip_score_best_of_k" in rows and rows.clip_score_best_of_k.notna().any():
+        # Only for runs evaluated with `--metrics clip,rerank`: a metric asked for, not a gap in the page.
+        specs.append(("rerank", "Best of k against k", lambda: plots.rerank_curves(rows),
+                      "Expected CLIP score of the best of k images per prompt (exact, from the order statistics "
+                      "of the n scores), mean over prompts: k = 1 is no re-ranking, k = n the notebook's best of n."))
     figures = []
     for plot_id, title, draw, caption in specs:
         try:
