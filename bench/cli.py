@@ -151,10 +151,16 @@ def _axis_options(f):
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
 @click.option("--eval", "eval_metrics", default=None, metavar="METRICS",
-              help="Evaluate each point as it finishes: comma list of clip, fid, kid, isc, prc (see `eval`).")
+              help="Evaluate each point as it finishes: comma list of clip, rerank, fid, kid, isc, prc, cmmd, "
+                   "fd_dinov2, prdc (see `eval`).")
 @click.option("--eval-clip", default="openai/clip-vit-base-patch32", show_default=True,
               help="With --eval: the CLIP that scores the images (Hub id or folder).")
-@click.option("--fid-ref", default=None, help="With --eval: FID reference (folder, .npz, or point:<id>).")
+@click.option("--eval-cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="With --eval cmmd: the CLIP image tower (Hub id or folder).")
+@click.option("--eval-dinov2", default="facebook/dinov2-large", show_default=True,
+              help="With --eval fd_dinov2/prdc: the DINOv2 network (Hub id or folder).")
+@click.option("--fid-ref", "--ref", "fid_ref", default=None,
+              help="With --eval: reference of fid, kid, prc, cmmd, fd_dinov2, prdc (folder, .npz, or point:<id>).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
@@ -306,18 +312,26 @@ def _metrics_list(text: str) -> tuple[str, ...]:
 
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--metrics", default="clip", show_default=True, help="Comma list of clip, fid, kid, isc, prc.")
+@click.option("--metrics", default="clip", show_default=True,
+              help="Comma list of clip, rerank (needs clip), fid, kid, isc, prc, cmmd, fd_dinov2, prdc.")
 @click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True,
               help="CLIP for clip_score: Hub id or local folder.")
-@click.option("--fid-ref", default=None, help="FID reference: image folder, .npz with mu/sigma, or point:<id>.")
+@click.option("--fid-ref", "--ref", "fid_ref", default=None,
+              help="Reference of fid, kid, prc, cmmd, fd_dinov2, prdc: image folder, .npz with mu/sigma (fid only), "
+                   "or point:<id>.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inception weights file (torch state dict) instead of torch-fidelity's download.")
-def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights):
-    """Add quality columns (CLIP score, FID, KID, IS, precision/recall) to a run's points."""
+@click.option("--cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="CLIP image tower for cmmd: Hub id or local folder.")
+@click.option("--dinov2", default="facebook/dinov2-large", show_default=True,
+              help="DINOv2 for fd_dinov2 and prdc: Hub id or local folder.")
+def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights, cmmd_clip, dinov2):
+    """Add quality columns (CLIP score and re-ranking, FID, KID, IS, precision/recall, CMMD, FD-DINOv2,
+    density/coverage) to a run's points."""
     from evals.evaluate import EvalSettings, evaluate_run
 
     settings = EvalSettings(metrics=_metrics_list(metrics), clip=clip_source, fid_ref=fid_ref,
-                            inception_weights=inception_weights)
+                            inception_weights=inception_weights, cmmd_clip=cmmd_clip, dinov2=dinov2)
     evaluate_run(run_dir, settings, echo=lambda line: click.echo(line, err=True))
     click.echo(f"Quality columns written to {run_dir / 'points.parquet'}", err=True)
 
@@ -356,6 +370,55 @@ def metrics_fid(images_dir, reference, metrics, inception_weights, cache_dir):
 
     click.echo(json.dumps(fid_of_folder(images_dir, reference, _metrics_list(metrics), inception_weights,
                                         cache_dir), indent=2, default=float))
+
+
+def _registered_metric(name: str, images_dir: Path, reference: str, cache_dir: Path | None, **networks) -> None:
+    import json
+
+    from evals.commands import registered_metric_of_folder
+    from evals.metric import Networks
+
+    click.echo(json.dumps(registered_metric_of_folder(name, images_dir, reference, Networks(**networks), cache_dir),
+                          indent=2, default=float))
+
+
+_CACHE_HELP = "Reference features cache (default: $DALLE_BENCH_CACHE/fid-stats)."
+
+
+@metrics.command("cmmd")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@click.option("--clip", "clip_source", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="CLIP image tower (Hub id or local folder): embeddings, resized bicubically to its input size.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_CACHE_HELP)
+def metrics_cmmd(images_dir, reference, clip_source, cache_dir):
+    """CMMD of IMAGES_DIR against REFERENCE (a folder of images): RBF-kernel MMD on CLIP embeddings."""
+    _registered_metric("cmmd", images_dir, reference, cache_dir, cmmd_clip=clip_source)
+
+
+def _dinov2_option(f):
+    return click.option("--dinov2", "dinov2", default="facebook/dinov2-large", show_default=True,
+                        help="DINOv2 network: Hub id or local folder (images resized as dgm-eval does).")(f)
+
+
+@metrics.command("fd-dinov2")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@_dinov2_option
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_CACHE_HELP)
+def metrics_fd_dinov2(images_dir, reference, dinov2, cache_dir):
+    """Fréchet distance on DINOv2 features of IMAGES_DIR against REFERENCE (a folder of images)."""
+    _registered_metric("fd_dinov2", images_dir, reference, cache_dir, dinov2=dinov2)
+
+
+@metrics.command("prdc")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@_dinov2_option
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_CACHE_HELP)
+def metrics_prdc(images_dir, reference, dinov2, cache_dir):
+    """Precision, recall, density and coverage (k=5, DINOv2 features) of IMAGES_DIR against REFERENCE."""
+    _registered_metric("prdc", images_dir, reference, cache_dir, dinov2=dinov2)
 
 
 @cli.group()

@@ -80,15 +80,19 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "fid", "fid_biased", "fid_sqrtm",
-           "kid_mean", "kid_subset_size", "isc_mean", "isc_splits", "precision", "recall", "quality_notes"]
+           "kid_mean", "kid_subset_size", "isc_mean", "isc_splits", "precision", "recall", "cmmd", "fd_dinov2", "fd_dinov2_biased", "prdc_precision",
+           "prdc_recall", "density", "coverage", "clip_score_best_of_n", "rerank_gain", "quality_notes"]
+FID_NOTE = ("FID assumes Gaussian Inception features and is biased upwards below thousands of images; CMMD (cmmd) "
+            "makes no Gaussian assumption and is far less biased at small sizes (Jayasumana et al., CVPR 2024).")
 
 
 def quality(rows: pd.DataFrame) -> pd.DataFrame:
     """Quality columns of the evaluated points (`dalle-bench eval`)."""
-    evaluated = rows[rows[QUALITY[1:]].notna().any(axis=1)] if len(rows) else rows
+    columns = [c for c in QUALITY if c in rows]  # runs written before a metric existed lack its columns
+    evaluated = rows[rows[columns[1:]].notna().any(axis=1)] if len(rows) else rows
     if evaluated.empty:
         return pd.DataFrame()
-    return evaluated[["point_id", *SAMPLING, *QUALITY]].dropna(axis=1, how="all").round(4)
+    return evaluated[["point_id", *SAMPLING, *columns]].dropna(axis=1, how="all").round(4)
 
 
 def by_label(prompt_scores: pd.DataFrame | None, label: str) -> pd.DataFrame:
@@ -147,6 +151,8 @@ def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
     if padded:
         lines.append(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
                      "counts full batches.")
+    if any(c in rows and rows[c].notna().any() for c in ("fid", "cmmd")):
+        lines.append(FID_NOTE)
     return lines
 
 

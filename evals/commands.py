@@ -54,3 +54,34 @@ def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weight
     if out.get("fid_biased"):
         out["warning"] = "fewer than 2048 images on a side: FID is biased upwards and its covariance rank-deficient"
     return out
+
+
+# `metrics cmmd|fd-dinov2|prdc`: JSON names of each metric's value columns.
+_FIGURES = {"cmmd": {"cmmd": "cmmd"},
+            "fd_dinov2": {"fd_dinov2": "fd_dinov2", "fd_dinov2_biased": "fd_dinov2_biased"},
+            "prdc": {"prdc_precision": "precision", "prdc_recall": "recall", "density": "density",
+                     "coverage": "coverage"}}
+
+
+def registered_metric_of_folder(name: str, folder: Path, reference: str, networks, cache_dir: Path | None) -> dict:
+    """One reference metric of the registry on a folder of images: its figures (null with a reason when
+    the sample is too small for it), the network that made the features, and the image counts."""
+    from .registry import METRICS
+    from .scoring import FeatureBank, compute
+
+    metric = METRICS[name]
+    files, images = load_folder(folder)
+    bank = FeatureBank(networks, reference, cache_dir or cache_root() / "fid-stats")
+    columns, reasons = compute([metric], bank, images)
+    out = {"metric": name, "network": columns[metric.network_column], "reference": reference,
+           "images": columns[metric.count_column], "reference_images": columns[metric.reference_count_column]}
+    out.update({label: columns[column] for column, label in _FIGURES[name].items()})
+    if name == "prdc":
+        from .prdc import NEAREST_K
+
+        out["k"] = NEAREST_K
+    if reasons:
+        out["null_reason"] = reasons[name]
+    if columns.get("fd_dinov2_biased"):
+        out["warning"] = "fewer images than feature dimensions on a side: FD-DINOv2 is biased upwards"
+    return out

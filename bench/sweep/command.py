@@ -77,9 +77,10 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
             raise BenchError(f"--fid-ref {reference}: not a point of this sweep (points: {', '.join(ids)})")
     elif reference and not Path(reference).expanduser().exists():
         raise BenchError(f"--fid-ref: not found: {reference}")
-    clip = Path(evaluation.clip).expanduser()
-    if evaluation.clip.startswith((".", "/", "~")) and not clip.is_dir():
-        raise BenchError(f"--eval-clip: checkpoint not found: {evaluation.clip}")
+    for option, source in (("--eval-clip", evaluation.clip), ("--eval-cmmd-clip", evaluation.cmmd_clip),
+                           ("--eval-dinov2", evaluation.dinov2)):
+        if source.startswith((".", "/", "~")) and not Path(source).expanduser().is_dir():
+            raise BenchError(f"{option}: checkpoint not found: {source}")
 
 
 def _default_run_id(definition: SweepDefinition) -> str:
@@ -124,7 +125,8 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
         evaluation = EvalSettings(metrics=tuple(m.strip() for m in options["eval_metrics"].split(",") if m.strip()),
                                   clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
                                   inception_weights=Path(options["inception_weights"])
-                                  if options.get("inception_weights") else None)
+                                  if options.get("inception_weights") else None,
+                                  cmmd_clip=options["eval_cmmd_clip"], dinov2=options["eval_dinov2"])
         _check_eval_inputs(evaluation, definition)
         # torch evaluates in this process: JAX must not claim the accelerator's memory up front.
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

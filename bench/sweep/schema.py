@@ -109,7 +109,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
     Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
     Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
-    Column("fid_reference", pa.string(), "FID reference: a folder, a .npz statistics file, or point:<id>."),
+    Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, a .npz "
+           "statistics file (fid only), or point:<id>."),
     Column("fid_images", pa.int32(), "Images of the point fed to the Inception network."),
     Column("fid_reference_images", pa.int32(), "Images behind the reference statistics (-1: unknown, from a .npz)."),
     Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
@@ -127,8 +128,31 @@ COLUMNS: tuple[Column, ...] = (
            "there are too few images (isc_mean is then null)."),
     Column("precision", pa.float64(), "Precision (k=3 nearest neighbours on Inception pool features)."),
     Column("recall", pa.float64(), "Recall (same features)."),
-    Column("quality_notes", pa.string(), "Why a requested quality figure is null, e.g. too few images for the "
-           "Inception Score; null when every requested figure has a value."),
+    # Metrics of the registry (evals/registry.py) beyond the Inception family
+    Column("quality_notes", pa.string(), "Why a requested quality metric is null: 'metric: reason; ...' (too few "
+           "images for it, a reference without images); such a metric is not asked for again."),
+    Column("rerank_images_per_prompt", pa.int32(), "Images per prompt n behind the re-ranking columns."),
+    Column("clip_score_best_of_n", pa.float64(), "Mean over prompts of the best of the n images' CLIP scores "
+           "(what the notebook's re-ranking shows)."),
+    Column("rerank_gain", pa.float64(), "clip_score_best_of_n minus the mean CLIP score: what re-ranking buys."),
+    Column("clip_score_best_of_k", pa.list_(pa.float64()), "Expected CLIP score of the best of k random images "
+           "of a prompt, k = 1..n, exact from the order statistics, mean over prompts."),
+    Column("cmmd_network", pa.string(), "CLIP image tower, weights and resizing behind cmmd."),
+    Column("cmmd_images", pa.int32(), "Images of the point embedded for cmmd."),
+    Column("cmmd_reference_images", pa.int32(), "Reference images embedded for cmmd."),
+    Column("cmmd", pa.float64(), "CMMD to the reference: RBF-kernel MMD (sigma 10) x 1000 on L2-normalised CLIP "
+           "embeddings, the minimum-variance estimator; no Gaussian assumption."),
+    Column("dinov2_network", pa.string(), "DINOv2 network, weights and resizing behind fd_dinov2 and the PRDC columns."),
+    Column("dinov2_images", pa.int32(), "Images of the point fed to DINOv2."),
+    Column("dinov2_reference_images", pa.int32(), "Reference images fed to DINOv2."),
+    Column("fd_dinov2", pa.float64(), "Fréchet distance on DINOv2 features to the reference."),
+    Column("fd_dinov2_biased", pa.bool_(), "True when either side has fewer images than DINOv2 has feature "
+           "dimensions (1,024 for ViT-L/14): fd_dinov2 is biased upwards."),
+    Column("prdc_precision", pa.float64(), "Precision, k=5 nearest neighbours on DINOv2 features (Naeem et al. 2020)."),
+    Column("prdc_recall", pa.float64(), "Recall, same features and k."),
+    Column("density", pa.float64(), "Density: mean count of reference k-NN balls holding a generated image, / k "
+           "(1 on average when both sets come from one distribution; can exceed 1)."),
+    Column("coverage", pa.float64(), "Coverage: share of reference images whose k-NN ball holds a generated image."),
 )
 
 
