@@ -45,7 +45,14 @@ def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weight
     unknown = [m for m in metrics if m not in ("fid", "kid", "isc", "prc")]
     if unknown or not metrics:
         raise BenchError(f"--metrics: unknown metric(s) {', '.join(unknown) or '(none)'} (known: fid, kid, isc, prc)")
+    if weights is not None and not weights.is_file():
+        raise BenchError(f"--inception-weights: file not found: {weights}")
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise BenchError(f"--cache: {cache_dir} is a file, not a folder")
     files, images = load_folder(folder)
+    ref_path = Path(reference).expanduser()
+    if not (ref_path.is_dir() or (ref_path.is_file() and ref_path.suffix == ".npz")):
+        raise BenchError(f"REFERENCE: '{reference}' is neither a folder of images nor a .npz statistics file")
     extractor = inception.load_extractor(weights)
     ref = fidelity.resolve_reference(reference, extractor, inception.weights_id(weights),
                                      cache_dir or cache_root() / "fid-stats")

@@ -17,15 +17,15 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.models.tiny import cache_root
+from bench.outputs import image_name
 from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
 from .clip_score import DEFAULT_CLIP, clip_scores, load_clip
-from bench.outputs import image_name
+from .images import IMAGE_SUFFIXES, load_images
 
-from .images import load_images
-from .statistics import ScoreSummary
+# JAX (through the model cache's location) and scipy (through the statistics)
+# are imported when a point is evaluated: bad input is refused before.
 
 METRICS = ("clip", "fid", "kid", "isc", "prc")
 FIDELITY = ("fid", "kid", "isc", "prc")
@@ -78,6 +78,8 @@ def image_prompts(definition: SweepDefinition) -> list[str]:
 
 
 def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray, clip: str) -> list[dict]:
+    from .statistics import ScoreSummary
+
     per_prompt = scores.reshape(len(definition.prompts), definition.num_images)
     rows = []
     for i, prompt in enumerate(definition.prompts):
@@ -113,6 +115,8 @@ class Evaluator:
         if self._extractor is None:
             self._extractor = inception.load_extractor(self.settings.inception_weights)
             weights_id = inception.weights_id(self.settings.inception_weights)
+            from bench.models.tiny import cache_root
+
             cache_dir = self.settings.cache_dir or cache_root() / "fid-stats"
             if self.settings.fid_ref:
                 self._reference = fidelity.resolve_reference(self.settings.fid_ref, self._extractor, weights_id,
@@ -127,6 +131,7 @@ class Evaluator:
     def evaluate_missing(self) -> int:
         """Evaluate what is missing; returns the number of points evaluated."""
         from . import fidelity, inception
+        from .statistics import ScoreSummary
 
         settings, run_dir, store = self.settings, self.run_dir, self.store
         definition = SweepDefinition.from_json(store.run["definition"])
@@ -184,8 +189,42 @@ class Evaluator:
         return len(todo)
 
 
+def check_inputs(store: RunStore, settings: EvalSettings) -> None:
+    """What `eval` can refuse before it loads a network or writes anything:
+    the Inception weights file, and a FID reference that is not there. A
+    point reference must name a point of this run that finished with images
+    (`sweep --eval` alone may name a point still to come)."""
+    if not set(settings.metrics) & set(FIDELITY):
+        return
+    weights = settings.inception_weights
+    if weights is not None and not Path(weights).is_file():
+        raise BenchError(f"--inception-weights: file not found: {weights}")
+    reference = settings.fid_ref
+    if not reference:
+        return
+    if reference.startswith("point:"):
+        point_id = reference.removeprefix("point:")
+        rows = {row["point_id"]: row for row in store.rows().to_dict("records")}
+        if point_id not in rows:
+            raise BenchError(f"--fid-ref {reference}: no such point in {store.run_dir} "
+                             f"(points: {', '.join(rows) or 'none'})")
+        if rows[point_id]["status"] != "ok":
+            raise BenchError(f"--fid-ref {reference}: that point did not finish (status "
+                             f"{rows[point_id]['status']}): it has no images to compare with")
+        folder = store.images_dir(point_id)
+        if not folder.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            raise BenchError(f"--fid-ref {reference}: {folder} holds no images")
+        return
+    path = Path(reference).expanduser()
+    if not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):
+        raise BenchError(f"--fid-ref: '{reference}' is neither a folder of images, a .npz statistics file "
+                         "nor point:<id>")
+
+
 def evaluate_run(run_dir: Path, settings: EvalSettings, echo=print) -> int:
-    count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
+    store = RunStore.open(run_dir)
+    check_inputs(store, settings)
+    count = Evaluator(store, settings, echo).evaluate_missing()
     if not count:
         echo("Nothing to evaluate: every finished point already has the requested metrics.")
     return count
