@@ -105,6 +105,7 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         if options.get("resume"):
             from .store import RunStore  # pandas and pyarrow: only once there is a run to read
 
+            _check_writable(Path(options["resume"]), "--resume")
             store = RunStore.open(Path(options["resume"]))
             stored = SweepDefinition.from_json(store.run["definition"])
             definition = build_definition(options, explicit, stored)
@@ -119,9 +120,7 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         raise BenchError(str(e)) from None
 
     points = definition.points()
-    if options.get("resume"):
-        _check_writable(Path(options["resume"]), "--resume")
-    else:
+    if not options.get("resume"):
         _check_writable(Path(options["out"]), "--out")
     devices_needed = definition.max_devices()
     config = distributed_config(options)
