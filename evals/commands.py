@@ -9,7 +9,7 @@ from bench.errors import BenchError
 from bench.models.tiny import cache_root
 from bench.prompts import read_prompt_file
 
-from .clip_score import clip_scores, load_clip
+from .clip_score import check_clip_source, clip_scores, load_clip
 from .images import load_folder
 from .statistics import ScoreSummary
 
@@ -29,6 +29,7 @@ def prompts_for(files: list[Path], prompts: list[str], prompts_file: Path) -> li
 
 
 def clip_score_of_folder(folder: Path, prompts_file: Path, clip_source: str) -> dict:
+    check_clip_source(clip_source)
     files, images = load_folder(folder)
     prompts = prompts_for(files, list(read_prompt_file(prompts_file).prompts), prompts_file)
     scores = clip_scores(*load_clip(clip_source), images, prompts)

@@ -21,7 +21,7 @@ from bench.outputs import image_name
 from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
-from .clip_score import DEFAULT_CLIP, clip_scores, load_clip
+from .clip_score import DEFAULT_CLIP, check_clip_source, clip_scores, load_clip
 from .images import IMAGE_SUFFIXES, load_images
 
 # JAX (through the model cache's location) and scipy (through the statistics)
@@ -194,6 +194,8 @@ def check_inputs(store: RunStore, settings: EvalSettings) -> None:
     the Inception weights file, and a FID reference that is not there. A
     point reference must name a point of this run that finished with images
     (`sweep --eval` alone may name a point still to come)."""
+    if "clip" in settings.metrics:
+        check_clip_source(settings.clip)
     if not set(settings.metrics) & set(FIDELITY):
         return
     weights = settings.inception_weights

@@ -165,6 +165,8 @@ def read_sweep_file(path: Path) -> tuple[dict[str, tuple], tuple[dict[str, tuple
             raise SpecError(f"--sweep: {path}: zipped axes {', '.join(group)} have different lengths")
         groups.append(group)
     named = list(grid) + [n for g in groups for n in g]
+    if not named:
+        raise SpecError(f"--sweep: {path} defines no axis (give [grid] and/or [zip] tables of axis = [values])")
     repeated = {n for n in named if named.count(n) > 1}
     if repeated:
         raise SpecError(f"--sweep: {path}: axis {', '.join(sorted(repeated))} appears more than once")
