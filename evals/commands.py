@@ -54,6 +54,8 @@ def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weight
     ref_path = Path(reference).expanduser()
     if not (ref_path.is_dir() or (ref_path.is_file() and ref_path.suffix == ".npz")):
         raise BenchError(f"REFERENCE: '{reference}' is neither a folder of images nor a .npz statistics file")
+    if ref_path.is_file():
+        fidelity.stats_reference(reference, ref_path)  # a damaged file is refused before Inception loads
     extractor = inception.load_extractor(weights)
     ref = fidelity.resolve_reference(reference, extractor, inception.weights_id(weights),
                                      cache_dir or cache_root() / "fid-stats")
