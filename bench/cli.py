@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .errors import BenchError
+from .errors import BenchError, one_line
 from .sampling.config import SamplingConfig
 
 
@@ -465,10 +465,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         code = 130
     except click.UsageError as e:
-        click.echo(f"Error: {e.format_message()}", err=True)
+        click.echo(f"Error: {one_line(e.format_message())}", err=True)
         code = 2
     except BenchError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {one_line(str(e))}", err=True)
         code = getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -45,7 +45,7 @@ class DistributedConfig:
     timeout_s: float = 300.0
 
     def __post_init__(self):
-        if self.timeout_s <= 0:
+        if not self.timeout_s > 0:  # NaN too
             raise BenchError(f"--distributed-timeout must be > 0 seconds, got {self.timeout_s:g}")
         if self.coordinator is None:
             if self.num_processes not in (None, 1) or self.process_id not in (None, 0):

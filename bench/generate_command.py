@@ -42,10 +42,22 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     prompts = check_prompts(prompts)
     if num_images < 1:
         raise BenchError(f"-n/--num-images must be >= 1, got {num_images}")
+    if not 0 <= seed < 2**31:
+        raise BenchError(f"--seed must be in [0, 2^31), got {seed}")
+    if devices < 1:
+        raise BenchError(f"--devices must be >= 1, got {devices}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise BenchError(f"--out: {out} is a file, not a folder")
     sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
     from .distributed import DistributedConfig, start
+    from .models.loading import ModelSpec, check_spec, load_models  # imports JAX, starts nothing
+    from .parallel import ParallelConfig
 
     config = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
+    mode = parallel or ("single" if devices == 1 else "sharded")
+    parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
+    spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
+    check_spec(spec)
     if host_devices is not None:
         emulate_host_devices(host_devices)
 
@@ -54,14 +66,9 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     from .devices import select_devices
     from .environment import device_info, git_commit, package_versions
     from .generate import generate
-    from .models.loading import ModelSpec, load_models
     from .outputs import RANDOM_WEIGHTS_NOTE, image_name, write_generation
-    from .parallel import ParallelConfig
 
-    mode = parallel or ("single" if devices == 1 else "sharded")
-    parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
     chosen = select_devices(devices)
-    spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
 
     start = time.perf_counter()
     models = load_models(spec)

@@ -24,8 +24,8 @@ from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
 from . import registry
-from .clip_score import DEFAULT_CLIP
-from .images import load_images
+from .clip_score import DEFAULT_CLIP, check_clip_source
+from .images import IMAGE_SUFFIXES, load_images
 from .metric import DEFAULT_CMMD_CLIP, DEFAULT_DINOV2, Metric, Networks
 from .notes import format_notes, parse_notes
 from .scoring import FeatureBank, compute
@@ -73,6 +73,8 @@ def image_prompts(definition: SweepDefinition) -> list[str]:
 
 
 def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray, clip: str) -> list[dict]:
+    from .statistics import ScoreSummary
+
     per_prompt = scores.reshape(len(definition.prompts), definition.num_images)
     rows = []
     for i, prompt in enumerate(definition.prompts):
@@ -167,8 +169,47 @@ class Evaluator:
         return evaluated
 
 
+def check_inputs(store: RunStore, settings: EvalSettings) -> None:
+    """What `eval` can refuse before it loads a network or writes anything:
+    the Inception weights file, and a FID reference that is not there. A
+    point reference must name a point of this run that finished with images
+    (`sweep --eval` alone may name a point still to come)."""
+    if "clip" in settings.metrics:
+        check_clip_source(settings.clip)
+    if not any(m.needs_reference or "inception" in m.features for m in registry.resolve(settings.metrics)):
+        return
+    weights = settings.inception_weights
+    if weights is not None and not Path(weights).is_file():
+        raise BenchError(f"--inception-weights: file not found: {weights}")
+    reference = settings.fid_ref
+    if not reference:
+        return
+    if reference.startswith("point:"):
+        point_id = reference.removeprefix("point:")
+        rows = {row["point_id"]: row for row in store.rows().to_dict("records")}
+        if point_id not in rows:
+            raise BenchError(f"--fid-ref {reference}: no such point in {store.run_dir} "
+                             f"(points: {', '.join(rows) or 'none'})")
+        if rows[point_id]["status"] != "ok":
+            raise BenchError(f"--fid-ref {reference}: that point did not finish (status "
+                             f"{rows[point_id]['status']}): it has no images to compare with")
+        folder = store.images_dir(point_id)
+        if not folder.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            raise BenchError(f"--fid-ref {reference}: {folder} holds no images")
+        return
+    path = Path(reference).expanduser()
+    if not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):
+        raise BenchError(f"--fid-ref: '{reference}' is neither a folder of images, a .npz statistics file "
+                         "nor point:<id>")
+
+
 def evaluate_run(run_dir: Path, settings: EvalSettings, echo=print) -> int:
-    count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
+    from bench.runlock import run_lock
+
+    store = RunStore.open(run_dir)  # a one-line error for a folder that is not a run, before any lock file
+    check_inputs(store, settings)
+    with run_lock(run_dir):
+        count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
     if not count:
         echo("Nothing to evaluate: every finished point already has the requested metrics.")
     return count

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 
 from . import inception
 from .images import image_files, load_images
@@ -62,8 +62,8 @@ def stats_reference(name: str, path: Path) -> Reference:
         mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
     except KeyError:
         raise BenchError(f"--fid-ref: {path} has no 'mu' and 'sigma' arrays") from None
-    except (OSError, ValueError) as e:
-        raise BenchError(f"--fid-ref: cannot read statistics file {path}: {e}") from None
+    except Exception as e:  # numpy raises OSError, ValueError, zipfile.BadZipFile...: an unreadable file
+        raise BenchError(f"--fid-ref: cannot read statistics file {path}: {first_line(e)}") from None
     if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
         raise BenchError(f"--fid-ref: {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
     count = int(data["count"]) if "count" in getattr(data, "files", ()) else -1

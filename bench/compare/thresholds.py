@@ -128,9 +128,9 @@ def parse_thresholds_text(text: str, yaml: bool, where: str) -> dict[str, float 
 
 def read_thresholds_file(path: Path) -> dict[str, float | None]:
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise BenchError(f"--thresholds: cannot read {path}: {e.strerror}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"--thresholds: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     return parse_thresholds_text(text, path.suffix.lower() in (".yaml", ".yml"), str(path))
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Sequence
 
@@ -26,14 +27,14 @@ class SamplingConfig:
                                        "1 skips the unconditioned pass.")
 
     def __post_init__(self):
-        if not self.temperature > 0:
-            raise ValueError(f"--temperature must be > 0, got {self.temperature}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"--temperature must be > 0 and finite, got {self.temperature}")
         if self.top_k < 0:
             raise ValueError(f"--top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.cond_scale < 0:
-            raise ValueError(f"--cond-scale must be >= 0, got {self.cond_scale}")
+        if not (self.cond_scale >= 0 and math.isfinite(self.cond_scale)):
+            raise ValueError(f"--cond-scale must be >= 0 and finite, got {self.cond_scale}")
 
     @property
     def unconditioned_pass(self) -> bool:

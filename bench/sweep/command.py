@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import math
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from ..devices import emulate_host_devices
-from ..errors import BenchError
+from ..devices import check_emulated_count, emulate_host_devices
+from ..errors import BenchError, Interrupted, RunWriteError, Terminated
 from ..prompts import load_prompt_set
 from .clock import summary_text
 from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
@@ -58,8 +60,8 @@ def build_definition(options: dict, explicit: set[str], base: SweepDefinition) -
     for name, minimum in (("num_images", 1), ("iters", 1), ("warmup", 0)):
         if getattr(definition, name) < minimum:
             raise BenchError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(definition, name)}")
-    if definition.min_seconds < 0:
-        raise BenchError(f"--min-seconds must be >= 0, got {definition.min_seconds}")
+    if not (definition.min_seconds >= 0 and math.isfinite(definition.min_seconds)):
+        raise BenchError(f"--min-seconds must be >= 0 and finite, got {definition.min_seconds}")
     if definition.host_devices is not None and definition.host_devices < 1:
         raise BenchError(f"--host-devices must be >= 1, got {definition.host_devices}")
     definition.points()  # raises on an empty grid
@@ -83,6 +85,18 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
             raise BenchError(f"{option}: checkpoint not found: {source}")
 
 
+def _check_writable(folder: Path, option: str) -> None:
+    """Refuse a results folder this process cannot write before any compiling:
+    the nearest folder that exists must be one, and writable."""
+    existing = folder.expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BenchError(f"{option}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BenchError(f"{option}: cannot write to {existing}: permission denied")
+
+
 def _default_run_id(definition: SweepDefinition) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"{now:%Y%m%d-%H%M%S}-{definition.fingerprint()[:6]}"
@@ -104,6 +118,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
         check_run_id(options["run_id"])
     try:
         if options.get("resume"):
+            _check_writable(Path(options["resume"]), "--resume")
             store = RunStore.open(Path(options["resume"]))
             stored = SweepDefinition.from_json(store.run["definition"])
             definition = build_definition(options, explicit, stored)
@@ -118,6 +133,26 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
         raise BenchError(str(e)) from None
 
     points = definition.points()
+    if not options.get("resume"):
+        _check_writable(Path(options["out"]), "--out")
+    devices_needed = definition.max_devices()
+    config = distributed_config(options)
+    processes = config.num_processes or 1
+    if config.enabled and options.get("interleave"):
+        raise BenchError("--interleave takes turns between two single-process sweeps on one host: "
+                         "not with --num-processes")
+    if config.enabled and definition.min_seconds > 0:
+        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
+                         "use --iters")
+    emulated = None
+    if definition.host_devices is not None:
+        emulated = (definition.host_devices, "--host-devices")
+        check_emulated_count(*emulated)
+    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
+        # processes --devices counts global devices, so each process emulates its share.
+        emulated = (-(-devices_needed // processes), "--devices")
+        check_emulated_count(*emulated)
     evaluation = None
     if options.get("eval_metrics"):
         from evals.evaluate import EvalSettings
@@ -135,21 +170,8 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     for dtype in sorted({p.settings["dtype"] for p in points}):
         check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,
                              vqgan=definition.vqgan, clip=definition.clip, dtype=dtype))
-    devices_needed = definition.max_devices()
-    config = distributed_config(options)
-    processes = config.num_processes or 1
-    if config.enabled and options.get("interleave"):
-        raise BenchError("--interleave takes turns between two single-process sweeps on one host: "
-                         "not with --num-processes")
-    if config.enabled and definition.min_seconds > 0:
-        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
-                         "use --iters")
-    if definition.host_devices is not None:
-        emulate_host_devices(definition.host_devices)
-    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
-        # processes --devices counts global devices, so each process emulates its share.
-        emulate_host_devices(-(-devices_needed // processes))
+    if emulated is not None:
+        emulate_host_devices(*emulated)
 
     # JAX starts here, after XLA_FLAGS is final.
     from ..distributed import start
@@ -171,6 +193,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     from ..outputs import RANDOM_WEIGHTS_NOTE
     from .execute import run_points
     from .schema import SCHEMA_VERSION
+    from .store import RunStore
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -230,8 +253,9 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
         echo(f"Taking turns call by call with the other sweep of {options['interleave']}", err=True)
         turns.join()
     try:
-        run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
-                   after_point=after_point, cluster=cluster, clock=clock, turns=turns)
+        with stop_cleanly(store):
+            run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
+                       after_point=after_point, cluster=cluster, clock=clock, turns=turns)
     finally:
         if turns is not None:
             turns.leave()
@@ -289,6 +313,30 @@ FAILED_STATUSES = ("failed", "oom", "lost")
 
 class PointsFailed(BenchError):
     exit_code = 1
+
+
+@contextlib.contextmanager
+def stop_cleanly(store):
+    """SIGINT, SIGTERM or a run folder that cannot be written stop the sweep
+    between two writes: the point in flight is dropped (its staging folder
+    removed), every finished point stays, and the message says how to go on."""
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    resume = f"the finished points are kept; resume with: dalle-bench sweep --resume {store.run_dir}"
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        store.discard_staging()
+        signal_name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
+        raise Interrupted(f"stopped by {signal_name}; {resume}", code) from None
+    except RunWriteError as e:
+        store.discard_staging()
+        raise RunWriteError(f"{e}; {resume}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def distributed_config(options: dict):

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..batching import padded_rows, plan_batches
 from ..devices import select_devices
 from ..distributed import Cluster, DistributedError
-from ..errors import BenchError, first_line
+from ..errors import BenchError, RunWriteError, first_line
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
 from ..outputs import image_name, to_uint8
@@ -39,7 +39,7 @@ from ..stats import LatencyStats
 from ..timing import TimingPolicy, time_calls
 from .clock import SweepClock
 from .spec import Point, SweepDefinition
-from .store import RunStore
+from .store import RunStore, writing
 
 
 
@@ -162,7 +162,12 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
         if cluster.is_main:
             with context.clock.timing("writing"):
                 row = combine_reports(store, context, point, reports)
-                store.append(row)
+                try:
+                    store.append(row)
+                except RunWriteError:
+                    # Its row is not written: its images must not look published either.
+                    shutil.rmtree(store.images_dir(point.point_id), ignore_errors=True)
+                    raise
             bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
             if after_point is not None:
                 after_point()
@@ -302,6 +307,8 @@ def combine_reports(store: RunStore, context: Context, point: Point, reports: li
         return {**row, "status": report["status"], "error": where + report["error"], "finished_at": _now()}
     try:
         return _combine_measured(store, context, point, reports, row)
+    except RunWriteError:
+        raise  # the run folder cannot be written: the run stops, this point is measured again on resume
     except Exception as e:  # e.g. a share missing from the images: the point failed, the sweep goes on
         shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
         return {**row, "status": "failed", "error": f"{type(e).__name__}: {first_line(e)}"[:500],
@@ -391,10 +398,11 @@ def time_stages(stage_runner, device_batch: dict, policy: TimingPolicy) -> tuple
 def write_share(staging: Path, merged: dict, process: int) -> None:
     """This process's images (PNGs) and a part file with their tokens and CLIP
     scores, indexed by (prompt, sample), for process 0 to merge."""
-    for p, s, image in zip(merged["prompt"], merged["sample"], merged["images"]):
-        Image.fromarray(to_uint8(image)).save(staging / image_name(int(p), int(s)))
-    np.savez(staging / f"part-{process}.npz", prompt=merged["prompt"], sample=merged["sample"],
-             tokens=merged["tokens"].astype(np.int32), clip_scores=merged["clip_scores"].astype(np.float32))
+    with writing(staging):
+        for p, s, image in zip(merged["prompt"], merged["sample"], merged["images"]):
+            Image.fromarray(to_uint8(image)).save(staging / image_name(int(p), int(s)))
+        np.savez(staging / f"part-{process}.npz", prompt=merged["prompt"], sample=merged["sample"],
+                 tokens=merged["tokens"].astype(np.int32), clip_scores=merged["clip_scores"].astype(np.float32))
 
 
 def publish_shares(store: RunStore, point: Point, num_prompts: int, num_images: int, processes: int,
@@ -415,9 +423,10 @@ def publish_shares(store: RunStore, point: Point, num_prompts: int, num_images: 
         filled[part["prompt"], part["sample"]] = True
     if not filled.all():
         raise RuntimeError(f"images missing from the processes' shares: {np.argwhere(~filled).tolist()[:4]}")
-    np.save(staging / "tokens.npy", tokens)
-    np.save(staging / "clip_scores.npy", scores)
-    np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
+    with writing(staging):
+        np.save(staging / "tokens.npy", tokens)
+        np.save(staging / "clip_scores.npy", scores)
+        np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
     for k in range(processes):
         (staging / f"part-{k}.npz").unlink()
     return store.publish_images(staging, point.point_id)
