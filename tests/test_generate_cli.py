@@ -123,7 +123,7 @@ def test_a_checkpoint_with_missing_weights_says_so_in_one_line(run_cli, tiny_cac
     weights = msgpack_restore((folder / "flax_model.msgpack").read_bytes())
     del weights["lm_head"]
     (folder / "flax_model.msgpack").write_bytes(msgpack_serialize(weights))
-    proc = run_cli("generate", "a cat", "-n", "1", "--cond-scale", "1", "--weights", "pretrained", "--model", folder,
+    proc = run_cli("generate", "a cat", "-n", "1", "--cond-scale", "1", "--model", folder,
                    "--out", tmp_path / "out", "--no-progress")
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("Note:")]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
