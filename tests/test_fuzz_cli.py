@@ -381,7 +381,9 @@ def run_digest(finished_run) -> dict[str, str]:
 
 def _params():
     for name, c in CASES.items():
-        marks = [pytest.mark.xfail(reason=c.xfail, strict=True)] if c.xfail else []
+        # Not run until that branch is merged: today such a run id starts a real sweep (minutes).
+        # After the merge, drop the row's xfail and it is checked like the others.
+        marks = [pytest.mark.xfail(reason=c.xfail, run=False)] if c.xfail else []
         yield pytest.param(name, id=name, marks=marks)
 
 
