@@ -39,11 +39,10 @@ INVOCATION_TIMEOUT_S = 300  # generous: a loaded 2-core machine; a refusal takes
 class Case:
     args: tuple[str, ...]
     names: str  # text the error line must contain: the option or the file at fault
-    xfail: str | None = None  # reason, for a contract another branch delivers
 
 
-def case(*args: str, names: str, xfail: str | None = None) -> Case:
-    return Case(tuple(args), names, xfail)
+def case(*args: str, names: str) -> Case:
+    return Case(tuple(args), names)
 
 
 SWEEP = ("sweep", "--out", "{out}", "--no-progress")
@@ -52,7 +51,8 @@ COMPARE = ("compare", "{run}", "{run}")
 CLIP_SCORE = ("metrics", "clip-score")
 FID = ("metrics", "fid")
 GENERATE = ("generate", "a cat", "--out", "{out}", "--no-progress")
-ISSUE_11 = "issue 11 branch: --run-id validation"
+LOADGEN = ("loadgen", "--out", "{out}")
+CMMD = ("metrics", "cmmd")
 
 CASES: dict[str, Case] = {
     # --- the command line itself
@@ -103,8 +103,16 @@ CASES: dict[str, Case] = {
     "sweep compilation-cache is a file": case(*SWEEP, "--compilation-cache", "{bad}/empty.txt",
                                               names="--compilation-cache"),
     "sweep out is a file": case("sweep", "--out", "{bad}/empty.txt", names="--out"),
-    "sweep run-id with a slash": case(*SWEEP, "--run-id", "a/b", names="--run-id", xfail=ISSUE_11),
-    "sweep run-id parent": case(*SWEEP, "--run-id", "..", names="--run-id", xfail=ISSUE_11),
+    "sweep run-id with a slash": case(*SWEEP, "--run-id", "a/b", names="--run-id"),
+    "sweep run-id parent": case(*SWEEP, "--run-id", "..", names="--run-id"),
+    # --- loadgen
+    "loadgen unknown scenario": case(*LOADGEN, "--scenario", "burst", names="--scenario"),
+    "loadgen target rate zero": case(*LOADGEN, "--scenario", "server", "--target-qps", "0", names="--target-qps"),
+    "loadgen negative batch window": case(*LOADGEN, "--max-batch-wait-ms", "-1", names="--max-batch-wait-ms"),
+    "loadgen missing user.conf": case(*LOADGEN, "--user-conf", "{bad}/none.conf", names="--user-conf"),
+    "loadgen run-id with a slash": case(*LOADGEN, "--run-id", "a/b", names="--run-id"),
+    # --- metrics beyond FID
+    "cmmd missing images folder": case(*CMMD, "{bad}/none", "{images}", names="none"),
     # --- sweep: --prompts (a set name or a file of each format)
     "sweep prompts unknown set": case(*SWEEP, "--prompts", "dmeo", names="--prompts"),
     "sweep prompts missing file": case(*SWEEP, "--prompts", "{bad}/none.txt", names="--prompts"),
@@ -381,10 +389,7 @@ def run_digest(finished_run) -> dict[str, str]:
 
 def _params():
     for name, c in CASES.items():
-        # Not run until that branch is merged: today such a run id starts a real sweep (minutes).
-        # After the merge, drop the row's xfail and it is checked like the others.
-        marks = [pytest.mark.xfail(reason=c.xfail, run=False)] if c.xfail else []
-        yield pytest.param(name, id=name, marks=marks)
+        yield pytest.param(name, id=name)
 
 
 @pytest.mark.parametrize("name", list(_params()))
