@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test bench bench-mini baseline clean
+.PHONY: setup browser demo test test-integration bench bench-mini baseline clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ demo: setup
 # Two workers (pytest-xdist): much of the suite waits on subprocess start-up, single-threaded.
 test: setup browser
 	$(PY) -m pytest --benchmark-disable -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The long CLI suites (marked `integration`): the fuzz table, real OS faults, LoadGen scenarios,
+# the feature-network metrics through the CLI, run locks and exit statuses. Not in `make test`.
+test-integration: setup browser
+	$(PY) -m pytest --benchmark-disable -n 2 --dist loadgroup -m integration $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m pytest -m "benchmark or slow" --benchmark-only --benchmark-autosave $(PYTEST_ARGS)

@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("test_faults")
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_faults")]
 
 FAST = ("--no-stages", "--iters", "1", "--warmup", "0", "-n", "1", "--cond-scale", "1", "--no-progress",
         "--no-report")

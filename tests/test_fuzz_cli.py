@@ -30,7 +30,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("test_fuzz_cli")
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_fuzz_cli")]
 
 INVOCATION_TIMEOUT_S = 300  # generous: a loaded 2-core machine; a refusal takes seconds
 

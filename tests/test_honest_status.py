@@ -14,7 +14,7 @@ import pytest
 
 from bench.sweep.schema import SCHEMA
 
-pytestmark = pytest.mark.xdist_group("test_honest_status")
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_honest_status")]
 
 LONG = " ".join(["a very long prompt about a red bicycle"] * 20)  # far beyond the 64 text tokens
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from bench.sweep.scenario_schema import NAMES, SCHEMA
 
-pytestmark = pytest.mark.xdist_group("test_loadgen")
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_loadgen")]
 
 # Short tests: LoadGen judges them against these settings (and says they are too short for MLPerf).
 SHORT = ["--min-duration", "0.5", "--min-queries", "4"]

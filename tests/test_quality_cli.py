@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 # One pytest-xdist worker runs this module: its module fixtures are built once.
-pytestmark = pytest.mark.xdist_group("test_quality_cli")
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_quality_cli")]
 
 
 def _write_images(folder: Path, count: int, seed: int, size: int = 48) -> np.ndarray:

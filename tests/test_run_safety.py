@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("test_run_safety")
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_run_safety")]
 
 
 def _one_line_error(proc, *fragments: str) -> str:
