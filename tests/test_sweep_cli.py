@@ -242,8 +242,10 @@ def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_
     run = json.loads((run_dir / "run.json").read_text())
     assert run["compilation_cache"]["dir"] == str(tiny_cache / "xla-cache")
     spent = run["sessions"][0]["time"]
-    # 2 pipelines; stages: decode and score once, encode and sample once per structure.
-    assert (spent["programs_compiled"], spent["programs_reused"]) == (2 + 6, 2 + 4 * 2)
+    # Compiled: 2 pipelines; stages: decode and score once, encode and sample once per structure.
+    # Reused: decode and score by the second structure's first point, then the pipeline and its four
+    # stages by each of the last two points.
+    assert (spent["programs_compiled"], spent["programs_reused"]) == (2 + 6, 2 + 2 + 4 * 2)
     assert spent["timed_s"] == pytest.approx(rows.timed_s.sum(), rel=1e-6)
     assert 0 < spent["measuring_fraction"] < 1 and spent["wall_s"] > spent["compile_s"] + spent["timed_s"]
     assert "measuring fraction (timed / wall)" in proc.stderr

@@ -139,7 +139,9 @@ def latency_test(baseline, candidate, alpha: float = ALPHA) -> LatencyTest:
         return LatencyTest(n, m, None, None, None, None, alpha)
     ratio = float(np.median(cand) / np.median(base))
     low, high = ratio_interval(base, cand)
-    if not decidable(n, m, alpha):
+    # The documented rule is "at least minimum_calls a side": 12 vs 3 calls can reach alpha on paper,
+    # but three calls say nothing about the candidate's spread.
+    if min(n, m) < minimum_calls(alpha) or not decidable(n, m, alpha):
         return LatencyTest(n, m, ratio, low, high, None, alpha)
     p = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
     return LatencyTest(n, m, ratio, low, high, p, alpha)
