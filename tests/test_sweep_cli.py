@@ -246,7 +246,7 @@ def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_
     # Reused: decode and score by the second structure's first point, then the pipeline and its four
     # stages by each of the last two points.
     assert (spent["programs_compiled"], spent["programs_reused"]) == (2 + 6, 2 + 2 + 4 * 2)
-    assert spent["timed_s"] == pytest.approx(rows.timed_s.sum(), rel=1e-6)
+    assert spent["timed_s"] == pytest.approx(rows.timed_s.sum(), abs=5e-4)  # run.json keeps milliseconds
     assert 0 < spent["measuring_fraction"] < 1 and spent["wall_s"] > spent["compile_s"] + spent["timed_s"]
     assert "measuring fraction (timed / wall)" in proc.stderr
 
