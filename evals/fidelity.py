@@ -70,20 +70,28 @@ def stats_reference(name: str, path: Path) -> Reference:
     return Reference(name, mu, sigma, count, None)
 
 
-def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, run_dir: Path | None = None) -> Reference:
+def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
+    """The image folder a reference names; None for a .npz statistics file."""
     if spec.startswith("point:"):
         if run_dir is None:
             raise BenchError(f"--fid-ref {spec}: point references need a run folder")
         folder = run_dir / "images" / spec.removeprefix("point:")
         if not folder.is_dir():
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
-        return folder_reference(spec, folder, extractor, weights_id, cache_dir)
+        return folder
     path = Path(spec).expanduser()
     if path.is_dir():
-        return folder_reference(spec, path, extractor, weights_id, cache_dir)
+        return path
     if path.is_file() and path.suffix == ".npz":
-        return stats_reference(spec, path)
+        return None
     raise BenchError(f"--fid-ref: '{spec}' is neither a folder of images, a .npz statistics file nor point:<id>")
+
+
+def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, run_dir: Path | None = None) -> Reference:
+    folder = reference_folder(spec, run_dir)
+    if folder is None:
+        return stats_reference(spec, Path(spec).expanduser())
+    return folder_reference(spec, folder, extractor, weights_id, cache_dir)
 
 
 def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | None, metrics: set[str],

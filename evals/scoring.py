@@ -17,26 +17,9 @@ from bench.errors import BenchError
 
 from . import fidelity, inception
 from .features import FEATURES
-from .fidelity import _content_key
+from .fidelity import _content_key, reference_folder
 from .images import image_files, load_images
 from .metric import Metric, MetricInputs, Networks
-
-
-def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
-    """The image folder a reference names; None for a .npz statistics file."""
-    if spec.startswith("point:"):
-        if run_dir is None:
-            raise BenchError(f"--fid-ref {spec}: point references need a run folder")
-        folder = run_dir / "images" / spec.removeprefix("point:")
-        if not folder.is_dir():
-            raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
-        return folder
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path
-    if path.is_file() and path.suffix == ".npz":
-        return None
-    raise BenchError(f"--fid-ref: '{spec}' is neither a folder of images, a .npz statistics file nor point:<id>")
 
 
 class FeatureBank:
