@@ -71,6 +71,7 @@ def _parquet_sizes(run_dir: Path, sweep_file: Path) -> tuple[int, int]:
     """The size of points.parquet holding this run's first (invalid) row, and holding its
     first two: a file-size limit between them lets the first append through and stops the
     second part-way. The rows are the ones the sweep writes, but for the time stamps' digits."""
+    from bench.prompts import load_prompt_set
     from bench.sweep.schema import NAMES
     from bench.sweep.spec import SweepDefinition, read_sweep_file
     from bench.sweep.store import _write_parquet_atomic
@@ -86,7 +87,7 @@ def _parquet_sizes(run_dir: Path, sweep_file: Path) -> tuple[int, int]:
                    local_devices=s["devices"], batch_per_device=s["batch_per_device"],
                    global_batch=s["devices"] * s["batch_per_device"], temperature=s["temperature"],
                    top_k=s["top_k"], top_p=s["top_p"], cond_scale=s["cond_scale"], seed=s["seed"], prompts="demo",
-                   num_prompts=3, num_images=1, status="invalid",
+                   structure="plain", num_prompts=len(load_prompt_set("demo").prompts), num_images=1, status="invalid",
                    error="--parallel single runs on one device; use pmap or sharded with --devices > 1",
                    finished_at="2026-01-01T00:00:00+00:00")
         rows.append(row)
@@ -150,14 +151,17 @@ def test_file_size_limit_stops_the_run_keeps_points_and_resume_finishes(tiny_cac
     print(f"faults injected: {faults} (file-size limit); points lost: 0")
 
 
-SIGNAL_SWEEP_SEEDS = "0,1,2,3"
+SIGNAL_SWEEP_SEEDS = "0,1,2,3,4,5"
+# Points slow enough (10 timed calls each) that the sweep cannot finish between the test seeing the
+# first row and the signal arriving: it did once on a loaded machine with 4 one-call points.
+SIGNAL_SWEEP_ITERS = ("--iters", "10")
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_point_stops_cleanly_and_resume_finishes(signum, code, tiny_cache, tmp_path):
     env = _env(tiny_cache)
     run_dir = tmp_path / "out" / "r"
-    proc = _bench(["sweep", "--seed", SIGNAL_SWEEP_SEEDS, *FAST, "--out", tmp_path / "out",
+    proc = _bench(["sweep", "--seed", SIGNAL_SWEEP_SEEDS, *FAST, *SIGNAL_SWEEP_ITERS, "--out", tmp_path / "out",
                    "--run-id", "r"], env)
     deadline = time.monotonic() + 500
     while len(_rows(run_dir)) < 1 and proc.poll() is None and time.monotonic() < deadline:

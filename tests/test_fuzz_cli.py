@@ -108,9 +108,9 @@ CASES: dict[str, Case] = {
     # --- loadgen
     "loadgen unknown scenario": case(*LOADGEN, "--scenario", "burst", names="--scenario"),
     "loadgen target rate zero": case(*LOADGEN, "--scenario", "server", "--target-qps", "0", names="--target-qps"),
-    "loadgen negative batch window": case(*LOADGEN, "--max-batch-wait-ms", "-1", names="--max-batch-wait-ms"),
-    "loadgen missing user.conf": case(*LOADGEN, "--user-conf", "{bad}/none.conf", names="--user-conf"),
-    "loadgen run-id with a slash": case(*LOADGEN, "--run-id", "a/b", names="--run-id"),
+    "loadgen negative batch window": case(*LOADGEN, "--scenario", "offline", "--max-batch-wait-ms", "-1", names="--max-batch-wait-ms"),
+    "loadgen missing user.conf": case(*LOADGEN, "--scenario", "offline", "--user-conf", "{bad}/none.conf", names="--user-conf"),
+    "loadgen run-id with a slash": case(*LOADGEN, "--scenario", "offline", "--run-id", "a/b", names="--run-id"),
     # --- metrics beyond FID
     "cmmd missing images folder": case(*CMMD, "{bad}/none", "{images}", names="none"),
     # --- sweep: --prompts (a set name or a file of each format)
