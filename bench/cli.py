@@ -146,10 +146,12 @@ def _axis_options(f):
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
 @click.option("--eval", "eval_metrics", default=None, metavar="METRICS",
-              help="Evaluate each point as it finishes: comma list of clip, fid, kid, isc, prc (see `eval`).")
+              help="Evaluate each point as it finishes: comma list of clip, adherence (shapes world prompts), fid, "
+                   "kid, isc, prc (see `eval`).")
 @click.option("--eval-clip", default="openai/clip-vit-base-patch32", show_default=True,
               help="With --eval: the CLIP that scores the images (Hub id or folder).")
-@click.option("--fid-ref", default=None, help="With --eval: FID reference (folder, .npz, or point:<id>).")
+@click.option("--fid-ref", default=None,
+              help="With --eval: FID reference (folder, .npz, point:<id>, or shapes: rendered world images).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
@@ -226,10 +228,12 @@ def _metrics_list(text: str) -> tuple[str, ...]:
 
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--metrics", default="clip", show_default=True, help="Comma list of clip, fid, kid, isc, prc.")
+@click.option("--metrics", default="clip", show_default=True,
+              help="Comma list of clip, adherence (shapes world prompts), fid, kid, isc, prc.")
 @click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True,
               help="CLIP for clip_score: Hub id or local folder.")
-@click.option("--fid-ref", default=None, help="FID reference: image folder, .npz with mu/sigma, or point:<id>.")
+@click.option("--fid-ref", default=None,
+              help="FID reference: image folder, .npz with mu/sigma, point:<id>, or shapes (rendered world images).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inception weights file (torch state dict) instead of torch-fidelity's download.")
 def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights):
@@ -240,6 +244,19 @@ def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights):
                             inception_weights=inception_weights)
     evaluate_run(run_dir, settings, echo=lambda line: click.echo(line, err=True))
     click.echo(f"Quality columns written to {run_dir / 'points.parquet'}", err=True)
+
+
+@cli.command("train-shapes")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("checkpoints/shapes"),
+              show_default=True, help="Folder for dallebart/, vqgan/, clip/ and training.json.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and of every model.")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(["vqgan", "dallebart", "clip", "assemble"]),
+              help="Run only these stages (repeatable); the training stages are independent processes' work.")
+def train_shapes_command(out, seed, stages):
+    """Train the shapes preset's VQGAN, DalleBart and CLIP on the shapes world (optax, deterministic from --seed)."""
+    from .shapes.train.command import STAGES, TrainSettings, train_shapes
+
+    train_shapes(out, TrainSettings(seed=seed), tuple(stages) or STAGES, echo=lambda line: click.echo(line, err=True))
 
 
 @cli.group()

@@ -71,7 +71,8 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.status != "ok"][["point_id", "status", *LAYOUT, *SAMPLING, "error"]]
 
 
-QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "fid", "fid_biased", "kid_mean",
+QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "adherence", "adherence_partial",
+           "fid", "fid_biased", "kid_mean",
            "isc_mean", "precision", "recall"]
 
 
@@ -83,11 +84,12 @@ def quality(rows: pd.DataFrame) -> pd.DataFrame:
     return evaluated[["point_id", *SAMPLING, *QUALITY]].dropna(axis=1, how="all").round(4)
 
 
-def by_label(prompt_scores: pd.DataFrame | None, label: str) -> pd.DataFrame:
-    """Mean CLIP score per prompt category (or challenge), one column per point."""
-    if prompt_scores is None or prompt_scores[label].isna().all():
+def by_label(prompt_scores: pd.DataFrame | None, label: str, value: str = "clip_score") -> pd.DataFrame:
+    """Mean CLIP score (or adherence) per prompt category (or challenge), one column per point."""
+    if prompt_scores is None or value not in prompt_scores or prompt_scores[label].isna().all() \
+            or prompt_scores[value].isna().all():
         return pd.DataFrame()
-    table = prompt_scores.pivot_table(index=label, columns="point_id", values="clip_score", aggfunc="mean")
+    table = prompt_scores.pivot_table(index=label, columns="point_id", values=value, aggfunc="mean")
     return table.round(3).reset_index()
 
 
@@ -109,6 +111,7 @@ def _tables(rows: pd.DataFrame, prompt_scores: pd.DataFrame | None = None) -> di
             "Scaling across devices": scaling(rows), "Processes": processes(rows), "Quality": quality(rows),
             "CLIP score by prompt category": by_label(prompt_scores, "category"),
             "CLIP score by prompt challenge": by_label(prompt_scores, "challenge"),
+            "Adherence by prompt challenge": by_label(prompt_scores, "challenge", "adherence"),
             "Failed points": failures(rows)}
 
 

@@ -19,6 +19,10 @@ def load_clip(source: str):
     weights (as the tiny preset's) is converted on load."""
     from transformers import CLIPModel, CLIPProcessor
 
+    if source == "shapes":  # the shapes preset's CLIP, trained on the world
+        from bench.models.presets import CHECKPOINTS_DIR
+
+        source = str(CHECKPOINTS_DIR / "shapes" / "clip")
     local = Path(source).expanduser()
     if (source.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
         raise BenchError(f"--clip: checkpoint not found: {source}")

@@ -21,13 +21,14 @@ from bench.models.tiny import cache_root
 from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
+from .adherence import adherence_scores
 from .clip_score import DEFAULT_CLIP, clip_scores, load_clip
 from bench.outputs import image_name
 
 from .images import load_images
 from .statistics import ScoreSummary
 
-METRICS = ("clip", "fid", "kid", "isc", "prc")
+METRICS = ("clip", "adherence", "fid", "kid", "isc", "prc")
 FIDELITY = ("fid", "kid", "isc", "prc")
 PROMPT_SCORES = "prompt_scores.parquet"
 
@@ -59,6 +60,8 @@ def _needs(row: dict, settings: EvalSettings, extractor: str | None) -> set[str]
     needs = set()
     if "clip" in settings.metrics and (row["clip_score"] is None or row["clip_model"] != settings.clip):
         needs.add("clip")
+    if "adherence" in settings.metrics and row["adherence"] is None:
+        needs.add("adherence")
     same_inception = row["feature_extractor"] == extractor
     same_reference = row["fid_reference"] == settings.fid_ref and same_inception
     statistics_only = bool(settings.fid_ref) and settings.fid_ref.endswith(".npz")
@@ -90,6 +93,24 @@ def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray,
             "clip_score_ci_low": s.ci_low, "clip_score_ci_high": s.ci_high,
         })
     return rows
+
+
+def _with_adherence(prompt_rows: list[dict], point_id: str, definition: SweepDefinition, passed: np.ndarray,
+                    partial: np.ndarray) -> list[dict]:
+    """The point's per-prompt rows with their adherence columns (rows made if CLIP has not made them)."""
+    passed = passed.reshape(len(definition.prompts), definition.num_images).mean(axis=1)
+    partial = partial.reshape(len(definition.prompts), definition.num_images).mean(axis=1)
+    existing = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == point_id}
+    others = [r for r in prompt_rows if r["point_id"] != point_id]
+    mine = []
+    for i, prompt in enumerate(definition.prompts):
+        row = existing.get(i) or {
+            "point_id": point_id, "prompt_index": i, "prompt": prompt,
+            "category": definition.prompt_categories[i] if definition.prompt_categories else None,
+            "challenge": definition.prompt_challenges[i] if definition.prompt_challenges else None,
+            "images": definition.num_images}
+        mine.append({**row, "adherence": float(passed[i]), "adherence_partial": float(partial[i])})
+    return others + mine
 
 
 class Evaluator:
@@ -156,8 +177,15 @@ class Evaluator:
                 summary = ScoreSummary.of(scores)
                 row.update(clip_model=settings.clip, clip_score=summary.mean, clip_score_std=summary.std,
                            clip_score_ci_low=summary.ci_low, clip_score_ci_high=summary.ci_high)
+                kept = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == row["point_id"]}
                 prompt_rows = [r for r in prompt_rows if r["point_id"] != row["point_id"]]
-                prompt_rows += prompt_table(row["point_id"], definition, scores, settings.clip)
+                prompt_rows += [{**{k: v for k, v in kept.get(r["prompt_index"], {}).items()
+                                    if k.startswith("adherence")}, **r}
+                                for r in prompt_table(row["point_id"], definition, scores, settings.clip)]
+            if "adherence" in needs:
+                passed, partial = adherence_scores(images, image_prompts(definition))
+                row.update(adherence=float(passed.mean()), adherence_partial=float(partial.mean()))
+                prompt_rows = _with_adherence(prompt_rows, row["point_id"], definition, passed, partial)
             if self._reference_pending():
                 needs -= {"fid", "kid", "prc"}  # the baseline point has not run yet: evaluated after it has
             if needs & set(FIDELITY):
@@ -172,7 +200,7 @@ class Evaluator:
             store.replace_rows(rows)
             if prompt_rows:
                 write_table_atomic(prompt_path, pd.DataFrame(prompt_rows))
-            figures = ", ".join(f"{k} {row[k]:.4g}" for k in ("clip_score", "fid", "kid_mean", "isc_mean",
+            figures = ", ".join(f"{k} {row[k]:.4g}" for k in ("clip_score", "adherence", "fid", "kid_mean", "isc_mean",
                                                               "precision", "recall") if row.get(k) is not None)
             self.echo(f"{row['point_id']}: {figures}")
         if todo:

@@ -76,6 +76,11 @@ def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, ru
         if not folder.is_dir():
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
         return folder_reference(spec, folder, extractor, weights_id, cache_dir)
+    if spec == "shapes":  # real images of the shapes world, rendered into the cache
+        from bench.models.tiny import cache_root
+        from bench.shapes.reference import reference_folder
+
+        return folder_reference(spec, reference_folder(cache_root()), extractor, weights_id, cache_dir)
     path = Path(spec).expanduser()
     if path.is_dir():
         return folder_reference(spec, path, extractor, weights_id, cache_dir)

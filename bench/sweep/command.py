@@ -73,8 +73,12 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
         ids = [p.point_id for p in definition.points()]
         if reference.removeprefix("point:") not in ids:
             raise BenchError(f"--fid-ref {reference}: not a point of this sweep (points: {', '.join(ids)})")
-    elif reference and not Path(reference).expanduser().exists():
+    elif reference and reference != "shapes" and not Path(reference).expanduser().exists():
         raise BenchError(f"--fid-ref: not found: {reference}")
+    if "adherence" in evaluation.metrics:
+        from evals.adherence import check_world_prompts
+
+        check_world_prompts(definition.prompts)
     clip = Path(evaluation.clip).expanduser()
     if evaluation.clip.startswith((".", "/", "~")) and not clip.is_dir():
         raise BenchError(f"--eval-clip: checkpoint not found: {evaluation.clip}")
