@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test bench bench-mini baseline clean
+.PHONY: setup browser demo test test-integration bench bench-mini baseline clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ demo: setup
 test: setup browser
 	$(PY) -m pytest --benchmark-disable -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+# The long CLI suites (marked `integration`): the fuzz table, real OS faults, LoadGen scenarios,
+# the feature-network metrics through the CLI, run locks and exit statuses. Not in `make test`.
+test-integration: setup browser
+	$(PY) -m pytest --benchmark-disable -n 2 --dist loadgroup -m integration $(PYTEST_ARGS)
+
 bench: setup
 	$(PY) -m pytest -m "benchmark or slow" --benchmark-only --benchmark-autosave $(PYTEST_ARGS)
 
@@ -44,7 +49,7 @@ bench-mini: setup
 # The stored baseline the project's CI gates against (tests/test_compare.py runs the same sweep and
 # `dalle-bench compare results/baselines/tiny NEW_RUN`). The PNGs are deleted to keep the repository
 # small: compare reads run.json and points.parquet; tokens.npy stays for the test's determinism check.
-BASELINE_SWEEP := --sweep results/baselines/tiny.toml --no-stages -n 2 --no-report --no-progress
+BASELINE_SWEEP := --sweep results/baselines/tiny.toml --no-stages -n 2 --iters 12 --no-report --no-progress
 baseline: setup
 	rm -rf results/baselines/tiny
 	$(VENV)/bin/dalle-bench sweep $(BASELINE_SWEEP) --out results/baselines --run-id tiny

@@ -27,3 +27,8 @@ def plan_batches(num_prompts: int, samples_per_prompt: int, global_batch: int) -
         pad = global_batch - len(p)
         batches.append(Batch(np.pad(p, (0, pad), mode="edge"), np.pad(s, (0, pad), mode="edge"), len(p)))
     return batches
+
+
+def padded_rows(num_prompts: int, samples_per_prompt: int, global_batch: int) -> int:
+    """Rows of `plan_batches`' batches that carry no image (all in the last batch)."""
+    return -(num_prompts * samples_per_prompt) % global_batch

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .errors import BenchError
+from .errors import BenchError, one_line
 from .sampling.config import SamplingConfig
 
 
@@ -132,26 +132,36 @@ def _axis_options(f):
 @click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
 @click.option("-n", "--num-images", type=int, default=2, show_default=True, help="Images per prompt per point.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed calls before timing.")
-@click.option("--iters", type=int, default=5, show_default=True, help="Fewest timed calls per point.")
+@click.option("--iters", type=int, default=10, show_default=True,
+              help="Fewest timed calls per point (compare's test needs at least 4 a side to decide; 10 detect a "
+                   "10 %% slowdown at a few %% of noise).")
 @click.option("--min-seconds", type=float, default=0.0, show_default=True,
               help="Fewest seconds of timed calls per point.")
-@click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves four compilations a point).")
+@click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves its four programs' compilation and calls).")
 @click.option("--measure-peak", is_flag=True, help="Measure peak FLOP/s and bandwidth even on known accelerators.")
 @click.option("--host-devices", type=int, default=None,
               help="Emulate M CPU devices (default: the largest --devices value).")
 @click.option("--compilation-cache", default=None, type=click.Path(file_okay=False),
-              help="Persistent compilation cache folder (default: $JAX_COMPILATION_CACHE_DIR, else off).")
+              help="Persistent compilation cache folder (default: $JAX_COMPILATION_CACHE_DIR, else "
+                   "xla-cache/ in the dalle-bench cache folder, ~/.cache/dalle-bench).")
+@click.option("--no-compilation-cache", is_flag=True,
+              help="Compile every program afresh: no persistent compilation cache.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Folder for the run folder.")
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
 @click.option("--eval", "eval_metrics", default=None, metavar="METRICS",
-              help="Evaluate each point as it finishes: comma list of clip, adherence (shapes world prompts), fid, "
-                   "kid, isc, prc (see `eval`).")
+              help="Evaluate each point as it finishes: comma list of clip, rerank, adherence (shapes world prompts), "
+                   "fid, kid, isc, prc, cmmd, fd_dinov2, prdc (see `eval`).")
 @click.option("--eval-clip", default="openai/clip-vit-base-patch32", show_default=True,
               help="With --eval: the CLIP that scores the images (Hub id or folder).")
-@click.option("--fid-ref", default=None,
-              help="With --eval: FID reference (folder, .npz, point:<id>, or shapes: rendered world images).")
+@click.option("--eval-cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="With --eval cmmd: the CLIP image tower (Hub id or folder).")
+@click.option("--eval-dinov2", default="facebook/dinov2-large", show_default=True,
+              help="With --eval fd_dinov2/prdc: the DINOv2 network (Hub id or folder).")
+@click.option("--fid-ref", "--ref", "fid_ref", default=None,
+              help="With --eval: reference of fid, kid, prc, cmmd, fd_dinov2, prdc (folder, .npz, point:<id>, or shapes: "
+                   "images the shapes world renders).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
@@ -159,6 +169,10 @@ def _axis_options(f):
 @click.option("--html", "html", is_flag=True,
               help="With --report: also write the self-contained HTML page (as `dalle-bench report --html`).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.option("--interleave", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Take turns call by call with another sweep started with the same FILE (another checkout or "
+                   "installed version): their timed calls alternate under the same machine load, for an A/B "
+                   "`compare` (README: Comparing runs).")
 @distributed_options
 @click.pass_context
 def sweep(ctx, **options):
@@ -172,19 +186,86 @@ def sweep(ctx, **options):
 
 
 @cli.command()
+@click.option("--scenario", required=True, help="MLPerf scenario: offline, server, singlestream or multistream; a comma list runs each in turn "
+                   "on the same compiled pipeline.")
+@click.option("--mode", default="performance", show_default=True,
+              help="performance, accuracy (every sample once; images saved and scored) or both.")
+@click.option("--target-qps", type=float, default=None,
+              help="Server: arrival rate (default: half the warm-up rate); Offline: expected rate (default: the "
+                   "warm-up rate).")
+@click.option("--target-latency-ms", type=float, default=None,
+              help="Server: the latency bound (default: 5 warm-up batch latencies); SingleStream/MultiStream: "
+                   "the expected latency.")
+@click.option("--target-latency-percentile", type=float, default=None,
+              help="Percentile of the latency bound, e.g. 0.99 (LoadGen's default per scenario).")
+@click.option("--find-peak", is_flag=True, help="Server: LoadGen's FindPeakPerformance, the highest rate that "
+                                                "meets the latency bound.")
+@click.option("--min-duration", "min_duration_s", type=float, default=10.0, show_default=True,
+              help="Minimum test duration, seconds (MLPerf's rules: 600).")
+@click.option("--min-queries", type=int, default=100, show_default=True, help="Minimum query count.")
+@click.option("--max-batch-wait-ms", type=float, default=0.0, show_default=True,
+              help="The dispatcher's batching window: how long the oldest queued sample may wait for a "
+                   "batch to fill (0: run what is queued when the device is free).")
+@click.option("--samples-per-query", type=int, default=None, help="MultiStream: samples per query (default 8).")
+@click.option("--user-conf", type=click.Path(dir_okay=False), default=None,
+              help="LoadGen settings file in its own format (user.conf: 'dalle-mini.Server.target_qps = 2'); "
+                   "options given here override it.")
+@click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
+@click.option("-n", "--num-images", type=int, default=2, show_default=True,
+              help="Images per prompt: the query sample library is every (prompt, sample) pair.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@sampling_options
+@model_options
+@device_options
+@click.option("--eval-clip", default=None,
+              help="Accuracy mode: the CLIP that scores the images (Hub id or folder); default: no CLIP score.")
+@click.option("--fid-ref", default=None, help="Accuracy mode: FID/KID reference (image folder or .npz).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="Accuracy mode: Inception weights file.")
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Folder for the run folder.")
+@click.option("--run-id", default=None, help="Name of the run folder (default: time and scenario).")
+@distributed_options
+@click.pass_context
+def loadgen(ctx, **options):
+    """MLPerf load scenarios on MLPerf's LoadGen; results go to OUT/RUN-ID/."""
+    from click.core import ParameterSource
+
+    from .loadgen.command import run_loadgen
+
+    explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    run_loadgen(options, explicit)
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--html", "html", is_flag=True,
               help="Also write RUN_DIR/report/report.html, one self-contained page with plots and image grids, "
                    "and print its path instead of the Markdown.")
 def report(run_dir, html):
     """Tables of a sweep run: Markdown here and CSVs in RUN_DIR/report/ (with --html: a page with plots)."""
+    from .loadgen.store import is_loadgen_run
+
+    if is_loadgen_run(run_dir):  # a `loadgen` run: its scenarios table (and latency-over-time plot)
+        from .loadgen.report import write_scenario_html, write_scenario_report
+
+        markdown, out = write_scenario_report(run_dir)
+        click.echo(write_scenario_html(run_dir) if html else markdown)
+        return
     from .report import write_report
+    from .runlock import run_lock
 
-    markdown, out = write_report(run_dir)
+    from .sweep.store import RunStore
+
+    RunStore.open(run_dir)  # a one-line error for a folder that is not a run or is damaged, before any lock file
+    with run_lock(run_dir):
+        markdown, out = write_report(run_dir)
+        if html:
+            from .report_html import write_html_report
+
+            html_path = write_html_report(run_dir)
     if html:
-        from .report_html import write_html_report
-
-        click.echo(write_html_report(run_dir))
+        click.echo(html_path)
     else:
         click.echo(markdown)
         click.echo(f"Report written to {out / 'report.md'} (and CSVs; a page with plots: --html)", err=True)
@@ -211,11 +292,15 @@ def _threshold_options(f):
               show_default=True, help="markdown (a pull-request comment), json, or junit (XML, a test per gate).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the output to this file.")
-def compare(baseline_run, candidate_run, thresholds_file, fmt, output, **flags):
+@click.option("--require-decided", is_flag=True,
+              help="Fail (exit 1) when a throughput or latency gate is undecided: too few timed calls for the "
+                   "test to reach its significance level, or no latencies.npy.")
+def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_decided, **flags):
     """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input."""
     from .compare.command import run_compare
 
-    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output)
+    text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output,
+                                         require_decided)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(text, nl=False)
@@ -229,19 +314,26 @@ def _metrics_list(text: str) -> tuple[str, ...]:
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--metrics", default="clip", show_default=True,
-              help="Comma list of clip, adherence (shapes world prompts), fid, kid, isc, prc.")
+              help="Comma list of clip, rerank (needs clip), adherence (shapes world prompts), fid, kid, isc, prc, cmmd, "
+                   "fd_dinov2, prdc.")
 @click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True,
               help="CLIP for clip_score: Hub id or local folder.")
-@click.option("--fid-ref", default=None,
-              help="FID reference: image folder, .npz with mu/sigma, point:<id>, or shapes (rendered world images).")
+@click.option("--fid-ref", "--ref", "fid_ref", default=None,
+              help="Reference of fid, kid, prc, cmmd, fd_dinov2, prdc: image folder, .npz with mu/sigma (fid only), "
+                   "point:<id>, or shapes (images the shapes world renders).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inception weights file (torch state dict) instead of torch-fidelity's download.")
-def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights):
-    """Add quality columns (CLIP score, FID, KID, IS, precision/recall) to a run's points."""
+@click.option("--cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="CLIP image tower for cmmd: Hub id or local folder.")
+@click.option("--dinov2", default="facebook/dinov2-large", show_default=True,
+              help="DINOv2 for fd_dinov2 and prdc: Hub id or local folder.")
+def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights, cmmd_clip, dinov2):
+    """Add quality columns (CLIP score and re-ranking, FID, KID, IS, precision/recall, CMMD, FD-DINOv2,
+    density/coverage) to a run's points."""
     from evals.evaluate import EvalSettings, evaluate_run
 
     settings = EvalSettings(metrics=_metrics_list(metrics), clip=clip_source, fid_ref=fid_ref,
-                            inception_weights=inception_weights)
+                            inception_weights=inception_weights, cmmd_clip=cmmd_clip, dinov2=dinov2)
     evaluate_run(run_dir, settings, echo=lambda line: click.echo(line, err=True))
     click.echo(f"Quality columns written to {run_dir / 'points.parquet'}", err=True)
 
@@ -295,6 +387,55 @@ def metrics_fid(images_dir, reference, metrics, inception_weights, cache_dir):
                                         cache_dir), indent=2, default=float))
 
 
+def _registered_metric(name: str, images_dir: Path, reference: str, cache_dir: Path | None, **networks) -> None:
+    import json
+
+    from evals.commands import registered_metric_of_folder
+    from evals.metric import Networks
+
+    click.echo(json.dumps(registered_metric_of_folder(name, images_dir, reference, Networks(**networks), cache_dir),
+                          indent=2, default=float))
+
+
+_CACHE_HELP = "Reference features cache (default: $DALLE_BENCH_CACHE/fid-stats)."
+
+
+@metrics.command("cmmd")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@click.option("--clip", "clip_source", default="openai/clip-vit-large-patch14-336", show_default=True,
+              help="CLIP image tower (Hub id or local folder): embeddings, resized bicubically to its input size.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_CACHE_HELP)
+def metrics_cmmd(images_dir, reference, clip_source, cache_dir):
+    """CMMD of IMAGES_DIR against REFERENCE (a folder of images): RBF-kernel MMD on CLIP embeddings."""
+    _registered_metric("cmmd", images_dir, reference, cache_dir, cmmd_clip=clip_source)
+
+
+def _dinov2_option(f):
+    return click.option("--dinov2", "dinov2", default="facebook/dinov2-large", show_default=True,
+                        help="DINOv2 network: Hub id or local folder (images resized as dgm-eval does).")(f)
+
+
+@metrics.command("fd-dinov2")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@_dinov2_option
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_CACHE_HELP)
+def metrics_fd_dinov2(images_dir, reference, dinov2, cache_dir):
+    """Fréchet distance on DINOv2 features of IMAGES_DIR against REFERENCE (a folder of images)."""
+    _registered_metric("fd_dinov2", images_dir, reference, cache_dir, dinov2=dinov2)
+
+
+@metrics.command("prdc")
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.argument("reference")
+@_dinov2_option
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_CACHE_HELP)
+def metrics_prdc(images_dir, reference, dinov2, cache_dir):
+    """Precision, recall, density and coverage (k=5, DINOv2 features) of IMAGES_DIR against REFERENCE."""
+    _registered_metric("prdc", images_dir, reference, cache_dir, dinov2=dinov2)
+
+
 @cli.group()
 def prompts():
     """Prompt sets shipped in prompts/ (and the file formats --prompts reads)."""
@@ -339,10 +480,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         code = 130
     except click.UsageError as e:
-        click.echo(f"Error: {e.format_message()}", err=True)
+        click.echo(f"Error: {one_line(e.format_message())}", err=True)
         code = 2
     except BenchError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {one_line(str(e))}", err=True)
         code = getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -10,18 +10,67 @@ from .errors import BenchError
 
 _FLAG = "--xla_force_host_platform_device_count"
 
+# Emulated CPU devices are threads of one process sharing its cores. A
+# collective waits for every device to arrive, and XLA aborts the process
+# when one is too late. Measured here (README, "Emulated devices"): a pmap
+# all-reduce runs on 768 devices with 2 cores and on 512 with 1 core; a tiny
+# sweep on 999 aborted after about 90 s (issue 17). Below that hard ceiling the time of a
+# point grows with devices per core (one tiny point on 128 devices, 2 cores:
+# over 400 s), so the default allows 64 per core. Memory is not the limit for
+# the tiny preset (about 10 MB a device), but each device holds its own copy
+# of the weights: with mini and mega the memory runs out first.
+DEVICES_PER_CORE = 64
+HARD_CEILING = 768
+LIMIT_VARIABLE = "DALLE_BENCH_MAX_HOST_DEVICES"
 
-def emulate_host_devices(count: int) -> None:
+
+def backends_started() -> bool:
+    """Whether JAX has started its backends in this process (XLA_FLAGS is then
+    read already). JAX has no public query for it: this is the one place that
+    reaches into `jax._src` for it, and tests/test_private_jax.py fails when a
+    JAX release moves it."""
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def max_host_devices() -> int:
+    """The most CPU devices this machine can emulate ($DALLE_BENCH_MAX_HOST_DEVICES overrides)."""
+    override = os.environ.get(LIMIT_VARIABLE, "").strip()
+    if override:
+        try:
+            return max(1, int(override))
+        except ValueError:
+            raise BenchError(f"${LIMIT_VARIABLE} must be an integer, got '{override}'") from None
+    return min(HARD_CEILING, DEVICES_PER_CORE * cpu_cores())
+
+
+def check_emulated_count(count: int, option: str = "--host-devices") -> None:
+    """Refuse an emulated device count the machine cannot run, before anything starts."""
+    if count < 1:
+        raise BenchError(f"{option} must be >= 1, got {count}")
+    limit = max_host_devices()
+    if count > limit:
+        source = (f"${LIMIT_VARIABLE}" if os.environ.get(LIMIT_VARIABLE, "").strip()
+                  else f"{DEVICES_PER_CORE} per core x {cpu_cores()} cores, {HARD_CEILING} at most")
+        raise BenchError(f"{option} {count}: this machine can emulate at most {limit} CPU devices ({source}); "
+                         f"more stall XLA's collectives until it aborts (set ${LIMIT_VARIABLE} to override)")
+
+
+def emulate_host_devices(count: int, option: str = "--host-devices") -> None:
     """Make the CPU backend expose `count` devices. XLA reads the flag once,
     when the backend starts, so this must run before any JAX computation."""
-    if count < 1:
-        raise BenchError(f"--host-devices must be >= 1, got {count}")
-    if "jax" in sys.modules:
-        from jax._src import xla_bridge
-
-        if xla_bridge.backends_are_initialized():
-            raise BenchError("--host-devices: JAX has already initialised its backend in this process; "
-                             "set it before any JAX work (or set XLA_FLAGS yourself)")
+    check_emulated_count(count, option)
+    if "jax" in sys.modules and backends_started():
+        raise BenchError("--host-devices: JAX has already initialised its backend in this process; "
+                         "set it before any JAX work (or set XLA_FLAGS yourself)")
     flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
 

@@ -17,6 +17,7 @@ import os
 import re
 import socket
 import sys
+import time
 from dataclasses import dataclass
 
 from .errors import BenchError
@@ -44,7 +45,7 @@ class DistributedConfig:
     timeout_s: float = 300.0
 
     def __post_init__(self):
-        if self.timeout_s <= 0:
+        if not self.timeout_s > 0:  # NaN too
             raise BenchError(f"--distributed-timeout must be > 0 seconds, got {self.timeout_s:g}")
         if self.coordinator is None:
             if self.num_processes not in (None, 1) or self.process_id not in (None, 0):
@@ -103,10 +104,16 @@ class ProcessGroup(Cluster):
         self.hosts = hosts
         self.timeout_s = timeout_s
 
-    def _get(self, key: str, owner: int, what: str, patience: float = 1.0) -> str:
+    def _get(self, key: str, owner: int, what: str, patience: float = 1.0, deadline: float | None = None) -> str:
+        """The value under `key`, waiting until `deadline` (time.monotonic()),
+        by default `patience` timeouts from now."""
         timeout_s = self.timeout_s * patience
+        deadline = time.monotonic() + timeout_s if deadline is None else deadline
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
         try:
-            return self._client.blocking_key_value_get(key, int(timeout_s * 1000))
+            if remaining_ms <= 0:
+                raise TimeoutError("DEADLINE_EXCEEDED before asking")
+            return self._client.blocking_key_value_get(key, remaining_ms)
         except Exception as e:  # the runtime raises one error type for timeouts and lost connections
             reason = "died or hung" if "DEADLINE" in str(e) else f"is gone ({type(e).__name__})"
             raise DistributedError(f"process {owner} did not send {what} within {timeout_s:g} s: "
@@ -123,7 +130,10 @@ class ProcessGroup(Cluster):
         self._client.key_value_set(f"dalle-bench/gather/{name}/{self.process_index}", json.dumps(value))
         if not self.is_main:
             return None
-        return [json.loads(self._get(f"dalle-bench/gather/{name}/{k}", k, name)) for k in range(self.process_count)]
+        # One deadline for the whole gather: slow peers must not each get the full timeout in turn.
+        deadline = time.monotonic() + self.timeout_s
+        return [json.loads(self._get(f"dalle-bench/gather/{name}/{k}", k, name, deadline=deadline))
+                for k in range(self.process_count)]
 
     def describe(self) -> str:
         return f"process {self.process_index} of {self.process_count}"
@@ -161,12 +171,22 @@ def start(config: DistributedConfig) -> Cluster:
                                    heartbeat_timeout_seconds=max(10, timeout), shutdown_timeout_seconds=timeout)
     except Exception as e:  # auto-detection failures and connection timeouts alike
         raise BenchError(f"--coordinator {config.coordinator}: could not join the run: {e}".splitlines()[0]) from None
-    from jax._src import distributed
-
     global _joined
     _joined = True
-    group = ProcessGroup(distributed.global_state.client, jax.process_index(), jax.process_count(), 1,
-                         config.timeout_s)
+    group = ProcessGroup(coordination_client(), jax.process_index(), jax.process_count(), 1, config.timeout_s)
     names = group.gather("hostnames", socket.gethostname())
     group.hosts = group.share("hosts", len(set(names)) if names else None)
     return group
+
+
+def coordination_client():
+    """The key-value client of the coordination service jax.distributed
+    started. JAX has no public accessor for it: this is the one place that
+    reaches into `jax._src` for it, and tests/test_private_jax.py fails when
+    a JAX release moves it."""
+    from jax._src import distributed
+
+    client = distributed.global_state.client
+    if client is None:
+        raise RuntimeError("jax.distributed is not initialised: no coordination client")
+    return client

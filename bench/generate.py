@@ -31,13 +31,14 @@ def generate(models: Models, prompts: list[str], samples_per_prompt: int, seed: 
              parallel: ParallelConfig, devices: list, progress: bool = True) -> Generation:
     table = PromptTable(models, prompts)
     batches = plan_batches(len(prompts), samples_per_prompt, parallel.global_batch)
-    runner = Runner(build_program(models, sampling), models.params, devices, parallel)
-    compile_seconds = runner.compile(table.batch(batches[0].prompt_index, batches[0].sample_index, seed))
+    # The sweep's program: the settings are batch inputs, only their structure is compiled in.
+    runner = Runner(build_program(models, sampling.structure), models.params, devices, parallel)
+    compile_seconds = runner.compile(table.batch(batches[0].prompt_index, batches[0].sample_index, seed, sampling))
 
     outputs, batch_seconds = [], []
     for batch in tqdm(batches, desc="batches", unit="batch", disable=not progress, delay=2.0):
         start = time.perf_counter()
-        result = runner(runner.put(table.batch(batch.prompt_index, batch.sample_index, seed)))
+        result = runner(runner.put(table.batch(batch.prompt_index, batch.sample_index, seed, sampling)))
         result = jax.block_until_ready(result)
         batch_seconds.append(time.perf_counter() - start)
         host = runner.to_host_all(result)

@@ -8,9 +8,15 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .batching import padded_rows
 from .devices import emulate_host_devices
 from .errors import BenchError
 from .sampling.config import SamplingConfig
+
+
+# Unlike `sweep`'s images_per_s (full-batch capacity), what a user of `generate` waits for.
+GENERATE_THROUGHPUT = ("images written / seconds of all program calls (a last, partly filled batch costs a full "
+                       "call; compilation excluded)")
 
 
 def validated(make, *args, **kwargs):
@@ -36,10 +42,22 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     prompts = check_prompts(prompts)
     if num_images < 1:
         raise BenchError(f"-n/--num-images must be >= 1, got {num_images}")
+    if not 0 <= seed < 2**31:
+        raise BenchError(f"--seed must be in [0, 2^31), got {seed}")
+    if devices < 1:
+        raise BenchError(f"--devices must be >= 1, got {devices}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise BenchError(f"--out: {out} is a file, not a folder")
     sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
     from .distributed import DistributedConfig, start
+    from .models.loading import ModelSpec, check_spec, load_models  # imports JAX, starts nothing
+    from .parallel import ParallelConfig
 
     config = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
+    mode = parallel or ("single" if devices == 1 else "sharded")
+    parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
+    spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
+    check_spec(spec)
     if host_devices is not None:
         emulate_host_devices(host_devices)
 
@@ -48,14 +66,9 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     from .devices import select_devices
     from .environment import device_info, git_commit, package_versions
     from .generate import generate
-    from .models.loading import ModelSpec, load_models
     from .outputs import RANDOM_WEIGHTS_NOTE, image_name, write_generation
-    from .parallel import ParallelConfig
 
-    mode = parallel or ("single" if devices == 1 else "sharded")
-    parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
     chosen = select_devices(devices)
-    spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
 
     start = time.perf_counter()
     models = load_models(spec)
@@ -73,6 +86,7 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
                    "and was truncated", err=True)
 
     images_total = len(prompts) * num_images
+    padding = padded_rows(len(prompts), num_images, parallel_config.global_batch)
     run_seconds = sum(result.batch_seconds)
     metadata = {
         "prompts": prompts,
@@ -91,7 +105,8 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
                    for p in range(len(prompts)) for s in range(num_images)],
         "timings": {"load_seconds": load_seconds, "compile_seconds": result.compile_seconds,
                     "batch_seconds": result.batch_seconds, "seconds_per_image": run_seconds / images_total,
-                    "images_per_second": images_total / run_seconds},
+                    "images_per_second": images_total / run_seconds,
+                    "throughput_definition": GENERATE_THROUGHPUT, "padded_rows": padding},
         "truncated_prompts": result.truncated_prompts,
     }
     if models.random_weights:
@@ -100,3 +115,5 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     click.echo(f"{images_total} images in {run_seconds:.2f} s ({run_seconds / images_total:.3f} s/image, "
                f"compile {result.compile_seconds:.1f} s) on {devices} {chosen[0].platform} device(s), "
                f"mode {mode}; best CLIP score {float(np.max(result.clip_scores)):.2f}; written to {out}")
+    click.echo(f"Throughput: {GENERATE_THROUGHPUT}" + (f"; {padding} padding row(s) in the last batch" if padding
+                                                       else "") + ".", err=True)

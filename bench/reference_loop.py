@@ -52,7 +52,7 @@ class PlainLoop:
             token = jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)
             return token, cond_cache, uncond_cache
 
-        stages = build_stages(models, sampling)
+        stages = build_stages(models, sampling.structure)
         self._start, self._step = start, step
         self._decode = jax.jit(stages.decode)
         self._score = jax.jit(stages.score)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .outputs import RANDOM_WEIGHTS_NOTE
+from .sweep.schema import THROUGHPUT_DEFINITION
 from .sweep.store import RunStore
 
 SAMPLING = ["temperature", "top_k", "top_p", "cond_scale"]
@@ -67,21 +68,32 @@ def scaling(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(tables)[["parallel", *setting, "devices", "images_per_s", "speedup", "efficiency"]].round(4)
 
 
+def padded_points(rows: pd.DataFrame) -> list[str]:
+    """Ids of the points whose last batch carries padding rows (their images/s counts full batches)."""
+    if "padded_rows" not in rows:
+        return []
+    return list(rows.point_id[rows.padded_rows.fillna(0) > 0])
+
+
 def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.status != "ok"][["point_id", "status", *LAYOUT, *SAMPLING, "error"]]
 
 
-QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "adherence", "adherence_partial",
-           "fid", "fid_biased", "kid_mean",
-           "isc_mean", "precision", "recall"]
+QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "adherence",
+           "adherence_partial", "fid", "fid_biased", "fid_sqrtm",
+           "kid_mean", "kid_subset_size", "isc_mean", "isc_splits", "precision", "recall", "cmmd", "fd_dinov2", "fd_dinov2_biased", "prdc_precision",
+           "prdc_recall", "density", "coverage", "clip_score_best_of_n", "rerank_gain", "quality_notes"]
+FID_NOTE = ("FID assumes Gaussian Inception features and is biased upwards below thousands of images; CMMD (cmmd) "
+            "makes no Gaussian assumption and is far less biased at small sizes (Jayasumana et al., CVPR 2024).")
 
 
 def quality(rows: pd.DataFrame) -> pd.DataFrame:
     """Quality columns of the evaluated points (`dalle-bench eval`)."""
-    evaluated = rows[rows[QUALITY[1:]].notna().any(axis=1)] if len(rows) else rows
+    columns = [c for c in QUALITY if c in rows]  # runs written before a metric existed lack its columns
+    evaluated = rows[rows[columns[1:]].notna().any(axis=1)] if len(rows) else rows
     if evaluated.empty:
         return pd.DataFrame()
-    return evaluated[["point_id", *SAMPLING, *QUALITY]].dropna(axis=1, how="all").round(4)
+    return evaluated[["point_id", *SAMPLING, *columns]].dropna(axis=1, how="all").round(4)
 
 
 def by_label(prompt_scores: pd.DataFrame | None, label: str, value: str = "clip_score") -> pd.DataFrame:
@@ -106,6 +118,13 @@ def processes(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, latencies], axis=1).round(4)
 
 
+def time_spent(run: dict) -> pd.DataFrame:
+    """Where each session's wall time went (run.json's sessions[].time), and
+    its measuring fraction: timed calls / wall time."""
+    sessions = [(i, session["time"]) for i, session in enumerate(run.get("sessions") or []) if session.get("time")]
+    return pd.DataFrame([{"session": i, **spent} for i, spent in sessions])
+
+
 def _tables(rows: pd.DataFrame, prompt_scores: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return {"Points": key_table(rows), "By sampling setting": by_setting(rows),
             "Scaling across devices": scaling(rows), "Processes": processes(rows), "Quality": quality(rows),
@@ -127,9 +146,16 @@ def _header(store: RunStore, rows: pd.DataFrame) -> list[str]:
         f"{devices.get('device_kind')} ({devices.get('platform')}); jax {versions.get('jax')}, "
         f"flax {versions.get('flax')}; commit {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}.",
     ]
+    lines.append(f"Throughput: {THROUGHPUT_DEFINITION}.")
     if rows.get("random_weights") is not None and rows.random_weights.fillna(False).any() \
             or store.run["definition"].get("preset") == "tiny":
         lines.append(f"Warning: {RANDOM_WEIGHTS_NOTE}.")
+    padded = padded_points(rows)
+    if padded:
+        lines.append(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
+                     "counts full batches.")
+    if any(c in rows and rows[c].notna().any() for c in ("fid", "cmmd")):
+        lines.append(FID_NOTE)
     return lines
 
 
@@ -168,7 +194,8 @@ def load_report(run_dir: Path) -> RunReport:
     rows = store.rows()
     prompt_path = run_dir / "prompt_scores.parquet"
     prompt_scores = pd.read_parquet(prompt_path) if prompt_path.exists() else None
-    return RunReport(store, rows, prompt_scores, _tables(rows, prompt_scores), _header(store, rows))
+    tables = {**_tables(rows, prompt_scores), "Where the time went": time_spent(store.run)}
+    return RunReport(store, rows, prompt_scores, tables, _header(store, rows))
 
 
 def write_report(run_dir: Path) -> tuple[str, Path]:

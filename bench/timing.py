@@ -35,17 +35,21 @@ class TimingPolicy:
 
 
 def time_calls(call: Callable[[int], Any], policy: TimingPolicy, minimum: int = 0,
-               on_result: Callable[[int, Any], None] | None = None) -> list[float]:
+               on_result: Callable[[int, Any], None] | None = None,
+               before_call: Callable[[], None] | None = None) -> list[float]:
     """Seconds of each timed `call(i)` (i counts timed calls from 0), after
     `policy.warmup` untimed ones. At least `minimum` calls are timed (a caller
     that cycles over its batches asks for one pass over all of them).
-    `on_result(i, outputs)` runs outside the timed region."""
+    `on_result(i, outputs)` and `before_call()` (e.g. waiting for the turn
+    of an interleaved sweep) run outside the timed region."""
     for _ in range(policy.warmup):
         jax.block_until_ready(call(0))
     latencies: list[float] = []
     started = time.perf_counter()
     while len(latencies) < minimum or not policy.done(len(latencies), time.perf_counter() - started):
         index = len(latencies)
+        if before_call is not None:
+            before_call()
         begin = time.perf_counter()
         outputs = jax.block_until_ready(call(index))
         latencies.append(time.perf_counter() - begin)

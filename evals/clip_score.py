@@ -14,9 +14,24 @@ from bench.errors import BenchError, first_line
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "flax_model.msgpack")
+
+
+def check_clip_source(source: str, option: str = "--clip") -> None:
+    """Refuse a local CLIP checkpoint that is not there, before torch is imported."""
+    local = Path(source).expanduser()
+    if (source.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
+        raise BenchError(f"{option}: checkpoint not found: {source}")
+    if local.is_dir() and not ((local / "config.json").is_file() and any((local / f).is_file()
+                                                                        for f in WEIGHT_FILES)):
+        raise BenchError(f"{option}: {source} is not a CLIP checkpoint (config.json and one of "
+                         f"{', '.join(WEIGHT_FILES)})")
+
+
 def load_clip(source: str):
     """(model, processor) in eval mode. A local folder holding only Flax
     weights (as the tiny preset's) is converted on load."""
+    check_clip_source(source)
     from transformers import CLIPModel, CLIPProcessor
 
     if source == "shapes":  # the shapes preset's CLIP, trained on the world
@@ -24,8 +39,6 @@ def load_clip(source: str):
 
         source = str(CHECKPOINTS_DIR / "shapes" / "clip")
     local = Path(source).expanduser()
-    if (source.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
-        raise BenchError(f"--clip: checkpoint not found: {source}")
     from_flax = local.is_dir() and not any((local / f).exists() for f in
                                            ("model.safetensors", "pytorch_model.bin")) and (
         local / "flax_model.msgpack").exists()

@@ -9,7 +9,7 @@ from bench.errors import BenchError
 from bench.models.tiny import cache_root
 from bench.prompts import read_prompt_file
 
-from .clip_score import clip_scores, load_clip
+from .clip_score import check_clip_source, clip_scores, load_clip
 from .images import load_folder
 from .statistics import ScoreSummary
 
@@ -29,6 +29,7 @@ def prompts_for(files: list[Path], prompts: list[str], prompts_file: Path) -> li
 
 
 def clip_score_of_folder(folder: Path, prompts_file: Path, clip_source: str) -> dict:
+    check_clip_source(clip_source)
     files, images = load_folder(folder)
     prompts = prompts_for(files, list(read_prompt_file(prompts_file).prompts), prompts_file)
     scores = clip_scores(*load_clip(clip_source), images, prompts)
@@ -45,7 +46,16 @@ def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weight
     unknown = [m for m in metrics if m not in ("fid", "kid", "isc", "prc")]
     if unknown or not metrics:
         raise BenchError(f"--metrics: unknown metric(s) {', '.join(unknown) or '(none)'} (known: fid, kid, isc, prc)")
+    if weights is not None and not weights.is_file():
+        raise BenchError(f"--inception-weights: file not found: {weights}")
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise BenchError(f"--cache: {cache_dir} is a file, not a folder")
     files, images = load_folder(folder)
+    ref_path = Path(reference).expanduser()
+    if not (ref_path.is_dir() or (ref_path.is_file() and ref_path.suffix == ".npz")):
+        raise BenchError(f"REFERENCE: '{reference}' is neither a folder of images nor a .npz statistics file")
+    if ref_path.is_file():
+        fidelity.stats_reference(reference, ref_path)  # a damaged file is refused before Inception loads
     extractor = inception.load_extractor(weights)
     ref = fidelity.resolve_reference(reference, extractor, inception.weights_id(weights),
                                      cache_dir or cache_root() / "fid-stats")
@@ -53,4 +63,35 @@ def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weight
     out["inception_weights"] = inception.weights_id(weights)
     if out.get("fid_biased"):
         out["warning"] = "fewer than 2048 images on a side: FID is biased upwards and its covariance rank-deficient"
+    return out
+
+
+# `metrics cmmd|fd-dinov2|prdc`: JSON names of each metric's value columns.
+_FIGURES = {"cmmd": {"cmmd": "cmmd"},
+            "fd_dinov2": {"fd_dinov2": "fd_dinov2", "fd_dinov2_biased": "fd_dinov2_biased"},
+            "prdc": {"prdc_precision": "precision", "prdc_recall": "recall", "density": "density",
+                     "coverage": "coverage"}}
+
+
+def registered_metric_of_folder(name: str, folder: Path, reference: str, networks, cache_dir: Path | None) -> dict:
+    """One reference metric of the registry on a folder of images: its figures (null with a reason when
+    the sample is too small for it), the network that made the features, and the image counts."""
+    from .registry import METRICS
+    from .scoring import FeatureBank, compute
+
+    metric = METRICS[name]
+    files, images = load_folder(folder)
+    bank = FeatureBank(networks, reference, cache_dir or cache_root() / "fid-stats")
+    columns, reasons = compute([metric], bank, images)
+    out = {"metric": name, "network": columns[metric.network_column], "reference": reference,
+           "images": columns[metric.count_column], "reference_images": columns[metric.reference_count_column]}
+    out.update({label: columns[column] for column, label in _FIGURES[name].items()})
+    if name == "prdc":
+        from .prdc import NEAREST_K
+
+        out["k"] = NEAREST_K
+    if reasons:
+        out["null_reason"] = reasons[name]
+    if columns.get("fd_dinov2_biased"):
+        out["warning"] = "fewer images than feature dimensions on a side: FD-DINOv2 is biased upwards"
     return out

@@ -2,9 +2,10 @@
 a run, and per-prompt CLIP scores (`prompt_scores.parquet`) for the
 report's per-category breakdowns.
 
-Only what is missing is computed: a point keeps its CLIP columns when they
-were made with the same CLIP checkpoint, its FID-family columns when made
-against the same reference. Each point's new values are written before the
+Metrics come from the registry (evals/registry.py). Only what is missing is
+computed: a point keeps a metric's columns when they were made by the same
+network (and, for reference metrics, against the same reference), or when
+the metric was left null with a reason (its `quality_notes`). Each point's new values are written before the
 next point starts (atomically), so a failure leaves earlier results intact."""
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.models.tiny import cache_root
+from bench.outputs import image_name
 from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
-from .adherence import adherence_scores
-from .clip_score import DEFAULT_CLIP, clip_scores, load_clip
-from bench.outputs import image_name
-
-from .images import load_images
+from . import registry
+from .clip_score import DEFAULT_CLIP, check_clip_source
+from .images import IMAGE_SUFFIXES, load_images
+from .metric import DEFAULT_CMMD_CLIP, DEFAULT_DINOV2, Metric, Networks
+from .notes import format_notes, parse_notes
+from .scoring import FeatureBank, compute
 from .statistics import ScoreSummary
 
-METRICS = ("clip", "adherence", "fid", "kid", "isc", "prc")
-FIDELITY = ("fid", "kid", "isc", "prc")
+METRICS = tuple(registry.METRICS)
 PROMPT_SCORES = "prompt_scores.parquet"
+NOTES_COLUMN = "quality_notes"
 
 
 @dataclass(frozen=True)
@@ -40,39 +43,28 @@ class EvalSettings:
     fid_ref: str | None = None
     inception_weights: Path | None = None
     cache_dir: Path | None = None
+    cmmd_clip: str = DEFAULT_CMMD_CLIP
+    dinov2: str = DEFAULT_DINOV2
 
     def __post_init__(self):
-        unknown = [m for m in self.metrics if m not in METRICS]
-        if unknown or not self.metrics:
-            raise BenchError(f"--metrics: unknown metric(s) {', '.join(unknown) or '(none)'} "
-                             f"(known: {', '.join(METRICS)})")
-        if {"fid", "kid", "prc"} & set(self.metrics) and not self.fid_ref:
-            raise BenchError("--metrics fid, kid and prc need --fid-ref (a folder, a .npz file or point:<id>)")
+        needing = [m.name for m in registry.resolve(self.metrics) if m.needs_reference]
+        if needing and not self.fid_ref:
+            raise BenchError(f"--metrics {', '.join(needing)} need --fid-ref (a folder, a .npz file or point:<id>)")
+
+    @property
+    def networks(self) -> Networks:
+        return Networks(clip=self.clip, cmmd_clip=self.cmmd_clip, dinov2=self.dinov2,
+                        inception_weights=self.inception_weights)
 
 
-REFERENCE_COLUMNS = ("fid", "kid_mean", "kid_std", "precision", "recall", "fid_reference_images", "fid_biased")
-
-
-def _needs(row: dict, settings: EvalSettings, extractor: str | None) -> set[str]:
-    """Metrics to (re)compute: missing, or made with another CLIP, reference
-    or Inception weights. KID and PRC against a .npz reference cannot exist
-    (no features): they stay null and are not asked for again."""
-    needs = set()
-    if "clip" in settings.metrics and (row["clip_score"] is None or row["clip_model"] != settings.clip):
-        needs.add("clip")
-    if "adherence" in settings.metrics and row["adherence"] is None:
-        needs.add("adherence")
-    same_inception = row["feature_extractor"] == extractor
-    same_reference = row["fid_reference"] == settings.fid_ref and same_inception
-    statistics_only = bool(settings.fid_ref) and settings.fid_ref.endswith(".npz")
-    for metric, column in (("fid", "fid"), ("kid", "kid_mean"), ("prc", "precision"), ("isc", "isc_mean")):
-        if metric not in settings.metrics:
-            continue
-        same = same_inception if metric == "isc" else same_reference
-        impossible = metric in ("kid", "prc") and statistics_only
-        if not same or (row[column] is None and not impossible):
-            needs.add(metric)
-    return needs
+def needs(metric: Metric, row: dict, settings: EvalSettings, network: str) -> bool:
+    """True when the row lacks the metric's figures or has them from another network or reference.
+    A metric null with a recorded reason (too few images, a .npz reference) is not asked for again."""
+    if row.get(metric.network_column) != network:
+        return True
+    if metric.needs_reference and row.get("fid_reference") != settings.fid_ref:
+        return True
+    return row.get(metric.value_column) is None and metric.name not in parse_notes(row.get(NOTES_COLUMN))
 
 
 def image_prompts(definition: SweepDefinition) -> list[str]:
@@ -81,6 +73,8 @@ def image_prompts(definition: SweepDefinition) -> list[str]:
 
 
 def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray, clip: str) -> list[dict]:
+    from .statistics import ScoreSummary
+
     per_prompt = scores.reshape(len(definition.prompts), definition.num_images)
     rows = []
     for i, prompt in enumerate(definition.prompts):
@@ -95,11 +89,12 @@ def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray,
     return rows
 
 
-def _with_adherence(prompt_rows: list[dict], point_id: str, definition: SweepDefinition, passed: np.ndarray,
-                    partial: np.ndarray) -> list[dict]:
-    """The point's per-prompt rows with their adherence columns (rows made if CLIP has not made them)."""
-    passed = passed.reshape(len(definition.prompts), definition.num_images).mean(axis=1)
-    partial = partial.reshape(len(definition.prompts), definition.num_images).mean(axis=1)
+def _with_adherence(prompt_rows: list[dict], point_id: str, definition: SweepDefinition,
+                    scores: np.ndarray) -> list[dict]:
+    """The point's per-prompt rows with their adherence columns (rows made if CLIP has not made them);
+    scores: (images, 2) passed (0/1) and partial score per image."""
+    per_prompt = np.asarray(scores).reshape(len(definition.prompts), definition.num_images, 2).mean(axis=1)
+    passed, partial = per_prompt[:, 0], per_prompt[:, 1]
     existing = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == point_id}
     others = [r for r in prompt_rows if r["point_id"] != point_id]
     mine = []
@@ -115,30 +110,15 @@ def _with_adherence(prompt_rows: list[dict], point_id: str, definition: SweepDef
 
 class Evaluator:
     """Evaluates the points of one run that lack the requested metrics;
-    models and the reference are loaded once and kept for later calls
+    networks and references are loaded once and kept for later calls
     (`sweep --eval` calls it after every point)."""
 
     def __init__(self, store: RunStore, settings: EvalSettings, echo=print):
         # The store is shared with a running sweep, so both write the same rows.
         self.store, self.run_dir, self.settings, self.echo = store, store.run_dir, settings, echo
-        self._clip = self._extractor = self._reference = None
-
-    def _clip_model(self):
-        if self._clip is None:
-            self._clip = load_clip(self.settings.clip)
-        return self._clip
-
-    def _inception(self):
-        from . import fidelity, inception
-
-        if self._extractor is None:
-            self._extractor = inception.load_extractor(self.settings.inception_weights)
-            weights_id = inception.weights_id(self.settings.inception_weights)
-            cache_dir = self.settings.cache_dir or cache_root() / "fid-stats"
-            if self.settings.fid_ref:
-                self._reference = fidelity.resolve_reference(self.settings.fid_ref, self._extractor, weights_id,
-                                                             cache_dir, self.run_dir)
-        return self._extractor, self._reference
+        self.metrics = registry.resolve(settings.metrics)
+        self.bank = FeatureBank(settings.networks, settings.fid_ref,
+                                settings.cache_dir or cache_root() / "fid-stats", self.run_dir)
 
     def _reference_pending(self) -> bool:
         ref = self.settings.fid_ref
@@ -147,22 +127,23 @@ class Evaluator:
 
     def evaluate_missing(self) -> int:
         """Evaluate what is missing; returns the number of points evaluated."""
-        from . import fidelity, inception
-
         settings, run_dir, store = self.settings, self.run_dir, self.store
         definition = SweepDefinition.from_json(store.run["definition"])
         frame = store.rows()
         rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        extractor_name = None
-        if set(settings.metrics) & set(FIDELITY):
-            from .inception import extractor_name as name_of
-
-            extractor_name = name_of(settings.inception_weights)
-        todo = [(i, _needs(r, settings, extractor_name)) for i, r in enumerate(rows) if r["status"] == "ok"]
-        todo = [(i, needs) for i, needs in todo if needs]
+        networks = {m.name: self.bank.describe(m.features[0]) for m in self.metrics}
+        todo = [(i, [m for m in self.metrics if needs(m, r, settings, networks[m.name])])
+                for i, r in enumerate(rows) if r["status"] == "ok"]
+        todo = [(i, metrics) for i, metrics in todo if metrics]
         prompt_path = run_dir / PROMPT_SCORES
         prompt_rows = pd.read_parquet(prompt_path).to_dict("records") if prompt_path.exists() else []
-        for index, needs in todo:
+        evaluated = 0
+        for index, metrics in todo:
+            if self._reference_pending():
+                # The baseline point has not run yet: evaluated after it has.
+                metrics = [m for m in metrics if not m.needs_reference]
+            if not metrics:
+                continue
             row = dict(rows[index])
             folder = run_dir / row["images_dir"]
             # Files by (prompt, sample), not by name: prompt1000 sorts before prompt101.
@@ -171,49 +152,96 @@ class Evaluator:
             missing = [f.name for f in files if not f.is_file()]
             if missing:
                 raise BenchError(f"{folder}: missing {len(missing)} image(s), e.g. {missing[0]}")
-            images = load_images(files)
-            if "clip" in needs:
-                scores = clip_scores(*self._clip_model(), images, image_prompts(definition))
-                summary = ScoreSummary.of(scores)
-                row.update(clip_model=settings.clip, clip_score=summary.mean, clip_score_std=summary.std,
-                           clip_score_ci_low=summary.ci_low, clip_score_ci_high=summary.ci_high)
+            if "clip" in {m.name for m in metrics} and "rerank" in settings.metrics:
+                # rerank reads the scores clip computes: new scores make its figures stale.
+                metrics = [m for m in self.metrics if m in metrics or m.name == "rerank"]
+            notes = parse_notes(row.get(NOTES_COLUMN))
+            if any(m.needs_reference for m in metrics) and row.get("fid_reference") != settings.fid_ref:
+                # Figures against another reference must not stay labelled with this one.
+                row.update({column: None for column in registry.reference_only_columns()})
+                notes = {k: v for k, v in notes.items() if not registry.METRICS[k].needs_reference}
+            features: dict = {}
+            columns, reasons = compute(metrics, self.bank, load_images(files), image_prompts(definition),
+                                       definition.num_images, features)
+            row.update(columns)
+            notes = {k: v for k, v in notes.items() if k not in {m.name for m in metrics}} | reasons
+            row[NOTES_COLUMN] = format_notes(notes)
+            if "clip" in {m.name for m in metrics}:
                 kept = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == row["point_id"]}
                 prompt_rows = [r for r in prompt_rows if r["point_id"] != row["point_id"]]
+                # New CLIP scores must not drop the prompts' adherence columns.
                 prompt_rows += [{**{k: v for k, v in kept.get(r["prompt_index"], {}).items()
                                     if k.startswith("adherence")}, **r}
-                                for r in prompt_table(row["point_id"], definition, scores, settings.clip)]
-            if "adherence" in needs:
-                passed, partial = adherence_scores(images, image_prompts(definition))
-                row.update(adherence=float(passed.mean()), adherence_partial=float(partial.mean()))
-                prompt_rows = _with_adherence(prompt_rows, row["point_id"], definition, passed, partial)
-            if self._reference_pending():
-                needs -= {"fid", "kid", "prc"}  # the baseline point has not run yet: evaluated after it has
-            if needs & set(FIDELITY):
-                extractor, reference = self._inception()
-                features = inception.inception_features(extractor, images)
-                if row["fid_reference"] != settings.fid_ref:
-                    # Figures against another reference must not stay labelled with this one.
-                    row.update({column: None for column in REFERENCE_COLUMNS})
-                row.update(fidelity.fidelity_metrics(features, reference, needs & set(FIDELITY),
-                                                     settings.inception_weights))
+                                for r in prompt_table(row["point_id"], definition, features["clip_scores"],
+                                                      settings.clip)]
+            if "adherence" in {m.name for m in metrics} and "adherence" in features:
+                prompt_rows = _with_adherence(prompt_rows, row["point_id"], definition, features["adherence"])
             rows[index] = row
             store.replace_rows(rows)
             if prompt_rows:
                 write_table_atomic(prompt_path, pd.DataFrame(prompt_rows))
-            figures = ", ".join(f"{k} {row[k]:.4g}" for k in ("clip_score", "adherence", "fid", "kid_mean", "isc_mean",
-                                                              "precision", "recall") if row.get(k) is not None)
+            figures = ", ".join(f"{m.value_column} {row[m.value_column]:.4g}" if row.get(m.value_column) is not None
+                                else f"{m.name} null ({notes[m.name]})" for m in metrics
+                                if row.get(m.value_column) is not None or m.name in notes)
             self.echo(f"{row['point_id']}: {figures}")
-        if todo:
+            evaluated += 1
+        if evaluated:
             store.update_run(evaluation={
                 "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "metrics": list(settings.metrics), "clip": settings.clip, "fid_ref": settings.fid_ref,
                 "inception_weights": str(settings.inception_weights) if settings.inception_weights else None,
+                "cmmd_clip": settings.cmmd_clip, "dinov2": settings.dinov2,
             })
-        return len(todo)
+        return evaluated
+
+
+def check_inputs(store: RunStore, settings: EvalSettings) -> None:
+    """What `eval` can refuse before it loads a network or writes anything:
+    the Inception weights file, and a FID reference that is not there. A
+    point reference must name a point of this run that finished with images
+    (`sweep --eval` alone may name a point still to come)."""
+    if "clip" in settings.metrics:
+        check_clip_source(settings.clip)
+    if "adherence" in settings.metrics:
+        from .adherence import check_world_prompts
+
+        check_world_prompts(SweepDefinition.from_json(store.run["definition"]).prompts)
+    if not any(m.needs_reference or "inception" in m.features for m in registry.resolve(settings.metrics)):
+        return
+    weights = settings.inception_weights
+    if weights is not None and not Path(weights).is_file():
+        raise BenchError(f"--inception-weights: file not found: {weights}")
+    reference = settings.fid_ref
+    if not reference:
+        return
+    if reference.startswith("point:"):
+        point_id = reference.removeprefix("point:")
+        rows = {row["point_id"]: row for row in store.rows().to_dict("records")}
+        if point_id not in rows:
+            raise BenchError(f"--fid-ref {reference}: no such point in {store.run_dir} "
+                             f"(points: {', '.join(rows) or 'none'})")
+        if rows[point_id]["status"] != "ok":
+            raise BenchError(f"--fid-ref {reference}: that point did not finish (status "
+                             f"{rows[point_id]['status']}): it has no images to compare with")
+        folder = store.images_dir(point_id)
+        if not folder.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            raise BenchError(f"--fid-ref {reference}: {folder} holds no images")
+        return
+    if reference == "shapes":
+        return
+    path = Path(reference).expanduser()
+    if not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):
+        raise BenchError(f"--fid-ref: '{reference}' is neither a folder of images, a .npz statistics file "
+                         "nor point:<id>")
 
 
 def evaluate_run(run_dir: Path, settings: EvalSettings, echo=print) -> int:
-    count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
+    from bench.runlock import run_lock
+
+    store = RunStore.open(run_dir)  # a one-line error for a folder that is not a run, before any lock file
+    check_inputs(store, settings)
+    with run_lock(run_dir):
+        count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()
     if not count:
         echo("Nothing to evaluate: every finished point already has the requested metrics.")
     return count

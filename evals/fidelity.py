@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 
 from . import inception
 from .images import image_files, load_images
-from .statistics import FID_RELIABLE_IMAGES, feature_statistics, frechet_distance, kernel_distance
+from .notes import format_notes
+from .statistics import (FID_RELIABLE_IMAGES, feature_statistics, frechet, isc_splits, isc_too_few_reason,
+                         kernel_distance, kid_subset_size)
 
 
 @dataclass(frozen=True)
@@ -60,33 +62,41 @@ def stats_reference(name: str, path: Path) -> Reference:
         mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
     except KeyError:
         raise BenchError(f"--fid-ref: {path} has no 'mu' and 'sigma' arrays") from None
-    except (OSError, ValueError) as e:
-        raise BenchError(f"--fid-ref: cannot read statistics file {path}: {e}") from None
+    except Exception as e:  # numpy raises OSError, ValueError, zipfile.BadZipFile...: an unreadable file
+        raise BenchError(f"--fid-ref: cannot read statistics file {path}: {first_line(e)}") from None
     if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
         raise BenchError(f"--fid-ref: {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
     count = int(data["count"]) if "count" in getattr(data, "files", ()) else -1
     return Reference(name, mu, sigma, count, None)
 
 
-def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, run_dir: Path | None = None) -> Reference:
+def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
+    """The image folder a reference names; None for a .npz statistics file."""
     if spec.startswith("point:"):
         if run_dir is None:
             raise BenchError(f"--fid-ref {spec}: point references need a run folder")
         folder = run_dir / "images" / spec.removeprefix("point:")
         if not folder.is_dir():
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
-        return folder_reference(spec, folder, extractor, weights_id, cache_dir)
-    if spec == "shapes":  # real images of the shapes world, rendered into the cache
+        return folder
+    if spec == "shapes":  # real images of the shapes world, rendered once into the cache
         from bench.models.tiny import cache_root
-        from bench.shapes.reference import reference_folder
+        from bench.shapes.reference import reference_folder as shapes_reference
 
-        return folder_reference(spec, reference_folder(cache_root()), extractor, weights_id, cache_dir)
+        return shapes_reference(cache_root())
     path = Path(spec).expanduser()
     if path.is_dir():
-        return folder_reference(spec, path, extractor, weights_id, cache_dir)
+        return path
     if path.is_file() and path.suffix == ".npz":
-        return stats_reference(spec, path)
-    raise BenchError(f"--fid-ref: '{spec}' is neither a folder of images, a .npz statistics file nor point:<id>")
+        return None
+    raise BenchError(f"--fid-ref: '{spec}' is not a folder of images, a .npz statistics file, point:<id> or shapes")
+
+
+def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, run_dir: Path | None = None) -> Reference:
+    folder = reference_folder(spec, run_dir)
+    if folder is None:
+        return stats_reference(spec, Path(spec).expanduser())
+    return folder_reference(spec, folder, extractor, weights_id, cache_dir)
 
 
 def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | None, metrics: set[str],
@@ -99,13 +109,25 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
     if len(pool) < 2:
         raise BenchError(f"FID, KID, IS and PRC need at least 2 images, got {len(pool)}")
     out: dict = {"feature_extractor": inception.extractor_name(weights), "fid_images": len(pool)}
+    notes: dict[str, str] = {}  # metric -> why its figure is null: every output carries them
+
+    def finish(out: dict) -> dict:
+        out["quality_notes"] = format_notes(notes)
+        return out
+
     if "isc" in metrics:
         from torch_fidelity.metric_isc import isc_features_to_metric
 
-        isc = isc_features_to_metric(torch.from_numpy(features[inception.LOGITS]), splits=min(10, len(pool)))
-        out.update(isc_mean=float(isc["inception_score_mean"]), isc_std=float(isc["inception_score_std"]))
+        splits = isc_splits(len(pool))
+        out["isc_splits"] = splits
+        if splits:
+            isc = isc_features_to_metric(torch.from_numpy(features[inception.LOGITS]), splits=splits)
+            out.update(isc_mean=float(isc["inception_score_mean"]), isc_std=float(isc["inception_score_std"]))
+        else:
+            out.update(isc_mean=None, isc_std=None)
+            notes["isc"] = isc_too_few_reason(len(pool))
     if not metrics & {"fid", "kid", "prc"}:
-        return out
+        return finish(out)
     if reference is None:
         raise BenchError("--fid-ref is needed for fid, kid and prc")
     if pool.shape[1] != reference.mu.size:
@@ -115,10 +137,18 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
     out["fid_reference_images"] = reference.count
     out["fid_biased"] = len(pool) < FID_RELIABLE_IMAGES or 0 <= reference.count < FID_RELIABLE_IMAGES
     if "fid" in metrics:
-        out["fid"] = frechet_distance(*feature_statistics(pool), reference.mu, reference.sigma)
+        fid = frechet(*feature_statistics(pool), reference.mu, reference.sigma)
+        out.update(fid=fid.value, fid_sqrtm=fid.sqrtm)
+        if fid.reason:
+            notes["fid"] = fid.reason
     if "kid" in metrics:
-        kid = (kernel_distance(pool, reference.features) if reference.features is not None
-               else (None, None))
+        if reference.features is not None:
+            kid = kernel_distance(pool, reference.features)
+            out["kid_subset_size"] = kid_subset_size(len(pool), len(reference.features))
+        else:
+            kid = (None, None)
+            out["kid_subset_size"] = None
+            notes["kid"] = "the reference is a statistics file (no features)"
         out.update(kid_mean=kid[0], kid_std=kid[1])
     if "prc" in metrics:
         if reference.features is not None and min(len(pool), len(reference.features)) > 3:
@@ -129,4 +159,6 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
             out.update(precision=float(prc["precision"]), recall=float(prc["recall"]))
         else:
             out.update(precision=None, recall=None)
-    return out
+            notes["prc"] = ("the reference is a statistics file (no features)" if reference.features is None
+                            else "4 or more images a side needed")
+    return finish(out)

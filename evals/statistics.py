@@ -30,23 +30,66 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
-    """||mu1 - mu2||² + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^½)."""
+# pytorch-fid's rule: a matrix square root whose diagonal has an imaginary
+# part above this is not round-off, and the distance built on it is wrong.
+SQRTM_IMAGINARY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class FrechetResult:
+    value: float | None  # None when the matrix square root cannot be trusted
+    sqrtm: str  # how the square root was taken: "exact", or "offset 1e-06 (without, the root ...)"
+    reason: str | None = None  # why value is None
+
+
+def _imaginary_diagonal(covmean: np.ndarray) -> float:
+    return float(np.abs(np.diagonal(covmean).imag).max()) if np.iscomplexobj(covmean) else 0.0
+
+
+def _flaw(covmean: np.ndarray) -> str:
+    if not np.isfinite(covmean).all():
+        return "is not finite"
+    return f"has an imaginary diagonal of {_imaginary_diagonal(covmean):.3g}"
+
+
+def _usable(covmean: np.ndarray) -> bool:
+    return bool(np.isfinite(covmean).all()) and _imaginary_diagonal(covmean) <= SQRTM_IMAGINARY_TOLERANCE
+
+
+def frechet(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+            eps: float = 1e-6) -> FrechetResult:
+    """||mu1 - mu2||² + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^½), saying how
+    the square root was taken. As pytorch-fid: when the product is singular
+    (not finite) or its root has an imaginary diagonal above 1e-3, retry with
+    `eps` added to both diagonals; if that fails too, the value is None."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
         raise ValueError(f"statistics of different dimensions: mu {mu1.shape} vs {mu2.shape}, "
                          f"sigma {sigma1.shape} vs {sigma2.shape}")
     covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        # A singular product (too few images for the dimension): offset both diagonals.
+    method = "exact"
+    if not _usable(covmean):
+        why = _flaw(covmean)
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real  # round-off gives tiny imaginary parts
+        method = f"offset {eps:g} (without, the root {why})"
+        if not _usable(covmean):
+            return FrechetResult(None, method, f"the matrix square root {why}, and with a {eps:g} diagonal offset "
+                                               f"it {_flaw(covmean)} (pytorch-fid's tolerance: 1e-3)")
+    covmean = covmean.real  # what remains is round-off
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    return FrechetResult(value, method)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """The Fréchet distance as a number; ValueError when its square root cannot be trusted (`frechet`)."""
+    result = frechet(mu1, sigma1, mu2, sigma2, eps)
+    if result.value is None:
+        raise ValueError(result.reason)
+    return result.value
 
 
 def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0) -> float:
@@ -60,17 +103,39 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float 
                  - 2.0 * k_xy.mean())
 
 
+def kid_subset_size(x_count: int, y_count: int, subset_size: int = 1000) -> int:
+    """Images per KID subset: the requested size, shrunk to the smaller side."""
+    return min(subset_size, x_count, y_count)
+
+
 def kernel_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_size: int = 1000,
                     seed: int = 0) -> tuple[float, float]:
     """KID: (mean, std) of the unbiased polynomial MMD² over random subsets
-    of min(subset_size, len(x), len(y)) images each."""
-    size = min(subset_size, len(x), len(y))
+    of `kid_subset_size` images each (record that size beside the figure)."""
+    size = kid_subset_size(len(x), len(y), subset_size)
     if size < 2:
         raise ValueError("KID needs at least 2 images on each side")
     rng = np.random.default_rng(seed)
     values = [polynomial_mmd2(x[rng.choice(len(x), size, replace=False)],
                               y[rng.choice(len(y), size, replace=False)]) for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
+
+
+# Inception Score of a split is exp(mean KL(p(y|x) || p(y))) with p(y) the
+# split's own marginal: one image per split gives exactly 1, and a few give a
+# marginal too noisy to mean anything. torch-fidelity's default is 10 splits.
+ISC_SPLITS = 10
+ISC_MIN_IMAGES_PER_SPLIT = 50
+
+
+def isc_splits(images: int, splits: int = ISC_SPLITS, minimum: int = ISC_MIN_IMAGES_PER_SPLIT) -> int:
+    """Splits for the Inception Score: up to `splits`, each of at least `minimum` images (0: too few images)."""
+    return min(splits, images // minimum)
+
+
+def isc_too_few_reason(images: int, minimum: int = ISC_MIN_IMAGES_PER_SPLIT) -> str:
+    return (f"{images} images, fewer than the {minimum} one split of the Inception Score needs "
+            "(with one image per split it is exactly 1)")
 
 
 @dataclass(frozen=True)

@@ -68,16 +68,19 @@ def tiny_models(tiny_cache):
 
 @pytest.fixture(scope="session")
 def torch_clip(tmp_path_factory, tiny_cache):
-    """A tiny PyTorch CLIP saved as a checkpoint folder, with the tiny preset's processor."""
-    import torch
-    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+    """The tiny preset's CLIP converted to PyTorch, saved as a checkpoint folder with its processor:
+    its scores are positive and differ between images and prompts, as the in-pipeline ones."""
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, FlaxCLIPModel
+    from transformers.modeling_flax_pytorch_utils import load_flax_weights_in_pytorch_model
 
     from bench.models.presets import PRESETS
     from bench.models.tiny import tiny_folder
 
     folder = tmp_path_factory.mktemp("clip")
-    torch.manual_seed(0)
+    # (from_pretrained(from_flax=True) leaves tensors on the meta device that cannot be saved.)
+    flax = FlaxCLIPModel.from_pretrained(tiny_folder() / "clip")
     model = CLIPModel(CLIPConfig(**PRESETS["tiny"].clip_config)).eval()
+    model = load_flax_weights_in_pytorch_model(model, flax.params)
     model.save_pretrained(folder)
     CLIPProcessor.from_pretrained(tiny_folder() / "clip").save_pretrained(folder)
     return folder
@@ -121,10 +124,11 @@ temperature = [1.0, 1.0, 0.7, 1.0]
 def evaluated_sweep(tmp_path_factory, run_cli, torch_clip, inception_weights) -> Path:
     """A finished tiny sweep of eight points with CLIP score and FID (against its
     first point), shared read-only by the report and compare tests: copy it
-    before changing anything in it."""
+    before changing anything in it. Four calls a point: the fewest with which
+    compare's latency test can decide."""
     out = tmp_path_factory.mktemp("evaluated")
     (out / "sweep.toml").write_text(REPORT_SWEEP)
-    run_cli("sweep", "--sweep", out / "sweep.toml", "--no-stages", "--iters", "3", "-n", "2", "--out", out,
+    run_cli("sweep", "--sweep", out / "sweep.toml", "--no-stages", "--iters", "4", "-n", "2", "--out", out,
             "--run-id", "base", "--no-progress", "--no-report", check=True)
     run_dir = out / "base"
     import pandas as pd

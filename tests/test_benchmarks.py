@@ -22,14 +22,15 @@ from bench.sampling import SamplingConfig
 pytestmark = pytest.mark.xdist_group("test_benchmarks")
 
 PROMPTS = ["Dog wearing clothes", "Earth from space"]
+SAMPLING = SamplingConfig(cond_scale=10.0)
 
 
 def bench_pipeline(benchmark, models, batch: int, rounds: int):
     parallel = ParallelConfig("single", 1, batch)
-    runner = Runner(build_program(models, SamplingConfig(cond_scale=10.0)), models.params, jax.devices()[:1],
+    runner = Runner(build_program(models, SAMPLING.structure), models.params, jax.devices()[:1],
                     parallel)
     plan = plan_batches(len(PROMPTS), batch, batch)[0]
-    host = PromptTable(models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
+    host = PromptTable(models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=SAMPLING)
     compile_seconds = runner.compile(host)
     device_batch = runner.put(host)
     benchmark.pedantic(lambda: jax.block_until_ready(runner(device_batch)), rounds=rounds, warmup_rounds=1)
@@ -63,8 +64,8 @@ def test_plain_dalle_mini_loop_makes_the_same_images(tiny_models):
 
     sampling = SamplingConfig(top_k=1, cond_scale=3.0)
     plan = plan_batches(len(PROMPTS), 2, 4)[0]
-    host = PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
-    runner = Runner(build_program(tiny_models, sampling), tiny_models.params, jax.devices()[:1],
+    host = PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=sampling)
+    runner = Runner(build_program(tiny_models, sampling.structure), tiny_models.params, jax.devices()[:1],
                     ParallelConfig("single", 1, 4))
     runner.compile(host)
     ours = runner.to_host(runner(runner.put(host)))
@@ -89,10 +90,12 @@ def test_harness_overhead_against_a_bare_call(benchmark, tiny_models):
     compiled program on the same device inputs (target: within 2 %)."""
     from bench.timing import TimingPolicy, time_calls
 
-    runner = Runner(build_program(tiny_models, SamplingConfig(cond_scale=3.0)), tiny_models.params,
+    sampling = SamplingConfig(cond_scale=3.0)
+    runner = Runner(build_program(tiny_models, sampling.structure), tiny_models.params,
                     jax.devices()[:1], ParallelConfig("single", 1, 2))
     plan = plan_batches(len(PROMPTS), 1, 2)[0]
-    device_batch = runner.put(PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, 0))
+    device_batch = runner.put(PromptTable(tiny_models, PROMPTS).batch(plan.prompt_index, plan.sample_index, 0,
+                                                                     sampling))
     runner.compile_for(device_batch)
     compiled, params = runner.compiled, runner.params
 
@@ -124,8 +127,8 @@ def test_mini_pipeline_against_plain_dalle_mini_loop(benchmark, tiny_cache, mini
 
     batch, sampling = 16, SamplingConfig(cond_scale=3.0)
     plan = plan_batches(len(PROMPTS), batch // len(PROMPTS), batch)[0]
-    host = PromptTable(mini_random, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0)
-    runner = Runner(build_program(mini_random, sampling), mini_random.params, jax.devices()[:1],
+    host = PromptTable(mini_random, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=sampling)
+    runner = Runner(build_program(mini_random, sampling.structure), mini_random.params, jax.devices()[:1],
                     ParallelConfig("single", 1, batch))
     device_batch = runner.put(host)
     runner.compile_for(device_batch)
@@ -183,3 +186,52 @@ def test_inception_feature_throughput(benchmark, eval_images, inception_weights)
                        rounds=1 if benchmark.disabled else 3, warmup_rounds=0 if benchmark.disabled else 1)
     if benchmark.stats is not None:
         benchmark.extra_info["images_per_second"] = len(eval_images) / benchmark.stats.stats.median
+
+
+def _folded(program, settings: dict):
+    """`program` with the sampling settings closed over as constants: what XLA
+    saw when every setting was a compile-time constant (the static era)."""
+    return lambda params, batch: program(params, {**batch, **settings})  # numpy arrays: HLO constants
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark(group="traced-vs-static-settings")
+@pytest.mark.parametrize("sampling", [SamplingConfig(cond_scale=10.0),
+                                      SamplingConfig(temperature=0.7, top_k=50, top_p=0.9, cond_scale=3.0)],
+                         ids=["default", "filtered"])
+def test_traced_settings_cost_per_step_at_mini_batch_16(benchmark, tiny_cache, mini_random, sampling):
+    """Seconds per decoder step of the token program (encode + 256 sampling
+    steps) at mini size, batch 16, float32: settings as traced per-row inputs
+    against the same program with them folded in as constants (target:
+    within 3 %). Calls alternate, medians of 3 rounds each after a warm-up."""
+    from bench.pipeline import build_token_program
+
+    batch = 16
+    plan = plan_batches(len(PROMPTS), batch // len(PROMPTS), batch)[0]
+    host = PromptTable(mini_random, PROMPTS).batch(plan.prompt_index, plan.sample_index, seed=0, sampling=sampling)
+    settings = sampling.rows(batch)
+    program = build_token_program(mini_random.dalle, mini_random.geometry, sampling.structure,
+                                  mini_random.processor.input_ids_uncond, mini_random.processor.attention_mask_uncond)
+    parallel = ParallelConfig("single", 1, batch)
+    traced = Runner(program, mini_random.params["dalle"], jax.devices()[:1], parallel)
+    static = Runner(_folded(program, settings), traced.params, jax.devices()[:1], parallel, placed=True)
+    static_batch = static.put({k: v for k, v in host.items() if k not in settings})
+    traced_batch = traced.put(host)
+    traced.compile_for(traced_batch)
+    static.compile_for(static_batch)
+    np.testing.assert_array_equal(traced.to_host(traced(traced_batch)), static.to_host(static(static_batch)))
+
+    def timed(call) -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        return time.perf_counter() - start
+
+    steps = mini_random.geometry.image_length
+    calls = {"traced": lambda: timed(lambda: traced(traced_batch)), "static": lambda: timed(lambda: static(static_batch))}
+    medians = _medians_interleaved(calls, 1 if benchmark.disabled else 3)
+    ratio = medians["traced"] / medians["static"]
+    benchmark.extra_info.update(batch=batch, traced_s_per_step=medians["traced"] / steps,
+                                static_s_per_step=medians["static"] / steps, traced_over_static=ratio)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    print(f"traced {1e3 * medians['traced'] / steps:.2f} ms/step, static {1e3 * medians['static'] / steps:.2f} "
+          f"ms/step: traced / static = {ratio:.3f}")

@@ -7,7 +7,10 @@ input."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import yaml
 from bench.compare.formats import junit, markdown, to_json
 from bench.compare.gates import METRICS, compare_points
 from bench.compare.match import KEY, key_columns, match_points, required_key_columns
-from bench.compare.noise import NA, NOISE, OFF, OK, REGRESSION, apart, verdict
+from bench.compare.noise import (NA, NOISE, OFF, OK, REGRESSION, UNDECIDED, apart, latency_test, minimum_calls,
+                                 ratio_interval, smallest_p, verdict)
 from bench.compare.runs import check_same_models, machine_warnings
 from bench.compare.thresholds import Thresholds, build_thresholds, parse_threshold, parse_thresholds_text
 from bench.errors import BenchError
@@ -32,6 +36,7 @@ pytestmark = pytest.mark.xdist_group("evaluated-sweep")
 
 BASELINE = REPO / "results" / "baselines" / "tiny"
 CI_THRESHOLDS = REPO / "results" / "baselines" / "tiny-thresholds.toml"
+AB_THRESHOLDS = REPO / "results" / "baselines" / "tiny-ab-thresholds.toml"
 
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -90,9 +95,15 @@ def _row(point_id="000-aaaaaaaa", status="ok", **values) -> dict:
            "latency_p50_ci_low_s": 0.095, "latency_p50_ci_high_s": 0.105, "latency_p90_s": 0.11,
            "compile_s": 3.0, "peak_device_memory_bytes": None, "host_peak_rss_bytes": 2_000_000_000,
            "clip_score_mean": 20.0, "clip_score": 30.0, "clip_score_ci_low": 29.0, "clip_score_ci_high": 31.0,
-           "fid": 10.0}
+           "fid": 10.0, "global_batch": 1, "latencies": _calls(0.1)}
     row.update(values)
     return row
+
+
+def _calls(median: float, n: int = 10, spread: float = 0.02, seed: int = 0) -> np.ndarray:
+    """n per-call latencies around `median`, each within +-spread of it (seeded)."""
+    noise = np.random.default_rng(seed).uniform(-spread, spread, n)
+    return median * (1.0 + noise - np.median(noise))
 
 
 def _key(*runs):
@@ -150,18 +161,106 @@ def test_intervals_apart(base, cand, worse, expected):
     assert apart(*base, *cand, worse) is expected
 
 
-@pytest.mark.parametrize("worsening, threshold, intervals_apart, expected", [
-    (0.10, None, True, OFF),
-    (None, 0.05, True, NA),
-    (float("nan"), 0.05, True, NA),
-    (0.05, 0.05, True, OK),  # must exceed the threshold
-    (-0.50, 0.05, True, OK),  # an improvement
-    (0.10, 0.05, False, NOISE),  # beyond threshold, intervals overlap
-    (0.10, 0.05, True, REGRESSION),
-    (0.10, 0.05, None, REGRESSION),  # no interval: threshold only
+@pytest.mark.parametrize("worsening, threshold, not_noise, decided, expected", [
+    (0.10, None, True, True, OFF),
+    (None, 0.05, True, True, NA),
+    (float("nan"), 0.05, True, True, NA),
+    (0.05, 0.05, True, True, OK),  # must exceed the threshold
+    (-0.50, 0.05, True, True, OK),  # an improvement
+    (0.10, 0.05, False, True, NOISE),  # beyond threshold, the test says it may be noise
+    (0.10, 0.05, True, True, REGRESSION),
+    (0.10, 0.05, None, True, REGRESSION),  # no test: threshold only
+    (0.50, 0.05, None, False, UNDECIDED),  # a test that cannot decide: neither regression...
+    (0.00, 0.05, None, False, UNDECIDED),  # ...nor ok
 ])
-def test_verdict(worsening, threshold, intervals_apart, expected):
-    assert verdict(worsening, threshold, intervals_apart) == expected
+def test_verdict(worsening, threshold, not_noise, decided, expected):
+    assert verdict(worsening, threshold, not_noise, decided) == expected
+
+
+# --- the latency test: every timed call of both points -----------------------------------------
+
+def test_fewest_calls_that_can_reach_the_significance_level():
+    # Two-sided exact Mann-Whitney p of complete separation: 2 / C(2n, n).
+    assert smallest_p(3, 3) == pytest.approx(0.1) and smallest_p(4, 4) == pytest.approx(2 / 70)
+    assert minimum_calls(0.05) == 4 and minimum_calls(0.01) == 5
+    test = latency_test(_calls(0.1, 3), _calls(0.2, 3, seed=1))  # twice as slow, every call: still undecided
+    assert not test.decided and test.significant is None
+    assert test.undecided_reason.startswith("3 vs 3 calls; at least 4 a side needed")
+    assert latency_test(_calls(0.1, 4), _calls(0.2, 4, seed=1)).significant is True
+    assert "no per-call latencies in the candidate" in latency_test(_calls(0.1), None).undecided_reason
+
+
+def test_ratio_of_medians_interval_is_seeded_and_covers_the_shift():
+    base, cand = _calls(0.1, spread=0.05), _calls(0.13, spread=0.05, seed=1)
+    low, high = ratio_interval(base, cand)
+    assert (low, high) == ratio_interval(base, cand)  # deterministic
+    assert low < 1.3 < high and low > 1.0
+
+
+def _synthetic(shift: float, seed: int, n: int = 10, sigma: float = 0.03):
+    """Log-normal latencies (3 % spread, as the tiny preset's calls on an idle core) of two points,
+    the candidate's `shift` slower."""
+    rng = np.random.default_rng(seed)
+    return 0.2 * np.exp(rng.normal(0, sigma, n)), 0.2 * (1 + shift) * np.exp(rng.normal(0, sigma, n))
+
+
+def _latency_verdicts(base, cand, threshold=0.05):
+    comparison = _compare([_row(latencies=base)], [_row(latencies=cand)], max_throughput_drop=threshold,
+                          max_latency_rise=threshold)
+    point = comparison.points[0]
+    return point.gate("images_per_s").verdict, point.gate("latency_p50_s").verdict
+
+
+@pytest.mark.parametrize("shift", [0.10, 0.30])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_known_slowdown_is_detected(shift, seed):
+    assert _latency_verdicts(*_synthetic(shift, seed)) == (REGRESSION, REGRESSION)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_unchanged_copy_passes(seed):
+    base, _ = _synthetic(0.0, seed)
+    assert _latency_verdicts(base, base.copy()) == (OK, OK)
+    assert _latency_verdicts(base, np.random.default_rng(seed).permutation(base)) == (OK, OK)
+
+
+def test_overlapping_noise_is_not_a_regression():
+    # Wide noise (20 % spread): the candidate's median is 8 % higher by chance, but its calls
+    # interleave with the baseline's; the summary medians alone would call it a regression.
+    base = np.array([0.17, 0.18, 0.19, 0.20, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26])
+    cand = np.array([0.165, 0.185, 0.20, 0.21, 0.225, 0.235, 0.245, 0.26, 0.27, 0.28])
+    change = np.median(cand) / np.median(base) - 1
+    assert change > 0.05
+    assert _latency_verdicts(base, cand) == (NOISE, NOISE)
+    assert latency_test(base, cand).p_value > 0.05
+
+
+def test_the_gate_decides_from_the_latencies_not_the_summary_columns():
+    # Summary columns say nothing changed; every call is 30 % slower.
+    base = _calls(0.1)
+    point = _compare([_row(latencies=base)], [_row(latencies=base * 1.3)]).points[0]
+    gate = point.gate("latency_p50_s")
+    assert gate.verdict == REGRESSION and gate.change == pytest.approx(0.3)
+    assert gate.test.baseline_calls == gate.test.candidate_calls == 10 and gate.test.p_value < 0.001
+    assert point.gate("images_per_s").change == pytest.approx(1 / 1.3 - 1)
+
+
+def test_too_few_calls_are_undecided_shown_and_counted_apart():
+    comparison = _compare([_row(latencies=_calls(0.1, 3))], [_row(latencies=_calls(0.13, 3, seed=1))])
+    gate = comparison.points[0].gate("latency_p50_s")
+    assert gate.verdict == UNDECIDED and "3 vs 3 calls; at least 4" in gate.reason
+    assert comparison.passed and comparison.count(UNDECIDED) == 2 and not comparison.regressions()
+    text = markdown(comparison)
+    assert "2 gates undecided" in text and "### Undecided" in text and "α = 0.05" in text
+    assert to_json(comparison)["undecided"] == 2 and to_json(comparison)["significance_level"] == 0.05
+    strict = compare_points(comparison_match := match_points([_row(latencies=_calls(0.1, 3))],
+                                                             [_row(latencies=_calls(0.13, 3, seed=1))],
+                                                             _key([_row()], [_row()])),
+                            _key([_row()], [_row()]), Thresholds(), "base", "cand", require_decided=True)
+    assert comparison_match.pairs and not strict.passed and markdown(strict).startswith("**FAIL**")
+    root = ET.fromstring(junit(strict))
+    assert root.get("failures") == "2"
+    assert any(p.get("name") == "significance_level" and p.get("value") == "0.05" for p in root.iter("property"))
 
 
 def _compare(base_rows, cand_rows, **thresholds):
@@ -173,16 +272,16 @@ def _verdicts(comparison) -> dict:
     return {(p.baseline_id, g.metric): g.verdict for p in comparison.points for g in p.gates}
 
 
-def test_throughput_drop_is_a_regression_only_with_latency_intervals_apart():
-    slow = dict(images_per_s=8.0, latency_p50_s=0.125)
-    comparison = _compare([_row("000-a", devices=1), _row("001-b", devices=2)],
-                          [_row("000-a", devices=1, **slow),  # intervals overlap: noise
-                           _row("001-b", devices=2, **slow, latency_p50_ci_low_s=0.12, latency_p50_ci_high_s=0.13)])
+def test_throughput_drop_is_a_regression_only_when_the_test_says_it_is_not_noise():
+    wide = dict(spread=0.6)  # calls +-60 % around the median: a +25 % median is within noise
+    comparison = _compare([_row("000-a", devices=1, latencies=_calls(0.1, **wide)), _row("001-b", devices=2)],
+                          [_row("000-a", devices=1, latencies=_calls(0.125, seed=1, **wide)),
+                           _row("001-b", devices=2, latencies=_calls(0.125, seed=1))])  # every call 25 % slower
     verdicts = _verdicts(comparison)
     assert verdicts[("000-a", "images_per_s")] == verdicts[("000-a", "latency_p50_s")] == NOISE
     assert verdicts[("001-b", "images_per_s")] == verdicts[("001-b", "latency_p50_s")] == REGRESSION
     assert not comparison.passed and len(comparison.regressions()) == 2
-    looser = _verdicts(_compare([_row()], [_row(**slow, latency_p50_ci_low_s=0.12)], max_throughput_drop=0.25,
+    looser = _verdicts(_compare([_row()], [_row(latencies=_calls(0.125, seed=1))], max_throughput_drop=0.25,
                                 max_latency_rise=0.30))
     assert looser[("000-aaaaaaaa", "images_per_s")] == looser[("000-aaaaaaaa", "latency_p50_s")] == OK
 
@@ -202,8 +301,7 @@ def test_clip_score_uses_its_interval_fid_and_pipeline_clip_the_threshold_alone(
 
 
 def test_gates_can_be_switched_off_and_missing_values_are_not_regressions():
-    comparison = _compare([_row()], [_row(images_per_s=1.0, latency_p50_s=1.0, latency_p50_ci_low_s=0.9,
-                                          latency_p50_ci_high_s=1.1, fid=None, compile_s=30.0)],
+    comparison = _compare([_row()], [_row(latencies=_calls(1.0), fid=None, compile_s=30.0)],
                           max_throughput_drop=None, max_latency_rise=None, max_compile_rise=0.5)
     verdicts = _verdicts(comparison)
     assert verdicts[("000-aaaaaaaa", "images_per_s")] == verdicts[("000-aaaaaaaa", "latency_p50_s")] == OFF
@@ -263,7 +361,7 @@ def test_runs_of_different_models_are_refused_and_machines_warned_about():
 
 # The stored baseline's sweep, as the Makefile's `baseline` target and docs/ci-example.yml run it
 # (paths relative to the repository, where run_cli runs).
-SWEEP_ARGS = ["--sweep", "results/baselines/tiny.toml", "--no-stages", "-n", "2"]
+SWEEP_ARGS = ["--sweep", "results/baselines/tiny.toml", "--no-stages", "-n", "2", "--iters", "12"]
 QUIET = ["--no-report", "--no-progress"]
 
 
@@ -278,11 +376,33 @@ def test_makefile_and_ci_example_run_the_baselines_sweep():
 
 
 @pytest.fixture(scope="module")
-def fresh_run(tmp_path_factory, run_cli) -> Path:
+def ab_runs(tmp_path_factory, tiny_cache) -> tuple[Path, Path]:
+    """The stored baseline's sweep run twice now, as CI runs the base branch's checkout and the
+    candidate's: two processes taking turns call by call (`--interleave`). Read-only."""
+    out = tmp_path_factory.mktemp("ab")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    procs = [subprocess.Popen([sys.executable, "-m", "bench", "sweep", *SWEEP_ARGS, *QUIET, "--out", str(out),
+                               "--run-id", name, "--interleave", str(out / "turns.json")],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name in ("base-now", "fresh")]
+    try:
+        for proc in procs:
+            output, _ = proc.communicate(timeout=1800)
+            assert proc.returncode == 0, output[-3000:]
+            assert "Taking turns call by call" in output
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return out / "base-now", out / "fresh"
+
+
+@pytest.fixture(scope="module")
+def fresh_run(ab_runs) -> Path:
     """The stored baseline's sweep run again now: the candidate of the CI gate (read-only)."""
-    out = tmp_path_factory.mktemp("fresh")
-    run_cli("sweep", *SWEEP_ARGS, *QUIET, "--out", out, "--run-id", "fresh", check=True)
-    return out / "fresh"
+    return ab_runs[1]
 
 
 def _copy_run(run_dir: Path, dest: Path) -> Path:
@@ -313,11 +433,72 @@ def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
     for point in result["points"]:
         gates = {g["metric"]: g for g in point["gates"]}
         assert gates["images_per_s"]["verdict"] == OFF and gates["latency_p50_s"]["verdict"] == OFF
+        # The CLIP gate can only fail when the scores can move: positive, one per image.
+        scores = np.load(BASELINE / "images" / point["baseline_point"] / "clip_scores.npy")
+        assert (scores > 0).all() and len(np.unique(scores)) == scores.size, scores
+        assert gates["clip_score_mean"]["verdict"] == OK
         assert gates["clip_score_mean"]["change"] == pytest.approx(0.0, abs=0.01)
-        # The tiny CLIP scores these prompts 0, so the tokens are the sharper check of determinism.
         tokens = [np.load(run / "images" / point[f"{side}_point"] / "tokens.npy")
                   for run, side in ((BASELINE, "baseline"), (fresh_run, "candidate"))]
         assert np.array_equal(*tokens), f"tokens of {point['baseline_point']} changed: regenerate with make baseline?"
+
+
+def _copy_with_latencies(run_dir: Path, dest: Path, factor: float = 1.0, calls: int | None = None) -> Path:
+    """A copy of a run without its PNGs, every timed call `factor` times as long (the first `calls`)."""
+    shutil.copytree(run_dir, dest, ignore=shutil.ignore_patterns("*.png", "report"))
+    for path in dest.glob("images/*/latencies.npy"):
+        np.save(path, np.load(path)[:calls] * factor)
+    return dest
+
+
+def test_every_call_30_percent_slower_fails_the_gate_an_unchanged_copy_passes(fresh_run, run_cli, tmp_path):
+    """The summary columns of the copies are untouched: the gate reads every timed call."""
+    same = _copy_with_latencies(fresh_run, tmp_path / "same")
+    slower = _copy_with_latencies(fresh_run, tmp_path / "slower", factor=1.3)
+    proc = run_cli("compare", fresh_run, same, "--format", "json", "--require-decided")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["undecided"] == 0
+    proc = run_cli("compare", fresh_run, slower, "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["significance_level"] == 0.05 and "Mann–Whitney U" in result["test"]
+    slow = {(p["baseline_point"], g["metric"]): g for p in result["points"] for g in p["gates"]
+            if g["verdict"] == REGRESSION}
+    assert {metric for _, metric in slow} == {"images_per_s", "latency_p50_s"} and len(slow) == 6
+    assert all(g["change"] == pytest.approx(0.3) and g["p_value"] < 0.05 and g["calls"] == [12, 12]
+               for (_, metric), g in slow.items() if metric == "latency_p50_s")
+
+
+def test_too_few_calls_are_undecided_and_require_decided_fails(fresh_run, run_cli, tmp_path):
+    short = _copy_with_latencies(fresh_run, tmp_path / "short", factor=1.3, calls=3)
+    proc = run_cli("compare", fresh_run, short)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Below minimum_calls on either side: 12 vs 3 is undecided too, whatever its exact p could reach.
+    assert "6 gates undecided, too few calls" in proc.stdout.splitlines()[0]
+    assert "12 vs 3 calls; at least 4 a side needed" in proc.stdout
+    proc = run_cli("compare", short, _copy_with_latencies(fresh_run, tmp_path / "short2", calls=3),
+                   "--require-decided", "--format", "junit")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    root = ET.fromstring(proc.stdout)
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert len(messages) == 6 and all("3 vs 3 calls; at least 4 a side needed" in m for m in messages)
+
+
+def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs, run_cli, tmp_path):
+    """The CI recipe's A/B throughput gate: the baseline's version measured in the same job,
+    taking turns with the candidate. Same code on both sides must pass (under load too: see the
+    README); every call 30 % slower must fail."""
+    base_now, fresh = ab_runs
+    proc = run_cli("compare", base_now, fresh, "--thresholds", AB_THRESHOLDS, "--require-decided",
+                   "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["undecided"] == 0 and result["matched_points"] == 3
+    assert {g["verdict"] for p in result["points"] for g in p["gates"] if g["metric"] == "images_per_s"} <= {OK, NOISE}
+    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=1.3)
+    proc = run_cli("compare", base_now, slower, "--thresholds", AB_THRESHOLDS, "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["regressions"] >= 1
 
 
 @pytest.fixture(scope="module")
@@ -345,25 +526,23 @@ def test_a_real_candidate_passes_loose_thresholds(evaluated_sweep, evaluated_can
 @pytest.fixture(scope="module")
 def regressed(evaluated_sweep, tmp_path_factory) -> tuple[Path, dict]:
     """A copy of the evaluated sweep with one regression per kind, and one slow-down within noise."""
-    run_dir = _copy_run(evaluated_sweep, tmp_path_factory.mktemp("regressed") / "regressed")
-    ids = [row["point_id"] for row in pq.read_table(run_dir / "points.parquet").to_pylist()]
+    run_dir = _copy_with_latencies(evaluated_sweep, tmp_path_factory.mktemp("regressed") / "regressed")
+    rows = pq.read_table(run_dir / "points.parquet").to_pylist()
+    ids = [row["point_id"] for row in rows]
+    slow_calls = run_dir / rows[0]["images_dir"] / "latencies.npy"
+    calls = np.load(slow_calls)  # every call slower than the baseline's slowest (4 vs 4: p = 0.029)
+    np.save(slow_calls, calls * 1.5 * calls.max() / calls.min())
+    noisy_calls = run_dir / rows[4]["images_dir"] / "latencies.npy"
+    base = np.sort(np.load(noisy_calls))  # the two slowest calls 60 % slower: median +20 % or more, not apart
+    np.save(noisy_calls, np.concatenate([base[:-2], base[-2:] * 1.6]))
 
     def edit(rows):
-        slow = rows[0]  # half the throughput, the latency interval moved with it
-        slow["images_per_s"] /= 2
-        low, high = slow["latency_p50_ci_low_s"], slow["latency_p50_ci_high_s"]
-        slow.update(latency_p50_s=2 * slow["latency_p50_s"], latency_p50_ci_low_s=max(2 * low, 1.01 * high),
-                    latency_p50_ci_high_s=2 * high)
         worse = rows[1]  # CLIP score below its own interval's lower end
         drop = worse["clip_score_ci_high"] - worse["clip_score_ci_low"] + 2.0
         for column in ("clip_score", "clip_score_ci_low", "clip_score_ci_high"):
             worse[column] -= drop
         rows[2]["fid"] += 5.0
         rows[3].update(status="failed", error="XlaRuntimeError: something broke")
-        noisy = rows[4]  # 20 % slower, but the latency interval still overlaps the baseline's
-        noisy["images_per_s"] *= 0.8
-        noisy["latency_p50_s"] /= 0.8
-        noisy["latency_p50_ci_high_s"] = max(noisy["latency_p50_ci_high_s"], noisy["latency_p50_s"])
 
     _edit_points(run_dir, edit)
     expected = {(ids[0], "images_per_s"), (ids[0], "latency_p50_s"), (ids[1], "clip_score"), (ids[2], "fid"),

@@ -42,14 +42,16 @@ def vqgan():
 
 def run_tokens(model, params, golden, scale: float, parallel: ParallelConfig) -> np.ndarray:
     geometry = dallebart.TextGeometry.of(model.config)
-    program = build_token_program(model, geometry, SamplingConfig(top_k=1, cond_scale=scale),
-                                  golden["uncond_input_ids"][:1], golden["uncond_attention_mask"][:1])
+    sampling = SamplingConfig(top_k=1, cond_scale=scale)
+    program = build_token_program(model, geometry, sampling.structure, golden["uncond_input_ids"][:1],
+                                  golden["uncond_attention_mask"][:1])
     runner = Runner(program, params, jax.devices()[:parallel.devices], parallel)
     keys = np.asarray(jax.random.split(jax.random.PRNGKey(7), parallel.global_batch))
 
     def host_batch(batch):
         return {"input_ids": golden["input_ids"][batch.prompt_index],
-                "attention_mask": golden["attention_mask"][batch.prompt_index], "keys": keys}
+                "attention_mask": golden["attention_mask"][batch.prompt_index], "keys": keys,
+                **sampling.rows(parallel.global_batch)}
 
     batches = plan_batches(golden["input_ids"].shape[0], 1, parallel.global_batch)
     runner.compile(host_batch(batches[0]))

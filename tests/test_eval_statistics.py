@@ -82,3 +82,73 @@ def test_score_summary_matches_scipy():
     assert s.std == pytest.approx(values.std(ddof=1))
     assert (s.ci_low, s.ci_high) == (pytest.approx(low), pytest.approx(high))
     assert math.isnan(ScoreSummary.of([1.0]).ci_low)
+
+
+def _first_covariances(kind: str):
+    """Covariances of a few wildly scaled features whose product's square root
+    is untrustworthy (`kind`: "retried" - fixed by the offset - or "null")."""
+    import warnings
+
+    from evals.statistics import frechet
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns about the singular products this looks for
+        for _ in range(3000):
+            d = int(rng.integers(2, 12))
+            n = int(rng.integers(2, d + 1))
+            x = rng.normal(size=(n, d)) * 10.0 ** rng.uniform(-4, 4, size=d)
+            y = rng.normal(size=(n, d)) * 10.0 ** rng.uniform(-4, 4, size=d)
+            s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+            result = frechet(np.zeros(d), s1, np.zeros(d), s2)
+            if (result.sqrtm != "exact") and ((result.value is None) == (kind == "null")):
+                return s1, s2, result
+    raise AssertionError(f"no {kind} case found")
+
+
+def test_an_imaginary_square_root_is_retried_with_the_offset_and_says_so():
+    from scipy import linalg
+
+    s1, s2, result = _first_covariances("retried")
+    exact = linalg.sqrtm(s1 @ s2)
+    assert not np.isfinite(exact).all() or np.abs(np.diagonal(exact).imag).max() > 1e-3  # silently dropped before
+    offset = np.eye(len(s1)) * 1e-6
+    covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset)).real
+    assert result.value == pytest.approx(np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean), rel=1e-9)
+    assert result.sqrtm.startswith("offset 1e-06 (without, the root ") and result.reason is None
+
+
+def test_a_square_root_that_stays_imaginary_gives_no_value_but_a_reason():
+    s1, s2, result = _first_covariances("null")
+    assert result.value is None and "imaginary diagonal" in result.reason and "1e-3" in result.reason
+    with pytest.raises(ValueError, match="matrix square root"):
+        frechet_distance(np.zeros(len(s1)), s1, np.zeros(len(s1)), s2)
+
+
+def test_inception_score_needs_enough_images_per_split():
+    from evals.fidelity import fidelity_metrics
+    from evals.inception import LOGITS, POOL
+
+    rng = np.random.default_rng(3)
+
+    def features(n):
+        return {POOL: rng.normal(size=(n, 8)).astype(np.float32), LOGITS: rng.normal(size=(n, 10)).astype(np.float32)}
+
+    few = fidelity_metrics(features(10), None, {"isc"})  # 10 images: one split each was exactly 1.0 before
+    assert few["isc_mean"] is None and few["isc_std"] is None and few["isc_splits"] == 0
+    assert few["quality_notes"].startswith("isc: 10 images, fewer than the 50 one split")
+    enough = fidelity_metrics(features(120), None, {"isc"})
+    assert enough["isc_splits"] == 2 and enough["isc_mean"] > 1.0 and enough["quality_notes"] is None
+
+
+def test_kid_records_the_subset_size_it_used():
+    from evals.fidelity import Reference, fidelity_metrics
+    from evals.inception import LOGITS, POOL
+
+    rng = np.random.default_rng(4)
+    pool, ref = rng.normal(size=(30, 8)), rng.normal(size=(12, 8))
+    mu, sigma = feature_statistics(ref)
+    out = fidelity_metrics({POOL: pool, LOGITS: rng.normal(size=(30, 10))}, Reference("ref", mu, sigma, 12, ref),
+                           {"kid", "fid"})
+    assert out["kid_subset_size"] == 12 and math.isfinite(out["kid_mean"])
+    assert out["fid_sqrtm"] == "exact" and math.isfinite(out["fid"])

@@ -114,7 +114,9 @@ def test_fid_cli_agrees_with_torch_fidelity_and_torchmetrics(inception_weights, 
     assert out["fid"] == pytest.approx(float(fid.compute()), rel=1e-2)
     assert out["fid_biased"] is True and "biased" in out["warning"]
     assert out["feature_extractor"].startswith("inception-v3-compat")
-    assert math.isfinite(out["kid_mean"]) and math.isfinite(out["isc_mean"])
+    assert math.isfinite(out["kid_mean"]) and out["kid_subset_size"] == 6 and out["fid_sqrtm"] == "exact"
+    assert out["isc_mean"] is None and out["isc_splits"] == 0  # 6 images: too few for one split
+    assert "isc: 6 images, fewer than the 50 one split of the Inception Score needs" in out["quality_notes"]
     assert 0 <= out["precision"] <= 1 and 0 <= out["recall"] <= 1
 
 
@@ -178,7 +180,9 @@ def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_w
     rows = pd.read_parquet(run_dir / "points.parquet")
     assert (rows.clip_model == str(torch_clip)).all() and rows.clip_score.notna().all()
     assert rows.fid[0] == pytest.approx(0.0, abs=1e-6) and rows.fid[1] > 0  # distance from the baseline point
-    assert rows.fid_biased.all() and (rows.fid_reference == baseline).all() and rows.isc_mean.notna().all()
+    assert rows.fid_biased.all() and (rows.fid_reference == baseline).all()
+    assert rows.isc_mean.isna().all() and (rows.isc_splits == 0).all()  # 4 images a point: null, with the reason
+    assert rows.quality_notes.str.startswith("isc: 4 images, fewer than the 50").all()
     prompts = pd.read_parquet(run_dir / "prompt_scores.parquet")
     assert len(prompts) == 2 * 2 and set(prompts.prompt) == {"sunset over a lake in the mountains",
                                                               "the Eiffel tower landing on the moon"}

@@ -96,6 +96,13 @@ def test_each_banner_rule():
     assert banner_lines(substitute, definition, frozenset({"sha1-0123456789abcdef"})) == []
 
 
+def test_points_that_do_not_fill_their_batches_get_a_banner():
+    rows = _rows(point_id="000-abc", padded_rows=14, fid_images=5000)
+    [line] = banner_lines(rows, {"preset": "mini"})
+    assert line.startswith("Partly filled batches: 000-abc do not fill their batches")
+    assert banner_lines(_rows(point_id="000-abc", padded_rows=0), {"preset": "mini"}) == []
+
+
 # --- the page, from the shared evaluated sweep ---
 
 @pytest.fixture(scope="module")

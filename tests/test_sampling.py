@@ -66,6 +66,11 @@ def test_sampling_config_rejects_bad_values(bad):
 VOCAB = 8
 
 
+def traced(config: SamplingConfig, keys) -> dict:
+    """The loop's structure and per-row settings for `config` on every row of `keys`."""
+    return {"structure": config.structure, "settings": config.rows(len(keys))}
+
+
 class StaticCache(dict):
     """A cache pytree with no leaves: its flag stays a Python bool inside the loop."""
 
@@ -90,7 +95,7 @@ def fake_step(tokens, position, cache):
 def test_loop_is_greedy_with_top_k_1_and_feeds_tokens_back():
     keys = image_keys(0, jnp.arange(2), jnp.zeros(2))
     tokens = sample_image_tokens(fake_step, StaticCache(False), keys, num_tokens=5, start_token=3,
-                                 forbidden_token=VOCAB, config=SamplingConfig(top_k=1, cond_scale=1.0))
+                                 forbidden_token=VOCAB, **traced(SamplingConfig(top_k=1, cond_scale=1.0), keys))
     np.testing.assert_array_equal(tokens, [[4, 5, 6, 7, 0]] * 2)
 
 
@@ -98,18 +103,18 @@ def test_super_conditioning_mixes_logits_and_feeds_both_halves():
     keys = image_keys(0, jnp.arange(2), jnp.zeros(2))
     # uncond + 3 * (cond - uncond): the conditioned favourite wins by 6 against -6.
     tokens = sample_image_tokens(fake_step, StaticCache(True), keys, num_tokens=4, start_token=0,
-                                 forbidden_token=VOCAB, config=SamplingConfig(top_k=1, cond_scale=3.0))
+                                 forbidden_token=VOCAB, **traced(SamplingConfig(top_k=1, cond_scale=3.0), keys))
     np.testing.assert_array_equal(tokens, [[1, 2, 3, 4]] * 2)
     # scale 0 is the unconditioned model alone: it repeats the previous token.
     tokens = sample_image_tokens(fake_step, StaticCache(True), keys, num_tokens=4, start_token=2,
-                                 forbidden_token=VOCAB, config=SamplingConfig(top_k=1, cond_scale=0.0))
+                                 forbidden_token=VOCAB, **traced(SamplingConfig(top_k=1, cond_scale=0.0), keys))
     np.testing.assert_array_equal(tokens, [[2, 2, 2, 2]] * 2)
 
 
 def test_forbidden_token_is_never_drawn():
     keys = image_keys(0, jnp.arange(3), jnp.zeros(3))
     tokens = sample_image_tokens(fake_step, StaticCache(False), keys, num_tokens=6, start_token=0,
-                                 forbidden_token=1, config=SamplingConfig(top_k=1, cond_scale=1.0))
+                                 forbidden_token=1, **traced(SamplingConfig(top_k=1, cond_scale=1.0), keys))
     assert 1 not in np.asarray(tokens)
 
 
@@ -119,7 +124,7 @@ def test_each_image_depends_only_on_its_own_key():
 
     config = SamplingConfig(cond_scale=1.0)
     run = lambda keys: np.asarray(sample_image_tokens(flat_step, {}, keys, num_tokens=16, start_token=0,
-                                                      forbidden_token=64, config=config))
+                                                      forbidden_token=64, **traced(config, keys)))
     all_keys = image_keys(5, jnp.array([0, 0, 1, 1]), jnp.array([0, 1, 0, 1]))
     together = run(all_keys)
     alone = np.concatenate([run(all_keys[i:i + 1]) for i in range(4)])

@@ -32,9 +32,9 @@ GRID = ["--parallel", "single,sharded", "--devices", "1,2", "--cond-scale", "3",
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, run_cli):
     out = tmp_path_factory.mktemp("sweep")
-    # Without the test session's compilation cache: this run checks that "off" is recorded.
-    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", "--html", check=True,
-                   env={"JAX_COMPILATION_CACHE_DIR": ""})
+    # Without any persistent compilation cache: this run checks that "off" is recorded.
+    proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", "--html",
+                   "--no-compilation-cache", check=True)
     run_dir = out / "grid"
     return run_dir, pd.read_parquet(run_dir / "points.parquet"), proc
 
@@ -207,3 +207,51 @@ def test_compilation_cache_state_is_recorded(tmp_path, run_cli):
         states.append(json.loads((tmp_path / run_id / "run.json").read_text())["compilation_cache"])
     assert states[0] == {"enabled": True, "dir": str(cache), "entries_before": 0}
     assert states[1]["entries_before"] > 0
+    # The report's environment section shows these values (it once read a key the sweep never wrote).
+    from bench.report_html import _environment
+
+    environment = dict(_environment(json.loads((tmp_path / "warm" / "run.json").read_text())))
+    assert environment["compilation cache"] == f"on: {cache} ({states[1]['entries_before']} entries when the run started)"
+    assert dict(_environment(json.loads((tmp_path / "cold" / "run.json").read_text())))["compilation cache"].startswith(
+        f"on: {cache} (0 entries")
+
+    hits = [json.loads((tmp_path / run_id / "run.json").read_text())["sessions"][0]["time"]["compilation_cache_hits"]
+            for run_id in ("cold", "warm")]
+    assert hits[0] == 0 and hits[1] > 0  # the repeated sweep loaded its programs instead of compiling them
+
+
+SHARING = ["--temperature", "0.7,1.0", "--cond-scale", "1,3", "-n", "1", "--iters", "1", "--no-report",
+           "--no-progress"]
+
+
+def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_cli):
+    """Two temperatures x two condition scales: two structures (plain, uncond),
+    each compiled by its first point and reused by the second, whole pipeline
+    and stage programs alike; rows stay in definition order. The persistent
+    cache is on by default, in the dalle-bench cache folder."""
+    proc = run_cli("sweep", *SHARING, "--out", tmp_path, "--run-id", "shared", check=True,
+                   env={"JAX_COMPILATION_CACHE_DIR": ""})
+    run_dir = tmp_path / "shared"
+    rows = pd.read_parquet(run_dir / "points.parquet")
+    assert list(rows.point_index) == [0, 1, 2, 3] and list(rows.temperature) == [0.7, 0.7, 1.0, 1.0]
+    assert list(rows.structure) == ["plain", "uncond", "plain", "uncond"]
+    assert list(rows.compiled) == [True, True, False, False]
+    assert (rows.compile_s[:2] > 0).all() and (rows.compile_s[2:] == 0).all()
+    assert (rows.stage_compile_s[:2] > 0).all() and (rows.stage_compile_s[2:] == 0).all()
+    assert "program reused (plain)" in proc.stdout
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["compilation_cache"]["dir"] == str(tiny_cache / "xla-cache")
+    spent = run["sessions"][0]["time"]
+    # Compiled: 2 pipelines; stages: decode and score once, encode and sample once per structure.
+    # Reused: decode and score by the second structure's first point, then the pipeline and its four
+    # stages by each of the last two points.
+    assert (spent["programs_compiled"], spent["programs_reused"]) == (2 + 6, 2 + 2 + 4 * 2)
+    assert spent["timed_s"] == pytest.approx(rows.timed_s.sum(), abs=5e-4)  # run.json keeps milliseconds
+    assert 0 < spent["measuring_fraction"] < 1 and spent["wall_s"] > spent["compile_s"] + spent["timed_s"]
+    assert "measuring fraction (timed / wall)" in proc.stderr
+
+    # Counted from JAX's compile events, not timed: one temperature more or less asks XLA for nothing more.
+    run_cli("sweep", *SHARING, "--temperature", "0.7", "--out", tmp_path, "--run-id", "fewer", check=True,
+            env={"JAX_COMPILATION_CACHE_DIR": ""})
+    fewer = json.loads((tmp_path / "fewer" / "run.json").read_text())["sessions"][0]["time"]
+    assert fewer["xla_compile_requests"] == spent["xla_compile_requests"]

@@ -16,20 +16,47 @@ from .thresholds import build_thresholds, read_thresholds_file
 
 
 def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], thresholds_file: Path | None,
-                fmt: str, output: Path | None):
+                fmt: str, output: Path | None, require_decided: bool = False):
     """(text, exit status, warnings)."""
     thresholds = build_thresholds(read_thresholds_file(thresholds_file) if thresholds_file else {}, flags)
+    from ..loadgen.store import is_loadgen_run
+
+    if is_loadgen_run(baseline) or is_loadgen_run(candidate):
+        return _compare_loadgen(baseline, candidate, thresholds, fmt, output)
     base, cand = load_run(baseline, "baseline"), load_run(candidate, "candidate")
     check_same_models(base.run, cand.run)
     key = key_columns(base.columns, cand.columns)
     match = match_points(list(base.rows), list(cand.rows), key)
     warnings = machine_warnings(base.run, cand.run)
-    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings)
+    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided)
     text = FORMATS[fmt](comparison)
+    _write(output, text)
+    return text, (0 if comparison.passed else 1), warnings
+
+
+def _write(output: Path | None, text: str) -> None:
     if output is not None:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text)
         except OSError as e:
             raise BenchError(f"--output: cannot write {output}: {e.strerror}") from None
-    return text, (0 if comparison.passed else 1), warnings
+
+
+def _compare_loadgen(baseline: Path, candidate: Path, thresholds, fmt: str, output: Path | None):
+    """Two `loadgen` runs: their scenario tests, by scenario id."""
+    from ..loadgen.compare import compare_scenarios, passed, render
+    from ..loadgen.store import is_loadgen_run, read_scenarios
+
+    for side, path in (("baseline", baseline), ("candidate", candidate)):
+        if not is_loadgen_run(path):
+            raise BenchError(f"{side} {path} is not a loadgen run: compare a loadgen run with another loadgen run")
+    base_rows, cand_rows = read_scenarios(baseline), read_scenarios(candidate)
+    if not base_rows:
+        raise BenchError(f"baseline {baseline} has no results (no scenarios.parquet rows)")
+    if fmt == "junit":
+        raise BenchError("--format junit is not available for loadgen runs yet: use markdown or json")
+    gates = compare_scenarios(base_rows, cand_rows, thresholds)
+    text = render(gates, baseline.name, candidate.name, fmt)
+    _write(output, text)
+    return text, (0 if passed(gates) else 1), []

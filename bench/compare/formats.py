@@ -9,10 +9,19 @@ import math
 import xml.etree.ElementTree as ET
 
 from .gates import METRICS, STATUS, Comparison, Gate, PointComparison
-from .noise import INFO, NA, NOISE, OFF, REGRESSION
+from .noise import (INFO, NA, NOISE, OFF, RATIO_CONFIDENCE, RATIO_RESAMPLES, RATIO_SEED, REGRESSION, TEST,
+                    UNDECIDED, minimum_calls)
 from .thresholds import describe
 
-MARKS = {REGRESSION: " ✗", NOISE: " ~"}
+MARKS = {REGRESSION: " ✗", NOISE: " ~", UNDECIDED: " ?"}
+
+
+def test_text(comparison: Comparison) -> str:
+    """How throughput and latency are decided, with the significance level: said in every format."""
+    return (f"throughput and latency: {TEST} on every timed call of both points, α = {comparison.alpha:g} "
+            f"(at least {minimum_calls(comparison.alpha)} calls a side), with the "
+            f"{RATIO_CONFIDENCE:.0%} bootstrap interval of the ratio of medians "
+            f"({RATIO_RESAMPLES} resamples of both sides, seed {RATIO_SEED})")
 
 
 def _settings_text(point: PointComparison, names) -> str:
@@ -42,7 +51,9 @@ def _change(gate: Gate) -> str:
 def _cell(gate: Gate | None) -> str:
     if gate is None:
         return "—"
-    return "n/a" if gate.verdict == NA else _change(gate) + MARKS.get(gate.verdict, "")
+    if gate.verdict == NA:
+        return "n/a"
+    return _change(gate) + _interval_text(gate) + MARKS.get(gate.verdict, "")
 
 
 def _point(point: PointComparison) -> str:
@@ -65,11 +76,33 @@ def verdict_line(comparison: Comparison) -> str:
     matched = f"{len(comparison.points)} matched point{'s' if len(comparison.points) != 1 else ''}"
     noise = comparison.count(NOISE)
     noise_text = f"; {noise} change{'s' if noise != 1 else ''} beyond threshold within noise" if noise else ""
+    undecided = len(comparison.undecided())
+    failing = " (fails: --require-decided)" if comparison.require_decided and undecided else ""
+    undecided_text = (f"; {undecided} gate{'s' if undecided != 1 else ''} undecided, too few calls{failing}"
+                      if undecided else "")
     regressions = len(comparison.regressions())
-    if regressions:
-        return (f"**FAIL**: {regressions} regression{'s' if regressions != 1 else ''} in {matched} "
-                f"({runs}{noise_text}).")
-    return f"**PASS**: no regression in {matched} ({runs}{noise_text})."
+    if regressions or not comparison.passed:
+        what = (f"{regressions} regression{'s' if regressions != 1 else ''}" if regressions
+                else "no regression, but undecided gates")
+        return f"**FAIL**: {what} in {matched} ({runs}{noise_text}{undecided_text})."
+    return f"**PASS**: no regression in {matched} ({runs}{noise_text}{undecided_text})."
+
+
+def _interval_text(gate: Gate) -> str:
+    """The change's bootstrap interval, in % of the baseline, oriented like the change."""
+    interval = change_interval(gate)
+    return "" if interval is None else f" [{interval[0] * 100:+.1f}, {interval[1] * 100:+.1f}]"
+
+
+def change_interval(gate: Gate) -> tuple[float, float] | None:
+    """The ratio-of-medians interval as a change of the gate's metric: latency rises with the
+    ratio, images/s falls with it (images/s = global batch / median latency)."""
+    t = gate.test
+    if t is None or t.ratio_low is None:
+        return None
+    if gate.metric == "images_per_s":
+        return 1.0 / t.ratio_high - 1.0, 1.0 / t.ratio_low - 1.0
+    return t.ratio_low - 1.0, t.ratio_high - 1.0
 
 
 def markdown(comparison: Comparison) -> str:
@@ -88,20 +121,23 @@ def markdown(comparison: Comparison) -> str:
         cells = [_point(p), _settings_text(p, names), _status_cell(p.gate(STATUS)),
                  *(_cell(p.gate(m.column)) for m in shown)]
         lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
-    regressions = comparison.regressions()
-    if regressions:
-        lines += ["", "### Regressions", "", "| point | metric | baseline | candidate | change | threshold | why |",
+    for title, listed in (("Regressions", comparison.regressions()), ("Undecided", comparison.undecided())):
+        if not listed:
+            continue
+        lines += ["", f"### {title}", "", "| point | metric | baseline | candidate | change | threshold | why |",
                   "|---|---|---|---|---|---|---|"]
-        for p, g in regressions:
+        for p, g in listed:
             threshold = describe(_threshold_name(g), g.threshold) if g.metric != STATUS else "—"
             cells = [_point(p), g.metric, _number(g.baseline), _number(g.candidate),
-                     _change(g) if g.metric != STATUS else "—", threshold, g.reason]
+                     _change(g) + _interval_text(g) if g.metric != STATUS else "—", threshold, g.reason]
             lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
     t = comparison.thresholds
     lines += ["", "Thresholds: " + ", ".join(f"{name} {describe(name, getattr(t, name))}" for name in t.names())
-              + ". Change: candidate against baseline, in % (absolute for CLIP score and FID). "
-              "✗ regression: beyond its threshold with measured intervals apart (or no interval); "
-              "~ beyond its threshold but within noise (intervals overlap)."]
+              + ". Change: candidate against baseline, in % (absolute for CLIP score and FID); in brackets its "
+              "95 % bootstrap interval. Significance: " + test_text(comparison) + "; the evaluated CLIP score: "
+              "95 % Student-t intervals. "
+              "✗ regression: beyond its threshold and not noise (or no test); "
+              "~ beyond its threshold but within noise; ? undecided: too few calls for the test."]
     notes = [f"Not measured in both runs: {', '.join(missing)}."] if missing else []
     notes += sorted({f"Not compared: {g.label}, {g.reason}." for p in compared for g in p.gates
                      if g.reason.startswith("not comparable")})
@@ -134,6 +170,10 @@ def to_json(comparison: Comparison) -> dict:
         "matched_points": len(comparison.points),
         "regressions": len(comparison.regressions()),
         "within_noise": comparison.count(NOISE),
+        "undecided": comparison.count(UNDECIDED),
+        "require_decided": comparison.require_decided,
+        "significance_level": comparison.alpha,
+        "test": test_text(comparison),
         "only_baseline": list(comparison.only_baseline),
         "only_candidate": list(comparison.only_candidate),
         "warnings": list(comparison.warnings),
@@ -146,6 +186,9 @@ def to_json(comparison: Comparison) -> dict:
                 "change": _plain(g.change),
                 "change_kind": None if g.metric == STATUS else "relative" if g.relative else "absolute",
                 "threshold": g.threshold, "verdict": g.verdict, "reason": g.reason,
+                **({} if g.test is None else {
+                    "calls": [g.test.baseline_calls, g.test.candidate_calls], "p_value": g.test.p_value,
+                    "change_interval": list(change_interval(g)) if change_interval(g) else None}),
             } for g in p.gates],
         } for p in comparison.points],
     }
@@ -157,11 +200,13 @@ def json_text(comparison: Comparison) -> str:
 
 def junit(comparison: Comparison) -> str:
     """JUnit XML: a test case per point and gate (info-only metrics are not gates);
-    regressions are failures, gates off or not measured are skipped."""
+    regressions are failures (and undecided gates with --require-decided), gates off, not measured
+    or undecided are skipped."""
     names = varying_settings(comparison)
     suite = ET.Element("testsuite", name=f"dalle-bench compare {comparison.baseline} -> {comparison.candidate}")
     properties = ET.SubElement(suite, "properties")
     for name, value in (("baseline", comparison.baseline), ("candidate", comparison.candidate),
+                        ("significance_level", f"{comparison.alpha:g}"), ("test", test_text(comparison)),
                         *((f"threshold.{n}", describe(n, v)) for n, v in comparison.thresholds.to_json().items()),
                         *(("warning", w) for w in comparison.warnings)):
         ET.SubElement(properties, "property", name=name, value=str(value))
@@ -175,11 +220,12 @@ def junit(comparison: Comparison) -> str:
                                  name=f"{g.metric} ({_settings_text(p, names)})", time="0")
             detail = f"baseline {_number(g.baseline)}, candidate {_number(g.candidate)}"
             if g.metric != STATUS:
-                detail += f", change {_change(g)}, threshold {describe(_threshold_name(g), g.threshold)}"
-            if g.verdict == REGRESSION:
+                detail += (f", change {_change(g)}{_interval_text(g)}, "
+                           f"threshold {describe(_threshold_name(g), g.threshold)}")
+            if g.verdict == REGRESSION or (g.verdict == UNDECIDED and comparison.require_decided):
                 failures += 1
-                ET.SubElement(case, "failure", message=g.reason, type="regression").text = detail
-            elif g.verdict in (OFF, NA, INFO):
+                ET.SubElement(case, "failure", message=g.reason, type=g.verdict).text = detail
+            elif g.verdict in (OFF, NA, INFO, UNDECIDED):
                 skipped += 1
                 ET.SubElement(case, "skipped", message=g.reason)
             else:

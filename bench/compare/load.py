@@ -1,19 +1,25 @@
 """Reading a run folder for a comparison: `run.json` and `points.parquet`.
 Compare reads the columns it needs and no more, so a run written by another
 schema version compares as long as it has them (quality columns may be
-absent: the run was never evaluated). PNG images are not needed."""
+absent: the run was never evaluated). PNG images are not needed; each
+point's per-call latencies (`images/<point-id>/latencies.npy`) are, for the
+throughput and latency gates: a row gets them as `latencies` (None when the
+file is absent, and those gates read undecided)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from ..errors import BenchError, first_line
 from ..sweep.store import POINTS_FILE, read_run_file
 from .gates import required_columns
 from .match import required_key_columns
+
+LATENCIES_FILE = "latencies.npy"  # written by the sweep (bench/sweep/execute.py)
 
 
 @dataclass(frozen=True)
@@ -47,4 +53,21 @@ def load_run(path: Path, side: str) -> Run:
     if missing:
         raise BenchError(f"{side} {points_file} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
                          f"not a dalle-bench result file, or from another version")
-    return Run(path, run, tuple(table.to_pylist()), frozenset(table.column_names))
+    rows = tuple({**row, "latencies": _latencies(path, row, side)} for row in table.to_pylist())
+    return Run(path, run, rows, frozenset(table.column_names))
+
+
+def _latencies(run_dir: Path, row: dict, side: str) -> np.ndarray | None:
+    folder = row.get("images_dir")
+    if not folder or row.get("status") != "ok":
+        return None
+    path = run_dir / folder / LATENCIES_FILE
+    if not path.is_file():
+        return None
+    try:
+        values = np.load(path, allow_pickle=False)
+    except Exception as e:  # numpy raises several error types for one cause: an unreadable file
+        raise BenchError(f"{side} {path} is corrupt: {first_line(e)}") from None
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.floating) or not np.all(values > 0):
+        raise BenchError(f"{side} {path} is not a list of latencies in seconds (shape {values.shape}, {values.dtype})")
+    return values.astype(np.float64)

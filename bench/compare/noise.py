@@ -7,24 +7,42 @@ threshold:
 
 1. gate off (threshold None): `off`;
 2. a value missing on either side: `n/a`;
-3. worsening <= threshold: `ok`;
-4. worsening > threshold and the metric has a measured interval on both
-   sides that overlap (the candidate's does not lie entirely on the worse
-   side of the baseline's): `noise`, not a regression;
-5. otherwise (intervals apart, or no interval: FID, compile time, memory,
-   the in-pipeline CLIP score): `regression`.
+3. the metric is decided by a test that cannot reach its significance level
+   with the calls measured (too few, or no per-call latencies): `undecided`,
+   whatever the change (counted apart; `--require-decided` fails on it);
+4. worsening <= threshold: `ok`;
+5. worsening > threshold and the test says the difference may be noise:
+   `noise`, not a regression;
+6. otherwise (the test says it is not noise, or the metric has no test: FID,
+   compile time, memory, the in-pipeline CLIP score): `regression`.
 
-Throughput and median latency use the 95 % bootstrap interval of the median
-latency (throughput is global batch / median latency, and matched points
-have the same global batch); the evaluated CLIP score uses its 95 %
-Student-t interval. Touching intervals count as overlapping."""
+Throughput and median latency are decided from every timed call of both
+points (`images/<point-id>/latencies.npy`) with the Mann–Whitney U test,
+two-sided, at `ALPHA`, as Google Benchmark's `compare.py` does: the change is
+noise when p >= ALPHA. Beside it the 95 % percentile-bootstrap interval of
+the ratio of medians (candidate / baseline, both sides resampled, fixed
+seed) says how large the change is. The evaluated CLIP score, whose
+per-image values are not kept by `eval`, uses its 95 % Student-t interval:
+the change is noise when the intervals overlap (touching counts)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.stats import mannwhitneyu
 
 OK, NOISE, REGRESSION, OFF, NA, INFO = "ok", "noise", "regression", "off", "n/a", "info"
+UNDECIDED = "undecided"
 HIGHER, LOWER = "higher", "lower"
+
+ALPHA = 0.05  # significance level of the latency test
+TEST = "Mann–Whitney U test (two-sided)"
+RATIO_CONFIDENCE = 0.95
+RATIO_RESAMPLES = 2000
+RATIO_SEED = 0
 
 
 def _missing(value) -> bool:
@@ -34,7 +52,7 @@ def _missing(value) -> bool:
 def apart(base_low, base_high, cand_low, cand_high, worse: str) -> bool | None:
     """Whether the candidate's interval lies entirely on the worse side of the
     baseline's (`worse`: 'higher' or 'lower' values are worse); None when a
-    bound is missing (fewer than two latencies or images)."""
+    bound is missing (fewer than two images)."""
     if any(_missing(v) for v in (base_low, base_high, cand_low, cand_high)):
         return None
     if worse == HIGHER:
@@ -44,14 +62,104 @@ def apart(base_low, base_high, cand_low, cand_high, worse: str) -> bool | None:
     raise ValueError(f"worse must be '{HIGHER}' or '{LOWER}', got {worse!r}")
 
 
-def verdict(worsening: float | None, threshold: float | None, intervals_apart: bool | None) -> str:
-    """The rule above. `intervals_apart`: `apart(...)`, or None when the metric has no interval."""
+@lru_cache(maxsize=None)
+def smallest_p(baseline_calls: int, candidate_calls: int) -> float:
+    """The smallest p-value the test can give with these sample sizes (every
+    candidate call slower than every baseline call)."""
+    if baseline_calls < 1 or candidate_calls < 1:
+        return 1.0
+    separated = mannwhitneyu(np.arange(baseline_calls), np.arange(candidate_calls) + baseline_calls,
+                             alternative="two-sided")
+    return float(separated.pvalue)
+
+
+def decidable(baseline_calls: int, candidate_calls: int, alpha: float = ALPHA) -> bool:
+    return smallest_p(baseline_calls, candidate_calls) < alpha
+
+
+@lru_cache(maxsize=None)
+def minimum_calls(alpha: float = ALPHA) -> int:
+    """Fewest calls a side (as many on both) with which the test can reach `alpha`: 4 at 0.05
+    (two-sided exact p of complete separation: 2 / C(2n, n) = 0.029 for 4, 0.1 for 3)."""
+    n = 1
+    while not decidable(n, n, alpha):
+        n += 1
+    return n
+
+
+def ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE, resamples: int = RATIO_RESAMPLES,
+                   seed: int = RATIO_SEED) -> tuple[float, float]:
+    """Percentile-bootstrap interval of median(candidate) / median(baseline), both sides
+    resampled with one seeded generator: the same latencies always give the same interval."""
+    base, cand = np.asarray(baseline, np.float64), np.asarray(candidate, np.float64)
+    rng = np.random.default_rng(seed)
+    base_medians = np.median(base[rng.integers(0, base.size, (resamples, base.size))], axis=1)
+    cand_medians = np.median(cand[rng.integers(0, cand.size, (resamples, cand.size))], axis=1)
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(cand_medians / base_medians, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class LatencyTest:
+    """What the test says about two points' per-call latencies."""
+
+    baseline_calls: int
+    candidate_calls: int
+    ratio: float | None  # median(candidate) / median(baseline)
+    ratio_low: float | None  # its bootstrap interval
+    ratio_high: float | None
+    p_value: float | None  # None: undecided
+    alpha: float = ALPHA
+
+    @property
+    def decided(self) -> bool:
+        return self.p_value is not None
+
+    @property
+    def significant(self) -> bool | None:
+        """True: not noise; False: may be noise; None: undecided."""
+        return None if self.p_value is None else self.p_value < self.alpha
+
+    @property
+    def undecided_reason(self) -> str:
+        if self.baseline_calls == 0 or self.candidate_calls == 0:
+            side = "baseline" if self.baseline_calls == 0 else "candidate"
+            return f"no per-call latencies in the {side} (images/<point-id>/latencies.npy)"
+        return (f"{self.baseline_calls} vs {self.candidate_calls} calls; at least {minimum_calls(self.alpha)} "
+                f"a side needed for the {TEST} to reach α = {self.alpha:g}")
+
+
+def latency_test(baseline, candidate, alpha: float = ALPHA) -> LatencyTest:
+    """The Mann–Whitney U test and the ratio interval of two latency samples (None: not recorded)."""
+    base = np.asarray([] if baseline is None else baseline, np.float64)
+    cand = np.asarray([] if candidate is None else candidate, np.float64)
+    n, m = base.size, cand.size
+    if n == 0 or m == 0:
+        return LatencyTest(n, m, None, None, None, None, alpha)
+    ratio = float(np.median(cand) / np.median(base))
+    low, high = ratio_interval(base, cand)
+    # The documented rule is "at least minimum_calls a side": 12 vs 3 calls can reach alpha on paper,
+    # but three calls say nothing about the candidate's spread.
+    if min(n, m) < minimum_calls(alpha) or not decidable(n, m, alpha):
+        return LatencyTest(n, m, ratio, low, high, None, alpha)
+    p = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
+    return LatencyTest(n, m, ratio, low, high, p, alpha)
+
+
+def verdict(worsening: float | None, threshold: float | None, not_noise: bool | None,
+            decided: bool = True) -> str:
+    """The rule above. `not_noise`: True when the test (or the intervals) says the difference
+    is real, False when it may be noise, None when the metric has no test (threshold only).
+    `decided`: False when the metric has a test that cannot decide at these sample sizes."""
     if threshold is None:
         return OFF
     if _missing(worsening):
         return NA
+    if not decided:
+        return UNDECIDED
     if not worsening > threshold:
         return OK
-    if intervals_apart is False:
+    if not_noise is False:
         return NOISE
     return REGRESSION

@@ -28,9 +28,10 @@ class Thresholds:
 
     max_throughput_drop: float | None = _gate(
         0.05, RELATIVE, "Largest accepted drop of images/s, as 5% or 0.05; a larger drop fails only when the "
-                        "median latency's bootstrap intervals do not overlap.", below_one=True)
+                        "Mann-Whitney U test on both points' per-call latencies says it is not noise "
+                        "(p < 0.05).", below_one=True)
     max_latency_rise: float | None = _gate(
-        0.05, RELATIVE, "Largest accepted rise of the median latency, as 5% or 0.05 (same noise rule).")
+        0.05, RELATIVE, "Largest accepted rise of the median latency, as 5% or 0.05 (same test).")
     max_compile_rise: float | None = _gate(
         None, RELATIVE, "Largest accepted rise of compile time (threshold only: no interval).")
     max_memory_rise: float | None = _gate(
@@ -127,9 +128,9 @@ def parse_thresholds_text(text: str, yaml: bool, where: str) -> dict[str, float 
 
 def read_thresholds_file(path: Path) -> dict[str, float | None]:
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise BenchError(f"--thresholds: cannot read {path}: {e.strerror}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"--thresholds: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     return parse_thresholds_text(text, path.suffix.lower() in (".yaml", ".yml"), str(path))
 
 

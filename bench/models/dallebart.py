@@ -51,10 +51,17 @@ def load_dallebart(source: str, dtype=jnp.float32, *, random_config: dict | None
     if random_config is not None:
         config = dm.DalleBartConfig(**random_config)
         model = dm.DalleBart(config, dtype=dtype, _do_init=False)
-        params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(seed), model.input_shape)
+        params = on_host(jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(seed), model.input_shape))
     else:
         model, params = dm.DalleBart.from_pretrained(source, dtype=dtype, _do_init=False)
     return model, cast_floating(params, dtype)
+
+
+def on_host(params):
+    """Freshly initialised weights, moved off the default device: the runners
+    place their own copies, and a second one left on accelerator 0 would
+    count in its memory (and run mini/mega out of it early)."""
+    return jax.device_get(params)
 
 
 def load_processor(source: str):

@@ -127,10 +127,33 @@ def _load(option: str, source: str, loader, *args):
     if _looks_local(source) and not Path(source).exists():
         raise BenchError(f"{option}: checkpoint not found: {source}")
     try:
-        return loader(source, *args)
+        loaded = loader(source, *args)
     except Exception as e:  # transformers/wandb raise many types for one cause: unusable checkpoint
         reason = first_line(e)
         raise BenchError(f"{option}: cannot load checkpoint '{source}': {reason}") from None
+    if isinstance(loaded, tuple):
+        check_complete(option, source, *loaded[:2])
+    return loaded
+
+
+def missing_weights(model, params) -> list[str]:
+    """Weights the architecture needs that `params` lacks, as 'a/b/kernel' paths."""
+    from flax.core import unfreeze
+    from flax.traverse_util import flatten_dict
+
+    expected = flatten_dict(unfreeze(model.params_shape_tree))
+    return sorted("/".join(map(str, key)) for key in expected.keys() - flatten_dict(unfreeze(params)).keys())
+
+
+def check_complete(option: str, source: str, model, params) -> None:
+    """A checkpoint without every weight of its architecture is refused in one
+    line. transformers says so only in a warning, which the CLI's
+    TRANSFORMERS_VERBOSITY=error hides, and loading with _do_init=False leaves
+    the weights out instead of initialising them."""
+    missing = missing_weights(model, params)
+    if missing:
+        raise BenchError(f"{option}: checkpoint '{source}' lacks {len(missing)} weight(s) of its architecture, "
+                         f"e.g. {', '.join(missing[:3])}")
 
 
 def _looks_local(source: str) -> bool:
@@ -147,7 +170,7 @@ def _init(vqgan: VQModel):
 
     shape = (1, vqgan.config.resolution, vqgan.config.resolution, vqgan.config.in_channels)
     params = jax.jit(vqgan.init_weights, static_argnums=1)(jax.random.PRNGKey(0), shape)
-    return dallebart.cast_floating(params, vqgan.dtype)
+    return dallebart.on_host(dallebart.cast_floating(params, vqgan.dtype))
 
 
 def _random_weights_processor(tokenizer_dir: Path, config):

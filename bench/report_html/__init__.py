@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..report import RunReport, load_report
+from ..report import FID_NOTE, RunReport, load_report
 from .banner import STANDARD_INCEPTION_BYTES, STANDARD_INCEPTION_SHA256, banner_lines
 from .thumbnails import GridOptions, point_images
 
@@ -50,7 +50,8 @@ def build_page(report: RunReport, options: HtmlOptions):
     definition = store.run.get("definition", {})
     latencies = _latencies(store, rows)
     quality_note = (f"Blue: each point; orange: the mean at each value, over points whose other settings "
-                    f"differ. {plots.clip_column(rows)[1]}.")
+                    f"differ. {plots.clip_column(rows)[1]}."
+                    + (f" {FID_NOTE}" if "fid" in rows and rows.fid.notna().any() else ""))
     specs = [
         ("throughput", "Throughput by batch size", lambda: plots.throughput_by_batch(rows),
          "Images/s = global batch / median latency; lines: median over sampling settings."),
@@ -65,6 +66,11 @@ def build_page(report: RunReport, options: HtmlOptions):
         ("tradeoff", "Quality against throughput", lambda: plots.quality_throughput(rows),
          "Red: the Pareto front, the points that no other point beats on both CLIP score and images/s."),
     ]
+    if "clip_score_best_of_k" in rows and rows.clip_score_best_of_k.notna().any():
+        # Only for runs evaluated with `--metrics clip,rerank`: a metric asked for, not a gap in the page.
+        specs.append(("rerank", "Best of k against k", lambda: plots.rerank_curves(rows),
+                      "Expected CLIP score of the best of k images per prompt (exact, from the order statistics "
+                      "of the n scores), mean over prompts: k = 1 is no re-ranking, k = n the notebook's best of n."))
     figures = []
     for plot_id, title, draw, caption in specs:
         try:
@@ -116,6 +122,13 @@ def _standard_weights_ids(run: dict) -> frozenset[str]:
     return frozenset({weights_id(path)}) if digest == STANDARD_INCEPTION_SHA256 else frozenset()
 
 
+def compilation_cache_text(cache: dict) -> str:
+    """run.json's `compilation_cache` (as `sweep` writes it: enabled, dir, entries_before) in words."""
+    if not cache.get("enabled"):
+        return "off"
+    return f"on: {cache.get('dir')} ({cache.get('entries_before')} entries when the run started)"
+
+
 def _environment(run: dict):
     env = run.get("environment", {})
     devices, host, git = env.get("devices", {}), env.get("host", {}), env.get("git", {})
@@ -127,7 +140,7 @@ def _environment(run: dict):
         yield "XLA_FLAGS", str(host["xla_flags"])
     yield "git commit", f"{git.get('commit')}{' (dirty tree)' if git.get('dirty') else ''}"
     cache = run.get("compilation_cache") or {}
-    yield "compilation cache", "on: " + str(cache.get("directory")) if cache.get("enabled") else "off"
+    yield "compilation cache", compilation_cache_text(cache)
     sessions = run.get("sessions") or []
     if sessions:
         yield "sessions", f"{len(sessions)}, first started {sessions[0].get('started_at', sessions[0].get('start'))}"

@@ -4,7 +4,8 @@ run's rows and definition, each giving one sentence for the page's banner.
 - random weights: throughput is real, images and CLIP scores are not;
 - FID-family metrics from fewer images than FID needs to be unbiased;
 - Inception features from weights other than torch-fidelity's standard ones
-  (FID then compares with nothing published)."""
+  (FID then compares with nothing published);
+- points whose images do not fill their batches (images/s counts full batches)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from evals.inception import EXTRACTOR
 from evals.statistics import FID_RELIABLE_IMAGES
 
 from ..outputs import RANDOM_WEIGHTS_NOTE
+from ..report import padded_points
 
 # torch-fidelity's `inception-v3-compat` weights (weights-inception-2015-12-05-6726825d.pth, 95,628,359
 # bytes), the ones its own download fetches: a file with this digest is the standard extractor.
@@ -54,4 +56,9 @@ def banner_lines(rows: pd.DataFrame, definition: dict, standard_weights_ids: fro
         lines.append(f"Substitute feature extractor: Inception weights {names} are not torch-fidelity's standard "
                      f"ones (sha256 {STANDARD_INCEPTION_SHA256[:12]}…); FID, KID, IS and precision/recall are "
                      f"comparable only with figures from the same weights.")
+    padded = padded_points(rows)
+    if padded:
+        lines.append(f"Partly filled batches: {', '.join(padded)} do not fill their batches (padded_rows > 0); "
+                     "their images/s counts full batches, more than the images they made per second.")
     return lines
+

@@ -148,6 +148,23 @@ def quality_throughput(rows: pd.DataFrame) -> Figure:
     return fig
 
 
+def rerank_curves(rows: pd.DataFrame) -> Figure:
+    """Expected CLIP score of the best of k images per prompt against k, one line per point
+    (`dalle-bench eval --metrics clip,rerank`): how many images per prompt are worth generating."""
+    ok = ok_rows(rows)
+    if "clip_score_best_of_k" not in ok or not ok.clip_score_best_of_k.notna().any():
+        raise NotDrawable("no re-ranking plot: evaluate with `dalle-bench eval RUN --metrics clip,rerank`")
+    fig, ax = _figure()
+    for row, color in zip(ok[ok.clip_score_best_of_k.notna()].itertuples(), _colors()):
+        curve = list(row.clip_score_best_of_k)
+        ax.plot(range(1, len(curve) + 1), curve, "o-", color=color, label=point_label(row))
+    ax.set(xlabel="k (images per prompt, best kept by CLIP)", ylabel=f"expected best CLIP score "
+           f"({_short_model(str(ok.clip_model.dropna().iloc[0]))})", title="Best of k against k")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="x-small")
+    return fig
+
+
 def _short_model(name: str) -> str:
     """A Hub id as is; a local folder by its last part (the tables give the full path)."""
     return f"{name.rstrip('/').rsplit('/', 1)[-1]} (local)" if name.startswith(("/", ".", "~")) else name

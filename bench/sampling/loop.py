@@ -14,8 +14,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from .config import SamplingConfig
-from .warpers import forbid_token, super_condition, warp
+from .config import SamplingStructure
+from .warpers import forbid_token, super_condition_rows, warp_rows
 
 StepFn = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
 
@@ -28,8 +28,12 @@ def image_keys(seed: int, prompt_index: jax.Array, sample_index: jax.Array) -> j
 
 
 def sample_image_tokens(step: StepFn, cache: Any, keys: jax.Array, *, num_tokens: int, start_token: int,
-                        forbidden_token: int, config: SamplingConfig) -> jax.Array:
+                        forbidden_token: int, structure: SamplingStructure, settings: dict) -> jax.Array:
     """Draw `num_tokens` tokens for each of the B rows of `keys`: (B, num_tokens) int32.
+
+    `settings` holds one value per row of each of `SETTING_KEYS` (traced:
+    the program does not change with them); `structure` says which passes
+    and filters the program has.
 
     With super-conditioning the decoder runs once over 2B rows, each image's
     conditioned row followed by its unconditioned row (`cache` must hold 2B
@@ -38,7 +42,7 @@ def sample_image_tokens(step: StepFn, cache: Any, keys: jax.Array, *, num_tokens
     batch axis is split over devices.
     """
     batch = keys.shape[0]
-    stacked = config.unconditioned_pass
+    stacked = structure.unconditioned_pass
 
     def body(carry, position):
         token, cache = carry
@@ -48,8 +52,8 @@ def sample_image_tokens(step: StepFn, cache: Any, keys: jax.Array, *, num_tokens
         logits = logits.astype(jnp.float32)
         if stacked:
             pairs = logits.reshape(batch, 2, -1)
-            logits = super_condition(pairs[:, 0], pairs[:, 1], config.cond_scale)
-        logits = warp(forbid_token(logits, forbidden_token), config)
+            logits = super_condition_rows(pairs[:, 0], pairs[:, 1], settings["cond_scale"])
+        logits = warp_rows(forbid_token(logits, forbidden_token), settings, structure.filtered)
         step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, position)
         token = jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)
         return (token, cache), token

@@ -4,17 +4,21 @@ in the store."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import math
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from ..devices import emulate_host_devices
-from ..errors import BenchError
+from ..devices import check_emulated_count, emulate_host_devices
+from ..errors import BenchError, Interrupted, RunWriteError, Terminated
 from ..prompts import load_prompt_set
+from .clock import summary_text
 from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
 # Options that are part of the definition (a resumed run must not change them).
@@ -56,8 +60,8 @@ def build_definition(options: dict, explicit: set[str], base: SweepDefinition) -
     for name, minimum in (("num_images", 1), ("iters", 1), ("warmup", 0)):
         if getattr(definition, name) < minimum:
             raise BenchError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(definition, name)}")
-    if definition.min_seconds < 0:
-        raise BenchError(f"--min-seconds must be >= 0, got {definition.min_seconds}")
+    if not (definition.min_seconds >= 0 and math.isfinite(definition.min_seconds)):
+        raise BenchError(f"--min-seconds must be >= 0 and finite, got {definition.min_seconds}")
     if definition.host_devices is not None and definition.host_devices < 1:
         raise BenchError(f"--host-devices must be >= 1, got {definition.host_devices}")
     definition.points()  # raises on an empty grid
@@ -79,9 +83,22 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
         from evals.adherence import check_world_prompts
 
         check_world_prompts(definition.prompts)
-    clip = Path(evaluation.clip).expanduser()
-    if evaluation.clip.startswith((".", "/", "~")) and not clip.is_dir():
-        raise BenchError(f"--eval-clip: checkpoint not found: {evaluation.clip}")
+    for option, source in (("--eval-clip", evaluation.clip), ("--eval-cmmd-clip", evaluation.cmmd_clip),
+                           ("--eval-dinov2", evaluation.dinov2)):
+        if source.startswith((".", "/", "~")) and not Path(source).expanduser().is_dir():
+            raise BenchError(f"{option}: checkpoint not found: {source}")
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    """Refuse a results folder this process cannot write before any compiling:
+    the nearest folder that exists must be one, and writable."""
+    existing = folder.expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BenchError(f"{option}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BenchError(f"{option}: cannot write to {existing}: permission denied")
 
 
 def _default_run_id(definition: SweepDefinition) -> str:
@@ -90,10 +107,22 @@ def _default_run_id(definition: SweepDefinition) -> str:
 
 
 def run_sweep(options: dict, explicit: set[str]) -> None:
+    """Process 0 holds the run folder's write lock from creating (or reopening) it to the end."""
+    with contextlib.ExitStack() as locks:
+        _run_sweep(options, explicit, locks)
+
+
+def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -> None:
+    from ..runlock import check_run_id, run_lock
+    from .clock import SweepClock
     from .store import RunStore
 
+    clock = SweepClock()
+    if options.get("run_id") is not None:
+        check_run_id(options["run_id"])
     try:
         if options.get("resume"):
+            _check_writable(Path(options["resume"]), "--resume")
             store = RunStore.open(Path(options["resume"]))
             stored = SweepDefinition.from_json(store.run["definition"])
             definition = build_definition(options, explicit, stored)
@@ -108,6 +137,26 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         raise BenchError(str(e)) from None
 
     points = definition.points()
+    if not options.get("resume"):
+        _check_writable(Path(options["out"]), "--out")
+    devices_needed = definition.max_devices()
+    config = distributed_config(options)
+    processes = config.num_processes or 1
+    if config.enabled and options.get("interleave"):
+        raise BenchError("--interleave takes turns between two single-process sweeps on one host: "
+                         "not with --num-processes")
+    if config.enabled and definition.min_seconds > 0:
+        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
+                         "use --iters")
+    emulated = None
+    if definition.host_devices is not None:
+        emulated = (definition.host_devices, "--host-devices")
+        check_emulated_count(*emulated)
+    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
+        # processes --devices counts global devices, so each process emulates its share.
+        emulated = (-(-devices_needed // processes), "--devices")
+        check_emulated_count(*emulated)
     evaluation = None
     if options.get("eval_metrics"):
         from evals.evaluate import EvalSettings
@@ -115,7 +164,8 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         evaluation = EvalSettings(metrics=tuple(m.strip() for m in options["eval_metrics"].split(",") if m.strip()),
                                   clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
                                   inception_weights=Path(options["inception_weights"])
-                                  if options.get("inception_weights") else None)
+                                  if options.get("inception_weights") else None,
+                                  cmmd_clip=options["eval_cmmd_clip"], dinov2=options["eval_dinov2"])
         _check_eval_inputs(evaluation, definition)
         # torch evaluates in this process: JAX must not claim the accelerator's memory up front.
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -124,18 +174,8 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     for dtype in sorted({p.settings["dtype"] for p in points}):
         check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,
                              vqgan=definition.vqgan, clip=definition.clip, dtype=dtype))
-    devices_needed = definition.max_devices()
-    config = distributed_config(options)
-    processes = config.num_processes or 1
-    if config.enabled and definition.min_seconds > 0:
-        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
-                         "use --iters")
-    if definition.host_devices is not None:
-        emulate_host_devices(definition.host_devices)
-    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
-        # processes --devices counts global devices, so each process emulates its share.
-        emulate_host_devices(-(-devices_needed // processes))
+    if emulated is not None:
+        emulate_host_devices(*emulated)
 
     # JAX starts here, after XLA_FLAGS is final.
     from ..distributed import start
@@ -148,16 +188,20 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
         hint = " (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu" else ""
         raise BenchError(f"--devices {devices_needed}: only {len(available)} {available[0].platform} "
                          f"device(s) available{hint}")
-    cache_state = _compilation_cache(options.get("compilation_cache"))
+    cache_state = _compilation_cache(options.get("compilation_cache"), options.get("no_compilation_cache", False))
+    from ..compile_log import CompileLog
+
+    compile_log = CompileLog()
 
     from ..environment import device_info, git_commit, host_info, package_versions
     from ..outputs import RANDOM_WEIGHTS_NOTE
     from .execute import run_points
     from .schema import SCHEMA_VERSION
+    from .store import RunStore
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "command": sys.argv, "compilation_cache": cache_state,
+               "command": sys.argv, "compilation_cache": cache_state, "interleave": options.get("interleave"),
                "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                                "devices": device_info(available), "processes": hosts}}
     if not cluster.is_main:
@@ -172,7 +216,10 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
             "created_at": session["started_at"], "definition": definition.to_json(),
             "fingerprint": definition.fingerprint(), "environment": session["environment"],
             "compilation_cache": cache_state, "sessions": [session]})
+        locks.enter_context(run_lock(run_dir))
     else:
+        locks.enter_context(run_lock(store.run_dir))
+        store = RunStore.open(store.run_dir)  # as the last writer left it, now that none other writes
         store.discard_staging()
         lost = store.forget_lost()
         if lost:
@@ -202,28 +249,98 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
 
         evaluator = Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True))
         after_point = lambda: evaluator.evaluate_missing()  # noqa: E731
-    run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
-               after_point=after_point, cluster=cluster)
+    turns = None
+    if options.get("interleave"):
+        from ..interleave import Turns
+
+        turns = Turns(Path(options["interleave"]), echo=lambda line: click.echo(line, err=True))
+        echo(f"Taking turns call by call with the other sweep of {options['interleave']}", err=True)
+        turns.join()
+    try:
+        with stop_cleanly(store):
+            run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
+                       after_point=after_point, cluster=cluster, clock=clock, turns=turns)
+    finally:
+        if turns is not None:
+            turns.leave()
     cluster.goodbye()
     if not cluster.is_main:
         click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)
         return
+    _record_time(store, clock, compile_log)
 
-    from ..report import key_table, write_report
+    from ..report import key_table, padded_points, write_report
+    from .schema import THROUGHPUT_DEFINITION
 
-    click.echo(key_table(store.rows()).to_string(index=False))
+    rows = store.rows()
+    click.echo(key_table(rows).to_string(index=False))
+    click.echo(f"Throughput: {THROUGHPUT_DEFINITION}.", err=True)
+    padded = padded_points(rows)
+    if padded:
+        click.echo(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
+                   "counts full batches.", err=True)
     if options.get("report", True):
-        _, report_dir = write_report(store.run_dir)
-        if options.get("html"):
-            from ..report_html import write_html_report
+        with clock.timing("report"):
+            _, report_dir = write_report(store.run_dir)
+            if options.get("html"):
+                from ..report_html import write_html_report
 
-            click.echo(f"Results in {store.run_dir}; report: {write_html_report(store.run_dir)} "
-                       f"(and report.md, CSVs)", err=True)
+                page = write_html_report(store.run_dir)
+        if options.get("html"):
+            click.echo(f"Results in {store.run_dir}; report: {page} (and report.md, CSVs)", err=True)
         else:
             click.echo(f"Results in {store.run_dir}; report: {report_dir / 'report.md'} (and CSVs; "
                        f"a page with plots: dalle-bench report {store.run_dir} --html)", err=True)
     else:
         click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
+    click.echo(summary_text(_record_time(store, clock, compile_log)), err=True)
+    failed = rows[rows.status.isin(FAILED_STATUSES)]
+    if len(failed):  # after everything is written: the exit status tells CI, the files keep the results
+        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
+        raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({counts}): "
+                           f"{', '.join(failed.point_id)}")
+
+
+def _record_time(store, clock, compile_log) -> dict:
+    """Where this session's time went, in its entry of run.json's sessions
+    (written before the report, which shows it, and again after it)."""
+    summary = {**clock.summary(), "xla_compile_requests": compile_log.requests(),
+               "compilation_cache_hits": compile_log.cache_hits()}
+    sessions = store.run.get("sessions") or [{}]
+    store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "time": summary}])
+    return summary
+
+
+# Statuses that make a sweep exit 1; `invalid` (a combination that cannot run) is reported only.
+FAILED_STATUSES = ("failed", "oom", "lost")
+
+
+class PointsFailed(BenchError):
+    exit_code = 1
+
+
+@contextlib.contextmanager
+def stop_cleanly(store):
+    """SIGINT, SIGTERM or a run folder that cannot be written stop the sweep
+    between two writes: the point in flight is dropped (its staging folder
+    removed), every finished point stays, and the message says how to go on."""
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    resume = f"the finished points are kept; resume with: dalle-bench sweep --resume {store.run_dir}"
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        store.discard_staging()
+        signal_name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
+        raise Interrupted(f"stopped by {signal_name}; {resume}", code) from None
+    except RunWriteError as e:
+        store.discard_staging()
+        raise RunWriteError(f"{e}; {resume}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def distributed_config(options: dict):
@@ -235,14 +352,23 @@ def distributed_config(options: dict):
                              else options["distributed_timeout"])
 
 
-def _compilation_cache(directory: str | None) -> dict:
-    """Turn on JAX's persistent compilation cache when asked; record its state
-    either way, since a warm cache makes compile times incomparable."""
+def default_compilation_cache() -> Path:
+    """The persistent compilation cache's default folder, beside the tiny preset's."""
+    from ..models.tiny import cache_root
+
+    return cache_root() / "xla-cache"
+
+
+def _compilation_cache(directory: str | None, disabled: bool = False) -> dict:
+    """Turn on JAX's persistent compilation cache (on by default: a resumed or
+    repeated sweep does not compile again); record its state either way,
+    since a warm cache makes compile times incomparable."""
     import jax
 
-    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    if not directory:
+    if disabled:
+        jax.config.update("jax_enable_compilation_cache", False)
         return {"enabled": False}
+    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR") or default_compilation_cache()
     path = Path(directory).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))

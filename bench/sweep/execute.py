@@ -1,14 +1,21 @@
 """Measuring the points of a sweep, one after another, each written to the
 store as soon as it finishes. A point that cannot run (a bad combination of
 settings, out of memory, a compile error) is recorded with its status and
-error, and the sweep goes on."""
+error, and the sweep goes on.
+
+Points run grouped by layout and sampling structure, so that the weights are
+placed and each program (whole pipeline, stage programs) compiled once per
+group and reused by every point of it; the sampling values are inputs of
+those programs."""
 
 from __future__ import annotations
 
 import datetime
 import gc
 import shutil
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -16,10 +23,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..batching import plan_batches
+from ..batching import padded_rows, plan_batches
 from ..devices import select_devices
 from ..distributed import Cluster, DistributedError
-from ..errors import BenchError, first_line
+from ..errors import BenchError, RunWriteError, first_line
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
 from ..outputs import image_name, to_uint8
@@ -27,11 +34,12 @@ from ..parallel import ParallelConfig, Runner, place_params
 from ..peak import device_peak, shared_by_devices
 from ..pipeline import PromptTable, Stages, build_program, build_stages
 from ..roofline import ClipShape, DalleBartShape, VQGANShape, pipeline_cost
-from ..sampling import SamplingConfig
+from ..sampling import SamplingConfig, SamplingStructure
 from ..stats import LatencyStats
 from ..timing import TimingPolicy, time_calls
+from .clock import SweepClock
 from .spec import Point, SweepDefinition
-from .store import RunStore
+from .store import RunStore, writing
 
 
 
@@ -43,7 +51,8 @@ def stage_policy(policy: TimingPolicy) -> TimingPolicy:
 @dataclass
 class Context:
     """What points share: models per dtype, the last placement of the
-    weights on devices, and measured peaks."""
+    weights on devices, the programs compiled for that placement, measured
+    peaks, and the clock of where the sweep's time goes."""
 
     definition: SweepDefinition
     prompts: list[str]
@@ -51,35 +60,94 @@ class Context:
     placed: dict
     peaks: dict
     cluster: Cluster
+    programs: dict = field(default_factory=dict)
+    clock: SweepClock = field(default_factory=SweepClock)
+    truncation_warned: bool = False
+
+    def warn_truncated(self, table: PromptTable) -> None:
+        """Once per run: name the prompts cut to the model's text length."""
+        if table.truncated and not self.truncation_warned and self.cluster.is_main:
+            limit = table.input_ids.shape[1]
+            names = "; ".join(f"{i + 1}: {self.prompts[i][:60]!r}" for i in table.truncated)
+            tqdm.write(f"Warning: {len(table.truncated)} prompt(s) longer than {limit} text tokens, truncated: "
+                       f"{names}", file=sys.stderr)
+        self.truncation_warned = True
+    turns: object = None  # bench.interleave.Turns when the sweep takes turns with another one
 
     def models_for(self, dtype: str) -> Models:
         if dtype not in self.models:
             d = self.definition
-            self.models.clear()  # one model in memory at a time: points are usually grouped by dtype
+            self.models.clear()  # one model in memory at a time: points are grouped by dtype
+            self.placed.clear()
+            self.programs.clear()
             gc.collect()
-            self.models[dtype] = load_models(ModelSpec(preset=d.preset, weights=d.weights, model=d.model,
-                                                       vqgan=d.vqgan, clip=d.clip, dtype=dtype))
+            with self.clock.timing("load"):
+                self.models[dtype] = load_models(ModelSpec(preset=d.preset, weights=d.weights, model=d.model,
+                                                           vqgan=d.vqgan, clip=d.clip, dtype=dtype))
         return self.models[dtype]
 
     def placed_params(self, dtype: str, parallel: ParallelConfig, devices: list, models: Models) -> dict:
         """The weights laid out for (dtype, mode, devices), reused by the next
-        point with the same layout; only the latest layout is kept."""
+        point with the same layout; only the latest layout (and the programs
+        compiled for it) is kept."""
         key = (dtype, parallel.mode, parallel.devices)
         if key not in self.placed:
             self.placed.clear()
+            self.programs.clear()
             gc.collect()
-            self.placed[key] = place_params(models.params, devices, parallel.mode)
+            with self.clock.timing("load"):
+                self.placed[key] = place_params(models.params, devices, parallel.mode)
         return self.placed[key]
+
+    def compiled(self, key: tuple, make_runner, device_batch) -> tuple[Runner, float]:
+        """The runner of `key` (program and layout) compiled for `device_batch`'s
+        shapes: compiled on first use, then reused. Returns it and the seconds
+        this call spent compiling (0 when reused)."""
+        if key in self.programs:
+            self.clock.programs_reused += 1
+            return self.programs[key], 0.0
+        runner = make_runner()
+        seconds = runner.compile_for(device_batch)
+        self.clock.add("compile", seconds)
+        self.clock.programs_compiled += 1
+        self.programs[key] = runner
+        return runner, seconds
+
+
+def structure_of(settings: dict) -> SamplingStructure:
+    """The sampling structure of a point's settings (valid or not)."""
+    return SamplingStructure.of(settings["cond_scale"], settings["top_k"], settings["top_p"])
+
+
+def program_group(point: Point) -> tuple:
+    """What a point's compiled programs depend on: dtype, layout, batch shape, sampling structure."""
+    s = point.settings
+    return (s["dtype"], s["parallel"], s["devices"], s["batch_per_device"], structure_of(s).key)
+
+
+def execution_order(points: list[Point]) -> list[Point]:
+    """Points grouped by dtype, then layout, then structure, each level in the
+    order of its first point in the definition, and points in definition
+    order within a group. Ids and the definition are unchanged."""
+    first: dict[tuple, int] = {}
+    for point in points:
+        group = program_group(point)
+        for depth in range(1, len(group) + 1):
+            first.setdefault(group[:depth], len(first))
+    return sorted(points, key=lambda p: [first[program_group(p)[:d]] for d in range(1, 6)] + [p.index])
 
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
-               progress: bool = True, after_point=None, cluster: Cluster | None = None) -> None:
-    """Measure `points` in order. With several processes every one measures
-    its share of each point; process 0 gathers their reports, writes the row
-    and tells the others to go on, so all start each point together."""
+               progress: bool = True, after_point=None, cluster: Cluster | None = None,
+               clock: SweepClock | None = None, turns=None) -> None:
+    """Measure `points`, grouped by program (`execution_order`). With several
+    processes every one measures its share of each point; process 0 gathers
+    their reports, writes the row and tells the others to go on, so all start
+    each point together."""
     cluster = cluster or Cluster()
-    context = Context(definition, prompts, {}, {}, {}, cluster)
-    bar = tqdm(points, desc="points", unit="point", disable=not progress or not cluster.is_main,
+    context = Context(definition, prompts, {}, {}, {}, cluster, clock=clock or SweepClock(),
+                      turns=turns)
+    bar = tqdm(execution_order(points), desc="points", unit="point", disable=not progress or not cluster.is_main,
                dynamic_ncols=True)
     for point in bar:
         report = measure_here(store, context, point, progress and cluster.is_main)
@@ -92,8 +160,14 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
             cluster.share(f"{point.point_id}/verdict", str(e))
             raise
         if cluster.is_main:
-            row = combine_reports(store, context, point, reports)
-            store.append(row)
+            with context.clock.timing("writing"):
+                row = combine_reports(store, context, point, reports)
+                try:
+                    store.append(row)
+                except RunWriteError:
+                    # Its row is not written: its images must not look published either.
+                    shutil.rmtree(store.images_dir(point.point_id), ignore_errors=True)
+                    raise
             bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
             if after_point is not None:
                 after_point()
@@ -113,7 +187,8 @@ def base_row(store: RunStore, context: Context, point: Point) -> dict:
         "processes": processes, "local_devices": s["devices"] // processes,
         "batch_per_device": s["batch_per_device"], "global_batch": s["devices"] * s["batch_per_device"],
         "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"], "cond_scale": s["cond_scale"],
-        "seed": s["seed"], "prompts": definition.prompts_source, "num_prompts": len(context.prompts),
+        "seed": s["seed"], "structure": structure_of(s).key, "prompts": definition.prompts_source,
+        "num_prompts": len(context.prompts),
         "num_images": definition.num_images,
     }
 
@@ -158,15 +233,20 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     models = context.models_for(dtype)
     weights = context.placed_params(dtype, parallel, devices, models)
 
+    structure = sampling.structure
+    layout = (dtype, parallel.mode, parallel.devices, parallel.batch_per_device)
+
     def runner_of(program) -> Runner:
         return Runner(program, weights, devices, parallel, placed=True)
 
     table = PromptTable(models, prompts)
+    context.warn_truncated(table)
     batches = plan_batches(len(prompts), definition.num_images, parallel.global_batch)
-    runner = runner_of(build_program(models, sampling))
-    device_batches = [runner.put(table.batch(b.prompt_index, b.sample_index, point.settings["seed"]))
+    # Wrapping the program costs nothing; it is compiled only if no earlier point of this group did.
+    fresh = runner_of(build_program(models, structure))
+    device_batches = [fresh.put(table.batch(b.prompt_index, b.sample_index, point.settings["seed"], sampling))
                       for b in batches]
-    compile_s = runner.compile_for(device_batches[0])
+    runner, compile_s = context.compiled((*layout, "pipeline", structure.key), lambda: fresh, device_batches[0])
     rows = runner.local_rows()
     outputs: list = [None] * len(batches)
 
@@ -183,16 +263,33 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     with tqdm(total=max(policy.iters, len(batches)), desc="  batches", unit="batch", leave=False,
               disable=not progress, dynamic_ncols=True) as inner:
         # Cycling over the batches: the first pass produces every image, later ones only time.
+        started = time.perf_counter()
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
-                               minimum=len(batches), on_result=keep)
+                               minimum=len(batches), on_result=keep,
+                               before_call=context.turns.take if context.turns else None)
+        context.clock.add("timed", sum(latencies))
+        context.clock.add("untimed_calls", time.perf_counter() - started - sum(latencies))
     local_devices = [d for d in devices if d.process_index == jax.process_index()]
     peak_memory = peak_device_bytes(local_devices)
-    stages = (time_stages(build_stages(models, sampling), runner_of, device_batches[0], stage_policy(policy))
-              if definition.stages else {})
+    stages, stage_compile_s = {}, 0.0
+    if definition.stages:
+        stages_of = build_stages(models, structure)
+
+        def stage_runner(name: str, inputs) -> tuple[Runner, float]:
+            # Only the text stages depend on the sampling structure (encode only on the unconditioned pass).
+            variant = {"encode": str(structure.unconditioned_pass), "sample": structure.key}.get(name, "")
+            return context.compiled((*layout, "stage", name, variant),
+                                    lambda: runner_of(getattr(stages_of, name)), inputs)
+
+        started = time.perf_counter()
+        stages, stage_compile_s = time_stages(stage_runner, device_batches[0], stage_policy(policy))
+        context.clock.add("stages", time.perf_counter() - started - stage_compile_s)
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
-    write_share(store.staging_dir(point.point_id), merged, context.cluster.process_index)
-    return {"random_weights": models.random_weights, "compile_s": compile_s, "latencies": latencies,
-            "stages": stages, "peak_device_memory_bytes": peak_memory}
+    with context.clock.timing("writing"):
+        write_share(store.staging_dir(point.point_id), merged, context.cluster.process_index)
+    return {"random_weights": models.random_weights, "compile_s": compile_s, "compiled": compile_s > 0,
+            "stage_compile_s": stage_compile_s, "latencies": latencies, "stages": stages,
+            "peak_device_memory_bytes": peak_memory}
 
 
 def combine_reports(store: RunStore, context: Context, point: Point, reports: list[dict]) -> dict:
@@ -210,6 +307,8 @@ def combine_reports(store: RunStore, context: Context, point: Point, reports: li
         return {**row, "status": report["status"], "error": where + report["error"], "finished_at": _now()}
     try:
         return _combine_measured(store, context, point, reports, row)
+    except RunWriteError:
+        raise  # the run folder cannot be written: the run stops, this point is measured again on resume
     except Exception as e:  # e.g. a share missing from the images: the point failed, the sweep goes on
         shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
         return {**row, "status": "failed", "error": f"{type(e).__name__}: {first_line(e)}"[:500],
@@ -232,8 +331,10 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
     clip_scores = np.load(images_dir / "clip_scores.npy")
     return {
         **row, "status": "ok", "finished_at": _now(), "random_weights": reports[0]["random_weights"],
-        "compile_s": max(r["compile_s"] for r in reports), "warmup": context.definition.warmup,
+        "compile_s": max(r["compile_s"] for r in reports), "compiled": any(r["compiled"] for r in reports),
+        "stage_compile_s": max(r["stage_compile_s"] for r in reports), "warmup": context.definition.warmup,
         "timed_s": float(latencies.sum()), **timing,
+        "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),
         "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
         **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
         **_roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
@@ -274,31 +375,34 @@ def _roofline_columns(context: Context, models: Models, sampling: SamplingConfig
     }
 
 
-def time_stages(stages: Stages, runner_of, device_batch: dict, policy: TimingPolicy) -> dict[str, float]:
-    """Median seconds per batch of each stage, each its own compiled program,
-    fed the previous stage's outputs (already on device)."""
+def time_stages(stage_runner, device_batch: dict, policy: TimingPolicy) -> tuple[dict[str, float], float]:
+    """Median seconds per batch of each stage, each its own compiled program
+    (`stage_runner(name, inputs) -> (runner, seconds compiling)`), fed the
+    previous stage's outputs (already on device); and the seconds compiling."""
     results: dict[str, float] = {}
+    compile_s = 0.0
     inputs = device_batch
     for name in Stages.NAMES:
-        runner = runner_of(getattr(stages, name))
         if name == "score":
             inputs = {"images": inputs, "clip_ids": device_batch["clip_ids"], "clip_mask": device_batch["clip_mask"]}
-        runner.compile_for(inputs)
+        runner, seconds = stage_runner(name, inputs)
+        compile_s += seconds
         outputs = []
         latencies = time_calls(lambda i, r=runner, x=inputs: r(x), policy,
                                on_result=lambda i, out: outputs.append(out) if not outputs else None)
         results[name] = LatencyStats.of(latencies).p50
         inputs = outputs[0]
-    return results
+    return results, compile_s
 
 
 def write_share(staging: Path, merged: dict, process: int) -> None:
     """This process's images (PNGs) and a part file with their tokens and CLIP
     scores, indexed by (prompt, sample), for process 0 to merge."""
-    for p, s, image in zip(merged["prompt"], merged["sample"], merged["images"]):
-        Image.fromarray(to_uint8(image)).save(staging / image_name(int(p), int(s)))
-    np.savez(staging / f"part-{process}.npz", prompt=merged["prompt"], sample=merged["sample"],
-             tokens=merged["tokens"].astype(np.int32), clip_scores=merged["clip_scores"].astype(np.float32))
+    with writing(staging):
+        for p, s, image in zip(merged["prompt"], merged["sample"], merged["images"]):
+            Image.fromarray(to_uint8(image)).save(staging / image_name(int(p), int(s)))
+        np.savez(staging / f"part-{process}.npz", prompt=merged["prompt"], sample=merged["sample"],
+                 tokens=merged["tokens"].astype(np.int32), clip_scores=merged["clip_scores"].astype(np.float32))
 
 
 def publish_shares(store: RunStore, point: Point, num_prompts: int, num_images: int, processes: int,
@@ -319,9 +423,10 @@ def publish_shares(store: RunStore, point: Point, num_prompts: int, num_images: 
         filled[part["prompt"], part["sample"]] = True
     if not filled.all():
         raise RuntimeError(f"images missing from the processes' shares: {np.argwhere(~filled).tolist()[:4]}")
-    np.save(staging / "tokens.npy", tokens)
-    np.save(staging / "clip_scores.npy", scores)
-    np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
+    with writing(staging):
+        np.save(staging / "tokens.npy", tokens)
+        np.save(staging / "clip_scores.npy", scores)
+        np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
     for k in range(processes):
         (staging / f"part-{k}.npz").unlink()
     return store.publish_images(staging, point.point_id)
@@ -333,5 +438,17 @@ def summary_line(row: dict, finished: int, total: int) -> str:
          f"top_p={row['top_p']:g} cond={row['cond_scale']:g} {row['dtype']}")
     if row.get("status") != "ok":
         return f"{s}: {row['status']}: {row.get('error')}"
-    return (f"{s}: {row['images_per_s']:.3f} images/s, p50 {row['latency_p50_s']:.3f} s/batch, "
-            f"compile {row['compile_s']:.1f} s, roofline {100 * row['roofline_fraction']:.1f} %")
+    compiled = (f"compile {row['compile_s']:.1f} s" if row.get("compiled")
+                else f"program reused ({row.get('structure')})")
+    line = (f"{s}: {row['images_per_s']:.3f} images/s (full batches), p50 {row['latency_p50_s']:.3f} s/batch, "
+            f"{compiled}, roofline {100 * row['roofline_fraction']:.1f} %")
+    if row.get("padded_rows"):
+        line += f"; warning: {padding_note(row)}"
+    return line
+
+
+def padding_note(row: dict) -> str:
+    """Why a point's images/s is more than the images it made per second."""
+    images = row["num_prompts"] * row["num_images"]
+    return (f"{images} image(s) leave {row['padded_rows']} of {images + row['padded_rows']} batch rows as padding; "
+            f"images/s counts full batches")

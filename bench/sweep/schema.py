@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,20 @@ COLUMNS: tuple[Column, ...] = (
     Column("top_p", pa.float64(), "Nucleus filter (1: off)."),
     Column("cond_scale", pa.float64(), "Super-conditioning scale (1: no unconditioned pass)."),
     Column("seed", pa.int32(), "Base PRNG seed of the images."),
+    Column("structure", pa.string(), "Sampling structure, what of the settings shapes the compiled program: "
+           "plain, uncond (condition scale not 1), filter (top-k or top-p on) or uncond+filter. The values "
+           "are program inputs: points of one structure, dtype and layout share their programs."),
     Column("prompts", pa.string(), "Prompt set or file the images were generated for."),
     Column("num_prompts", pa.int32(), "Prompts in that set."),
     Column("num_images", pa.int32(), "Images per prompt."),
     # Timing
-    Column("compile_s", pa.float64(), "Ahead-of-time compilation of the whole pipeline (lower().compile()), seconds."),
+    Column("compile_s", pa.float64(), "Ahead-of-time compilation of the whole pipeline (lower().compile()) this "
+           "point paid for, seconds: 0 when it reused the program of an earlier point (see compiled)."),
+    Column("compiled", pa.bool_(), "True when this point compiled its whole-pipeline program (or loaded it from "
+           "the persistent compilation cache); False when it reused the one an earlier point of the same "
+           "structure, dtype and layout compiled in this session."),
+    Column("stage_compile_s", pa.float64(), "Compilation of the stage-breakdown programs this point paid for, "
+           "seconds (0 when all were reused)."),
     Column("warmup", pa.int32(), "Untimed calls before timing."),
     Column("iterations", pa.int32(), "Timed program calls (each one batch)."),
     Column("timed_s", pa.float64(), "Sum of the timed latencies, seconds."),
@@ -63,7 +72,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("process_latency_p50_s", pa.list_(pa.float64()), "Median batch latency of each process, in process "
            "order; the latency columns above take, call by call, the slowest process."),
     Column("slowest_process", pa.int32(), "Process with the highest median batch latency."),
-    Column("images_per_s", pa.float64(), "global_batch / median latency."),
+    Column("images_per_s", pa.float64(), "global_batch / median latency: the capacity of full batches, padding "
+           "rows counted as images (see padded_rows)."),
+    Column("padded_rows", pa.int32(), "Rows of the point's batches that carry no image: batches x global_batch - "
+           "num_prompts x num_images (the last batch is padded to the compiled shape). When > 0, the images "
+           "actually made per second are fewer than images_per_s."),
     Column("images_per_s_per_device", pa.float64(), "images_per_s / devices."),
     Column("image_tokens_per_s", pa.float64(), "images_per_s x image tokens per image (256)."),
     Column("seconds_per_image", pa.float64(), "Median latency / global_batch."),
@@ -95,21 +108,55 @@ COLUMNS: tuple[Column, ...] = (
     Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores."),
     Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
     Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
+    Column("adherence_checker", pa.string(), "Shapes world only: the checker (and its version) behind adherence."),
     Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
                                       "(every object, count, relation, background right)."),
     Column("adherence_partial", pa.float64(), "Shapes world only: mean share of the caption's checks each image passes."),
     Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
-    Column("fid_reference", pa.string(), "FID reference: a folder, a .npz statistics file, or point:<id>."),
+    Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, a .npz "
+           "statistics file (fid only), or point:<id>."),
     Column("fid_images", pa.int32(), "Images of the point fed to the Inception network."),
     Column("fid_reference_images", pa.int32(), "Images behind the reference statistics (-1: unknown, from a .npz)."),
     Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
-    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference."),
+    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference; null when the matrix square root "
+           "cannot be trusted (see quality_notes)."),
+    Column("fid_sqrtm", pa.string(), "How FID's matrix square root was taken: 'exact', or 'offset 1e-06 (...)' when "
+           "it was retried with pytorch-fid's diagonal offset (singular product, or imaginary diagonal > 1e-3)."),
     Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
     Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
-    Column("isc_mean", pa.float64(), "Inception Score (mean over splits)."),
+    Column("kid_subset_size", pa.int32(), "Images per KID subset actually used: 1,000, or fewer when a side has "
+           "fewer images."),
+    Column("isc_mean", pa.float64(), "Inception Score (mean over splits); null below 50 images per split."),
     Column("isc_std", pa.float64(), "Standard deviation of the Inception Score over splits."),
+    Column("isc_splits", pa.int32(), "Splits of the Inception Score: up to 10, each of at least 50 images; 0 when "
+           "there are too few images (isc_mean is then null)."),
     Column("precision", pa.float64(), "Precision (k=3 nearest neighbours on Inception pool features)."),
     Column("recall", pa.float64(), "Recall (same features)."),
+    # Metrics of the registry (evals/registry.py) beyond the Inception family
+    Column("quality_notes", pa.string(), "Why a requested quality metric is null: 'metric: reason; ...' (too few "
+           "images for it, a reference without images); such a metric is not asked for again."),
+    Column("rerank_images_per_prompt", pa.int32(), "Images per prompt n behind the re-ranking columns."),
+    Column("clip_score_best_of_n", pa.float64(), "Mean over prompts of the best of the n images' CLIP scores "
+           "(what the notebook's re-ranking shows)."),
+    Column("rerank_gain", pa.float64(), "clip_score_best_of_n minus the mean CLIP score: what re-ranking buys."),
+    Column("clip_score_best_of_k", pa.list_(pa.float64()), "Expected CLIP score of the best of k random images "
+           "of a prompt, k = 1..n, exact from the order statistics, mean over prompts."),
+    Column("cmmd_network", pa.string(), "CLIP image tower, weights and resizing behind cmmd."),
+    Column("cmmd_images", pa.int32(), "Images of the point embedded for cmmd."),
+    Column("cmmd_reference_images", pa.int32(), "Reference images embedded for cmmd."),
+    Column("cmmd", pa.float64(), "CMMD to the reference: RBF-kernel MMD (sigma 10) x 1000 on L2-normalised CLIP "
+           "embeddings, the minimum-variance estimator; no Gaussian assumption."),
+    Column("dinov2_network", pa.string(), "DINOv2 network, weights and resizing behind fd_dinov2 and the PRDC columns."),
+    Column("dinov2_images", pa.int32(), "Images of the point fed to DINOv2."),
+    Column("dinov2_reference_images", pa.int32(), "Reference images fed to DINOv2."),
+    Column("fd_dinov2", pa.float64(), "Fréchet distance on DINOv2 features to the reference."),
+    Column("fd_dinov2_biased", pa.bool_(), "True when either side has fewer images than DINOv2 has feature "
+           "dimensions (1,024 for ViT-L/14): fd_dinov2 is biased upwards."),
+    Column("prdc_precision", pa.float64(), "Precision, k=5 nearest neighbours on DINOv2 features (Naeem et al. 2020)."),
+    Column("prdc_recall", pa.float64(), "Recall, same features and k."),
+    Column("density", pa.float64(), "Density: mean count of reference k-NN balls holding a generated image, / k "
+           "(1 on average when both sets come from one distribution; can exceed 1)."),
+    Column("coverage", pa.float64(), "Coverage: share of reference images whose k-NN ball holds a generated image."),
 )
 
 
@@ -118,6 +165,12 @@ SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
 NAMES = tuple(c.name for c in COLUMNS)
 QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
 MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", "slowest_process")
+# Came in schema 4 (older runs compiled every point: read as compiled, structure from the settings).
+COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")
+# Came in schema 4 too, null in files written before them.
+LATER_COLUMNS = ("padded_rows",)
+THROUGHPUT_DEFINITION = ("images_per_s = global_batch / median batch latency: the capacity of full batches "
+                         "(padding rows of a last, partly filled batch count as images)")
 
 
 def check_row(row: dict) -> dict:

@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import did_you_mean, first_line
+from ..errors import BenchError, did_you_mean, first_line
 from ..sampling.config import SamplingConfig
 
 MODES = ("single", "pmap", "sharded")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-class SpecError(ValueError):
+class SpecError(BenchError, ValueError):
     """The user's sweep definition is unusable (one line, names the problem)."""
 
 
@@ -116,6 +116,10 @@ def parse_list(name: str, text: str) -> tuple:
 
 
 def _values(name: str, raw: Any, where: str) -> tuple:
+    try:
+        axis(name)
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
     values = raw if isinstance(raw, list) else [raw]
     if not values:
         raise SpecError(f"{where}: axis '{name}' has no values: the sweep would have no points")
@@ -125,9 +129,9 @@ def _values(name: str, raw: Any, where: str) -> tuple:
 def read_sweep_file(path: Path) -> tuple[dict[str, tuple], tuple[dict[str, tuple], ...]]:
     """(grid, zip groups) from a TOML or YAML sweep file."""
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise SpecError(f"--sweep: cannot read {path}: {e.strerror}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"--sweep: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -161,6 +165,8 @@ def read_sweep_file(path: Path) -> tuple[dict[str, tuple], tuple[dict[str, tuple
             raise SpecError(f"--sweep: {path}: zipped axes {', '.join(group)} have different lengths")
         groups.append(group)
     named = list(grid) + [n for g in groups for n in g]
+    if not named:
+        raise SpecError(f"--sweep: {path} defines no axis (give [grid] and/or [zip] tables of axis = [values])")
     repeated = {n for n in named if named.count(n) > 1}
     if repeated:
         raise SpecError(f"--sweep: {path}: axis {', '.join(sorted(repeated))} appears more than once")
@@ -197,7 +203,7 @@ class SweepDefinition:
     prompt_challenges: tuple = ()
     num_images: int = 2
     warmup: int = 1
-    iters: int = 5
+    iters: int = 10
     min_seconds: float = 0.0
     stages: bool = True
     measure_peak: bool = False

@@ -12,17 +12,29 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import BenchError, first_line
+from ..errors import BenchError, RunWriteError, first_line
 from ..outputs import write_json_atomic
-from .schema import MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
+from ..sampling.config import SamplingStructure
+from .schema import COMPILE_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
+
+
+@contextmanager
+def writing(path: Path):
+    """An OSError while writing `path` (disk full, file-size limit, no
+    permission) as a one-line RunWriteError that stops the run."""
+    try:
+        yield
+    except OSError as e:
+        raise RunWriteError(f"cannot write {path}: {e.strerror or first_line(e)}") from None
 
 
 class RunStore:
@@ -37,8 +49,9 @@ class RunStore:
 
     @classmethod
     def create(cls, run_dir: Path, run: dict) -> "RunStore":
-        run_dir.mkdir(parents=True, exist_ok=False)
-        write_json_atomic(run_dir / RUN_FILE, run)
+        with writing(run_dir / RUN_FILE):
+            run_dir.mkdir(parents=True, exist_ok=False)
+            write_json_atomic(run_dir / RUN_FILE, run)
         return cls(run_dir, run, [])
 
     @classmethod
@@ -61,11 +74,13 @@ class RunStore:
 
     def update_run(self, **fields) -> None:
         self.run.update(fields)
-        write_json_atomic(self.run_dir / RUN_FILE, self.run)
+        with writing(self.run_dir / RUN_FILE):
+            write_json_atomic(self.run_dir / RUN_FILE, self.run)
 
     def append(self, row: dict) -> None:
-        """Add a finished point and rewrite points.parquet atomically."""
-        rows = [*self._rows, check_row(row)]
+        """Add a finished point and rewrite points.parquet atomically (rows in point order)."""
+        # Points run grouped by program; the file keeps them in definition order.
+        rows = sorted([*self._rows, check_row(row)], key=lambda r: r["point_index"])
         _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
         self._rows = rows
 
@@ -96,14 +111,16 @@ class RunStore:
         multi-process run writes its share into the same one; stale ones are
         removed by `discard_staging` when a session starts."""
         staging = self.run_dir / IMAGES_DIR / f".{point_id}.staging"
-        staging.mkdir(parents=True, exist_ok=True)
+        with writing(staging):
+            staging.mkdir(parents=True, exist_ok=True)
         return staging
 
     def publish_images(self, staging: Path, point_id: str) -> Path:
         final = self.images_dir(point_id)
-        if final.exists():  # left by a point killed after its images, before its row: it is re-run
-            shutil.rmtree(final)
-        os.replace(staging, final)
+        with writing(final):
+            if final.exists():  # left by a point killed after its images, before its row: it is re-run
+                shutil.rmtree(final)
+            os.replace(staging, final)
         return final
 
 
@@ -131,7 +148,7 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS):
+    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS) - set(COMPILE_COLUMNS) - set(LATER_COLUMNS):
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
     # Quality columns came in schema 2 (older files were simply not evaluated),
     # process columns in schema 3 (older files ran in one process).
@@ -139,11 +156,17 @@ def read_points(run_dir: Path) -> list[dict]:
     if "processes" in missing:
         for row in rows:
             row.update(processes=1, local_devices=row["devices"])
+    if "compiled" in missing:  # schema 3 and before compiled every point
+        for row in rows:
+            structure = SamplingStructure.of(row["cond_scale"], row["top_k"], row["top_p"])
+            row.update(compiled=row["status"] == "ok", structure=structure.key)
     return rows
 
 
 def _write_parquet_atomic(path: Path, rows: list[dict]) -> None:
-    write_table_atomic(path, pa.Table.from_pylist(rows, schema=SCHEMA))
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    with writing(path):
+        write_table_atomic(path, table)
 
 
 def write_table_atomic(path: Path, table) -> None:

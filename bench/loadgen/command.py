@@ -1,0 +1,210 @@
+"""`dalle-bench loadgen`: validate everything, compile and warm up the
+pipeline, then run LoadGen's test(s) and store each one's row as it ends."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..devices import emulate_host_devices
+from ..errors import BenchError
+from ..generate_command import validated
+from ..prompts import load_prompt_set
+from ..runlock import check_run_id, run_lock
+from ..sampling.config import SamplingConfig
+from .settings import ScenarioOptions
+
+SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "target_latency_percentile",
+                   "min_duration_s", "min_queries", "max_batch_wait_ms", "samples_per_query", "user_conf")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def check_inputs(o: dict, explicit: set[str]):
+    """Everything that can be checked before JAX starts; BenchError on the first problem."""
+    if o.get("coordinator") or o.get("num_processes") or o.get("process_id") is not None:
+        raise BenchError("loadgen runs in one process with all its local devices: a multi-process loadgen "
+                         "(--coordinator / --num-processes / --process-id) is not supported yet")
+    user_conf = Path(o["user_conf"]) if o.get("user_conf") else None
+    fields = {name: o[name] for name in SCENARIO_FIELDS if name != "user_conf"}
+    names = [name.strip() for name in o["scenario"].split(",") if name.strip()]
+    if not names:
+        raise BenchError("--scenario: give one of offline, server, singlestream, multistream (or a comma list)")
+    scenarios = [ScenarioOptions.parse(name, **fields, user_conf=user_conf, explicit=frozenset(explicit))
+                 for name in names]
+    if o["num_images"] < 1:
+        raise BenchError(f"-n/--num-images must be >= 1, got {o['num_images']}")
+    sampling = validated(SamplingConfig, temperature=o["temperature"], top_k=o["top_k"], top_p=o["top_p"],
+                         cond_scale=o["cond_scale"])
+    from ..models.loading import ModelSpec, check_spec
+    from ..parallel import ParallelConfig
+
+    mode = o["parallel"] or ("single" if o["devices"] == 1 else "sharded")
+    parallel = validated(ParallelConfig, mode=mode, devices=o["devices"], batch_per_device=o["batch_per_device"])
+    spec = ModelSpec(preset=o["preset"], weights=o["weights"], model=o["model"], vqgan=o["vqgan"],
+                     clip=o["clip_source"], dtype=o["dtype"])
+    check_spec(spec)
+    if o.get("fid_ref") and not Path(o["fid_ref"]).expanduser().exists():
+        raise BenchError(f"--fid-ref: not found: {o['fid_ref']}")
+    if o.get("inception_weights") and not Path(o["inception_weights"]).is_file():
+        raise BenchError(f"--inception-weights: file not found: {o['inception_weights']}")
+    if o.get("host_devices") is not None and o["host_devices"] < 1:
+        raise BenchError(f"--host-devices must be >= 1, got {o['host_devices']}")
+    if o.get("run_id"):
+        check_run_id(o["run_id"])
+    run_dir = Path(o["out"]) / (o.get("run_id") or
+                                f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}-loadgen-"
+                                f"{'-'.join(option.scenario.lower() for option in scenarios)}")
+    if run_dir.exists():
+        raise BenchError(f"{run_dir} already exists: choose another --run-id")
+    return scenarios, sampling, parallel, spec, run_dir
+
+
+def run_loadgen(o: dict, explicit: set[str]) -> None:
+    scenarios, sampling, parallel, spec, run_dir = check_inputs(o, explicit)
+    prompts = list(load_prompt_set(o["prompts"]).prompts)
+    if o.get("host_devices") is not None:
+        emulate_host_devices(o["host_devices"])
+    elif parallel.devices > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        emulate_host_devices(parallel.devices)  # only the CPU backend reads the flag
+
+    # JAX starts here (select_devices), after XLA_FLAGS is final.
+    from ..devices import select_devices
+    from ..environment import device_info, git_commit, host_info, package_versions
+    from ..models.loading import load_models
+    from ..outputs import RANDOM_WEIGHTS_NOTE
+    from ..sweep.scenario_schema import SCENARIO_SCHEMA_VERSION
+    from .accuracy import QualitySettings
+    from .pipeline import CompiledPipeline
+    from .settings import Capacity
+    from .store import ScenarioStore
+
+    devices = select_devices(parallel.devices)
+    models = load_models(spec)
+    if models.random_weights:
+        click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
+    pipeline = CompiledPipeline(models, prompts, o["num_images"], o["seed"], sampling, parallel, devices)
+    compile_s = pipeline.compile()
+    capacity = Capacity(batch_seconds=pipeline.warm_up(), global_batch=parallel.global_batch)
+    click.echo(f"Compiled in {compile_s:.1f} s; warm-up batch of {parallel.global_batch}: "
+               f"{capacity.batch_seconds:.3f} s ({capacity.samples_per_s:.2f} samples/s)", err=True)
+
+    total = len(prompts) * o["num_images"]
+    quality = QualitySettings(clip=o.get("eval_clip") or None, fid_ref=o.get("fid_ref"),
+                              inception_weights=Path(o["inception_weights"]) if o.get("inception_weights") else None)
+    first = scenarios[0]
+    settings_record = {"scenarios": [option.scenario for option in scenarios],
+                       **{name: getattr(first, name) for name in SCENARIO_FIELDS if name != "user_conf"},
+                       "user_conf": str(first.user_conf) if first.user_conf else None}
+    base = {
+        "preset": spec.preset, "random_weights": models.random_weights, "dtype": spec.dtype,
+        "parallel": parallel.mode, "devices": parallel.devices, "batch_per_device": parallel.batch_per_device,
+        "global_batch": parallel.global_batch, "max_batch_wait_ms": first.max_batch_wait_ms,
+        "temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
+        "cond_scale": sampling.cond_scale, "seed": o["seed"], "prompts": o["prompts"], "num_prompts": len(prompts),
+        "num_images": o["num_images"], "user_conf": settings_record["user_conf"], "compile_s": compile_s,
+    }
+    store = ScenarioStore.create(run_dir, {
+        "schema_version": SCENARIO_SCHEMA_VERSION, "run_id": run_dir.name, "command": sys.argv,
+        "created_at": _now(), "loadgen": settings_record, "model": base | {"sources": models.sources},
+        "capacity": {"warm_up_batch_s": capacity.batch_seconds, "samples_per_s": capacity.samples_per_s},
+        "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
+                        "devices": device_info(devices)}})
+    with run_lock(run_dir):
+        _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
+
+
+def _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality) -> None:
+    run_dir, first = store.run_dir, scenarios[0]
+    click.echo(f"Run {run_dir}: {', '.join(s.scenario for s in scenarios)}, {', '.join(first.tests())}; {total} "
+               f"samples ({len(prompts)} prompts x {o['num_images']})", err=True)
+    for options in scenarios:
+        for test in options.tests():
+            run_one(store, pipeline, options, test, capacity, base, total, prompts, o, quality)
+    from .report import scenario_table
+
+    click.echo(scenario_table(store.rows()).to_string(index=False))
+    click.echo(f"Results in {run_dir}; LoadGen's logs in {run_dir / 'loadgen'}", err=True)
+
+
+def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, quality) -> None:
+    from .accuracy import evaluate_images, write_accuracy_images
+    from .logs import DETAIL, ACCURACY, read_detail, result_columns
+    from .responses import ResponseLayout
+    from .settings import shortness_note, test_settings
+    from .system import SystemUnderTest, run_interruptibly
+
+    scenario_id = f"{options.scenario.lower()}-{test}"
+    settings = test_settings(options, test, capacity)
+    if test != "accuracy":
+        note = shortness_note(settings, options.scenario)
+        if note:
+            click.echo(f"Note: {note}.", err=True)
+    accuracy = test == "accuracy"
+    layout = ResponseLayout(pipeline.image_length, pipeline.image_shape if accuracy else None)
+    system = SystemUnderTest(pipeline, total, options.max_batch_wait_ms / 1000, layout)
+    log_dir = store.log_dir(scenario_id)
+    row = {**base, "run_id": store.run_dir.name, "scenario_id": scenario_id, "scenario": options.scenario,
+           "mode": test, "log_dir": str(log_dir.relative_to(store.run_dir))}
+    click.echo(f"{scenario_id}: LoadGen running (logs in {log_dir})", err=True)
+    try:
+        dispatcher = run_interruptibly(system.run_test, settings, log_dir)
+    except KeyboardInterrupt:
+        _interrupted(store, row, log_dir, system)
+    detail = read_detail(log_dir / DETAIL)
+    row.update(result_columns(detail), batches=dispatcher.batches, mean_batch_fill=dispatcher.mean_fill,
+               finished_at=_now(), status="ok")
+    if dispatcher.error is not None:
+        row.update(status="failed", error=f"{type(dispatcher.error).__name__}: {dispatcher.error}"[:500])
+    store.append(row)
+    click.echo(summary_line(row), err=True)
+    if dispatcher.error is not None:
+        raise BenchError(f"{scenario_id}: the system under test failed: {row['error']} (LoadGen's logs kept in "
+                         f"{log_dir})")
+    if accuracy:
+        images = store.images_dir(scenario_id)
+        count = write_accuracy_images(log_dir / ACCURACY, layout, len(prompts), o["num_images"], images)
+        store.update_last(accuracy_images=count, images_dir=str(images.relative_to(store.run_dir)))
+        store.update_run(response_layout=layout.to_json())
+        if quality.clip or quality.fid_ref:
+            figures = evaluate_images(images, prompts, o["num_images"], quality)
+            store.update_last(**figures)
+            click.echo(f"{scenario_id}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()
+                                                      if isinstance(v, float)), err=True)
+
+
+def _interrupted(store, row: dict, log_dir: Path, system) -> None:
+    """Ctrl-C: keep what LoadGen has logged, record the test as interrupted, and
+    leave at once (LoadGen's C++ test cannot be stopped from Python)."""
+    from .logs import DETAIL, read_detail, result_columns
+
+    detail_file = log_dir / DETAIL
+    partial = result_columns(read_detail(detail_file)) if detail_file.is_file() else {}
+    dispatcher = system.dispatcher
+    store.append({**row, **{k: v for k, v in partial.items() if v is not None}, "status": "interrupted",
+                  "error": "interrupted (Ctrl-C): the test is incomplete", "finished_at": _now(),
+                  "batches": dispatcher.batches if dispatcher else None,
+                  "mean_batch_fill": dispatcher.mean_fill if dispatcher else None})
+    click.echo(f"Interrupted: the run is incomplete. LoadGen's logs so far are in {log_dir}; the run folder "
+               f"is {store.run_dir}.", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def summary_line(row: dict) -> str:
+    value = row.get("result_value")
+    unit = "samples/s" if row.get("result_metric") == "samples_per_s" else "s"
+    figure = "n/a" if value is None else f"{value:.4g} {unit}"
+    line = f"{row['scenario_id']}: {row.get('result_metric')} {figure}, {row.get('validity')}"
+    if row.get("peak_qps") is not None:
+        line += f", peak {row['peak_qps']:.4g} samples/s"
+    if row.get("invalid_reason"):
+        line += f" ({row['invalid_reason']})"
+    return line

@@ -1,0 +1,42 @@
+"""How often the A/B throughput gate (tiny-ab-thresholds.toml: a 20 % drop, Mann-Whitney U at
+alpha 0.05) fails an unchanged candidate, and how often it catches every call 30 % slower, by
+resampling per-call latencies measured on this machine (README: Throughput A/B).
+
+    python docs/ab_gate_power.py RUN_DIR [RUN_DIR ...]   # runs of the baseline's 3-point sweep
+
+Each run's points are resampled with replacement (CALLS a side, DRAWS times); a run of three
+points fails when any point's gate fails."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench.compare.noise import latency_test
+
+CALLS, DRAWS = 12, 300
+
+
+def gate_fails(base, cand, drop: float) -> bool:
+    test = latency_test(base, cand)
+    return bool(test.significant and 1 - 1 / test.ratio > drop)
+
+
+def main(runs: list[str]) -> None:
+    for drop in (0.15, 0.20):
+        for run in runs:
+            rng = np.random.default_rng(0)
+            alarms, catches = [], []
+            for path in sorted(Path(run).glob("images/*/latencies.npy")):
+                calls = np.load(path)
+                draws = [(rng.choice(calls, CALLS), rng.choice(calls, CALLS)) for _ in range(DRAWS)]
+                alarms.append(np.mean([gate_fails(a, b, drop) for a, b in draws]))
+                catches.append(np.mean([gate_fails(a, 1.3 * b, drop) for a, b in draws]))
+            print(f"drop {drop:.0%} {run}: unchanged fails {1 - np.prod(1 - np.array(alarms)):.3f}, "
+                  f"30 % slower caught {1 - np.prod(1 - np.array(catches)):.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,238 @@
+"""`dalle-bench loadgen` as a user runs it: a subprocess on the tiny preset
+driving the real MLPerf LoadGen, with short minimum durations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from bench.sweep.scenario_schema import NAMES, SCHEMA
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_loadgen")]
+
+# Short tests: LoadGen judges them against these settings (and says they are too short for MLPerf).
+SHORT = ["--min-duration", "0.5", "--min-queries", "4"]
+# LoadGen's own settings format. The Server rate is far above what the tiny model can serve on a CPU,
+# within a bound it cannot meet: LoadGen must call the Server test INVALID.
+USER_CONF = """\
+*.*.min_duration = 500
+*.*.min_query_count = 4
+dalle-mini.Server.target_qps = 50
+dalle-mini.Server.target_latency = 100
+"""
+
+
+@pytest.fixture(scope="module")
+def every_scenario(tmp_path_factory, run_cli):
+    out = tmp_path_factory.mktemp("loadgen")
+    conf = out / "user.conf"
+    conf.write_text(USER_CONF)
+    proc = run_cli("loadgen", "--scenario", "offline,server,singlestream,multistream", "--user-conf", conf,
+                   "--batch-per-device", "2", "--samples-per-query", "2", "-n", "2", "--out", out,
+                   "--run-id", "all", check=True)
+    run_dir = out / "all"
+    return run_dir, pd.read_parquet(run_dir / "scenarios.parquet"), proc
+
+
+def test_every_scenario_has_a_row_parsed_from_loadgens_logs(every_scenario):
+    run_dir, rows, proc = every_scenario
+    assert list(rows.scenario) == ["Offline", "Server", "SingleStream", "MultiStream"]
+    assert list(rows["mode"]) == ["performance"] * 4 and (rows.status == "ok").all()
+    assert pq.read_schema(run_dir / "scenarios.parquet").names == list(NAMES) == SCHEMA.names
+    for row in rows.itertuples():
+        logs = run_dir / row.log_dir
+        for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json"):
+            assert (logs / name).is_file()
+        summary = (logs / "mlperf_log_summary.txt").read_text()
+        assert f"Scenario : {row.scenario}" in summary
+        assert f"Result is : {row.validity}" in summary
+        assert row.result_value > 0 and row.query_count >= 1 and row.batches >= 1
+        assert row.latency_p50_s <= row.latency_p90_s <= row.latency_p99_s <= row.latency_p99_9_s
+        assert row.loadgen_version.startswith("6.0.17")
+    # The user.conf was read by LoadGen itself.
+    # (Offline's query count is LoadGen's own: mlperf.conf's *.Offline line is more specific than *.*.)
+    assert (rows.min_duration_s == 0.5).all() and (rows.min_query_count[1:] == 4).all()
+    assert list(rows.result_metric) == ["samples_per_s", "samples_per_s", "latency_s", "latency_s"]
+    assert rows.samples_per_query.iloc[3] == 2
+    assert "too short to be VALID by MLPerf's rules" in proc.stderr
+
+
+def test_offline_result_is_loadgens_samples_per_second(every_scenario):
+    run_dir, rows, _ = every_scenario
+    offline = rows.iloc[0]
+    summary = (run_dir / offline.log_dir / "mlperf_log_summary.txt").read_text()
+    line = next(l for l in summary.splitlines() if l.startswith("Samples per second"))
+    assert float(line.split(":")[1]) == pytest.approx(offline.result_value, rel=1e-3)
+
+
+def test_server_far_above_capacity_is_invalid_with_loadgens_reason(every_scenario):
+    _, rows, proc = every_scenario
+    server = rows.iloc[1]
+    assert server.target_qps == 50 and server.target_latency_s == pytest.approx(0.1)
+    assert server.validity == "INVALID" and not server.perf_constraints_met
+    assert "latency bound not met" in server.invalid_reason
+    assert "INVALID" in proc.stderr
+
+
+def test_report_shows_the_scenarios_table(every_scenario, run_cli):
+    run_dir, _, _ = every_scenario
+    proc = run_cli("report", run_dir, check=True)
+    for scenario in ("offline-performance", "server-performance", "singlestream-performance",
+                     "multistream-performance"):
+        assert scenario in proc.stdout
+    html = run_cli("report", run_dir, "--html", check=True)
+    page = Path(html.stdout.strip()).read_text()
+    assert "server-performance" in page and "data:image/png" in page
+
+
+@pytest.mark.slow  # minutes on a loaded 2-core machine; and see the README: LoadGen crashed once here
+def test_find_peak_converges_on_tiny(every_scenario, tmp_path, run_cli):
+    # The bound: 2.5 batch latencies (SingleStream's median above: one batch of this same program). Eight
+    # queries arriving at once take four batches, so above some rate the bound breaks whatever the
+    # machine's speed: the doubling of the rate stops, and the binary search ends in a few tests.
+    _, rows, _ = every_scenario
+    bound_ms = 2500 * rows.latency_p50_s[2]
+    proc = run_cli("loadgen", "--scenario", "server", "--find-peak", "--batch-per-device", "2", "-n", "1",
+                   "--min-duration", "0", "--min-queries", "8", "--target-latency-ms", f"{bound_ms:.0f}",
+                   "--out", tmp_path, "--run-id", "peak", check=True)
+    row = pd.read_parquet(tmp_path / "peak" / "scenarios.parquet").iloc[0]
+    assert row["mode"] == "find-peak" and row.peak_qps > 0
+    detail = (tmp_path / "peak" / row.log_dir / "mlperf_log_detail.txt").read_text()
+    assert "Found peak performance field" in detail
+    assert "peak" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def accuracy_run(tmp_path_factory, run_cli, torch_clip, inception_weights):
+    out = tmp_path_factory.mktemp("accuracy")
+    reference = out / "reference"
+    reference.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(reference / f"{i}.png")
+    run_cli("loadgen", "--scenario", "offline", "--mode", "accuracy", "--batch-per-device", "2", "-n", "2",
+            "--seed", "7", "--eval-clip", torch_clip, "--fid-ref", reference,
+            "--inception-weights", inception_weights, "--out", out, "--run-id", "acc", check=True)
+    run_cli("generate", "sunset over a lake in the mountains", "the Eiffel tower landing on the moon",
+            "-n", "2", "--seed", "7", "--batch-per-device", "2", "--out", out / "generated",
+            "--no-progress", check=True)
+    return out
+
+
+def test_accuracy_mode_writes_log_images_and_quality_columns(accuracy_run):
+    run_dir = accuracy_run / "acc"
+    row = pd.read_parquet(run_dir / "scenarios.parquet").iloc[0]
+    assert row["mode"] == "accuracy" and row.accuracy_images == 4
+    entries = json.loads((run_dir / row.log_dir / "mlperf_log_accuracy.json").read_text())
+    assert sorted({e["qsl_idx"] for e in entries}) == [0, 1, 2, 3]
+    images = run_dir / row.images_dir
+    assert sorted(p.name for p in images.glob("*.png")) == [f"prompt{p:03d}_sample{s:03d}.png"
+                                                           for p in range(2) for s in range(2)]
+    assert np.isfinite(row.clip_score) and row.clip_model
+    assert np.isfinite(row.fid) and row.fid_biased and np.isfinite(row.kid_mean)
+
+
+def test_accuracy_images_equal_generates_for_the_same_keys(accuracy_run):
+    run_dir = accuracy_run / "acc"
+    row = pd.read_parquet(run_dir / "scenarios.parquet").iloc[0]
+    generated = accuracy_run / "generated"
+    np.testing.assert_array_equal(np.load(run_dir / row.images_dir / "tokens.npy"),
+                                  np.load(generated / "tokens.npy"))
+    for png in sorted((generated).glob("prompt*_sample*.png")):
+        ours = np.asarray(Image.open(run_dir / row.images_dir / png.name))
+        np.testing.assert_array_equal(ours, np.asarray(Image.open(png)))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scenario", "ofline"], "unknown scenario 'ofline'"),
+    (["--scenario", "server", "--target-qps", "0"], "--target-qps must be > 0"),
+    (["--scenario", "server", "--target-latency-ms", "-5"], "--target-latency-ms must be > 0"),
+    (["--scenario", "offline", "--max-batch-wait-ms", "-1"], "--max-batch-wait-ms must be >= 0"),
+    (["--scenario", "offline", "--find-peak"], "--find-peak"),
+    (["--scenario", "offline", "--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "0"],
+     "multi-process loadgen"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(run_cli, tmp_path, args, message):
+    proc = run_cli("loadgen", *args, "--out", tmp_path / "out")
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_user_conf_and_too_many_devices(run_cli, tmp_path):
+    bad = tmp_path / "user.conf"
+    bad.write_text("this is not a setting\n")
+    for args, message in ((["--user-conf", bad], "LoadGen could not read"),
+                          (["--user-conf", tmp_path / "missing.conf"], "file not found"),
+                          (["--devices", "64", "--host-devices", "2"], "--devices 64: only 2")):
+        proc = run_cli("loadgen", "--scenario", "offline", *args, "--out", tmp_path / "out")
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def _copy_with(run_dir: Path, dest: Path, **changes) -> Path:
+    """A copy of a loadgen run whose first scenario row has `changes`."""
+    import shutil
+
+    shutil.copytree(run_dir, dest)
+    rows = pd.read_parquet(dest / "scenarios.parquet")
+    for column, value in changes.items():
+        rows[column] = rows[column].astype(object)
+        rows.at[0, column] = value
+    import pyarrow as pa
+
+    pq.write_table(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False), dest / "scenarios.parquet")
+    return dest
+
+
+def test_compare_fails_a_candidate_invalid_where_the_baseline_was_valid(every_scenario, run_cli, tmp_path):
+    run_dir, rows, _ = every_scenario
+    base = _copy_with(run_dir, tmp_path / "base", validity="VALID", invalid_reason=None)
+    same = run_cli("compare", base, base)
+    assert same.returncode == 0, same.stdout + same.stderr
+    worse = _copy_with(run_dir, tmp_path / "worse", validity="INVALID", invalid_reason="min duration not met")
+    proc = run_cli("compare", base, worse)
+    assert proc.returncode == 1 and "INVALID where the baseline was VALID: min duration not met" in proc.stdout
+    slower = _copy_with(run_dir, tmp_path / "slower", validity="VALID", result_value=rows.result_value[0] * 0.5)
+    proc = run_cli("compare", base, slower, "--format", "json")
+    gates = json.loads(proc.stdout)["gates"]
+    assert proc.returncode == 1
+    assert [g["verdict"] for g in gates if g["scenario_id"] == "offline-performance"] == ["ok", "regression"]
+
+
+def test_ctrl_c_keeps_loadgens_logs_and_says_the_run_is_incomplete(tiny_cache, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(DALLE_BENCH_CACHE=str(tiny_cache), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--scenario", "singlestream", "-n", "1", "--batch-per-device", "2",
+                             "--min-duration", "600", "--out", tmp_path, "--run-id", "stopped"], cwd=REPO, env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "LoadGen running" in line:
+            break
+    time.sleep(3)  # a few samples into the test
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    stderr = "".join(lines) + rest
+    assert proc.returncode == 130, stderr
+    assert "Interrupted: the run is incomplete" in stderr
+    run_dir = tmp_path / "stopped"
+    row = pd.read_parquet(run_dir / "scenarios.parquet").iloc[0]
+    assert row.status == "interrupted" and "incomplete" in row.error
+    assert (run_dir / row.log_dir / "mlperf_log_detail.txt").is_file()

@@ -1,0 +1,142 @@
+"""The dynamic batcher on its own: batching decisions (pure), and the
+threads with a stand-in program (the pipeline's part is tested end to end in
+test_loadgen.py); and the response bytes' round trip."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench.loadgen.dispatcher import Dispatcher, wait_before_batch
+from bench.loadgen.responses import ResponseLayout
+
+
+def test_wait_before_batch():
+    assert wait_before_batch(0, 4, 0.0, 0.01) == float("inf")
+    assert wait_before_batch(4, 4, 0.0, 1.0) == 0.0  # full
+    assert wait_before_batch(1, 4, 0.02, 0.01) == 0.0  # the oldest waited out the window
+    assert wait_before_batch(1, 4, 0.0, 0.0) == 0.0  # no window: run what is queued
+    assert wait_before_batch(2, 4, 0.004, 0.01) == pytest.approx(0.006)
+
+
+def _samples(start, count):
+    return [SimpleNamespace(id=1000 + i, index=i % 3) for i in range(start, start + count)]
+
+
+def run_dispatcher(max_batch, window_s, arrivals, launch_seconds=0.0, gate=None):
+    launched, completed = [], []
+    done = threading.Event()
+    total = sum(len(a) for a in arrivals)
+
+    def launch(indices):
+        if gate is not None:
+            gate.wait()
+        launched.append(list(indices))
+        time.sleep(launch_seconds)
+        return indices
+
+    def complete(batch, outputs):
+        assert outputs == [q.index for q in batch]
+        completed.extend(q.id for q in batch)
+        if len(completed) == total:
+            done.set()
+
+    dispatcher = Dispatcher(launch, lambda outputs: None, complete, max_batch, window_s).start()
+    issue_seconds = []
+    for samples in arrivals:
+        start = time.perf_counter()
+        dispatcher.issue(samples)
+        issue_seconds.append(time.perf_counter() - start)
+    if gate is not None:
+        gate.set()
+    assert done.wait(10)
+    dispatcher.stop()
+    return launched, completed, issue_seconds, dispatcher
+
+
+def test_offline_burst_is_cut_into_full_batches_and_every_sample_completes_once():
+    launched, completed, _, dispatcher = run_dispatcher(4, 0.0, [_samples(0, 10)])
+    assert sorted(completed) == [1000 + i for i in range(10)]
+    assert all(len(b) <= 4 for b in launched) and sum(map(len, launched)) == 10
+    assert dispatcher.batches == len(launched) and dispatcher.error is None
+
+
+def test_issue_never_waits_for_the_device():
+    gate = threading.Event()  # the "device" is stuck until every query has been issued
+    launched, completed, issue_seconds, _ = run_dispatcher(2, 0.0, [_samples(i, 1) for i in range(6)], gate=gate)
+    assert max(issue_seconds) < 0.05 and len(completed) == 6
+
+
+def test_samples_queued_while_the_device_is_busy_join_one_batch():
+    # The first batch takes 0.2 s; the five samples issued meanwhile go out together, not one by one.
+    launched, _, _, dispatcher = run_dispatcher(8, 0.0, [_samples(0, 1), *[_samples(i, 1) for i in range(1, 6)]],
+                                                launch_seconds=0.2)
+    assert len(launched) <= 3 and dispatcher.mean_fill is not None
+
+
+def test_the_window_waits_for_a_batch_to_fill():
+    launched, _, _, _ = run_dispatcher(4, 0.5, [_samples(0, 1), _samples(1, 1), _samples(2, 1)])
+    assert [len(b) for b in launched] == [3]
+
+
+def test_a_failing_program_still_completes_every_sample():
+    completed = []
+
+    def launch(indices):
+        raise RuntimeError("device lost")
+
+    dispatcher = Dispatcher(launch, lambda o: None, lambda batch, out: completed.extend(q.id for q in batch), 2,
+                            0.0).start()
+    dispatcher.issue(_samples(0, 5))
+    deadline = time.time() + 5
+    while len(completed) < 5 and time.time() < deadline:
+        time.sleep(0.01)
+    dispatcher.stop()
+    assert sorted(completed) == [1000 + i for i in range(5)] and "device lost" in str(dispatcher.error)
+
+
+def test_response_bytes_round_trip():
+    layout = ResponseLayout(tokens=5, image_shape=(2, 3, 3))
+    tokens = np.array([0, 1, 16383, 7, 2**20], np.int32)
+    image = np.linspace(0, 1, 18, dtype=np.float32).reshape(2, 3, 3)
+    back_tokens, back_image = layout.decode(layout.encode(tokens, image).tobytes())
+    np.testing.assert_array_equal(back_tokens, tokens)
+    np.testing.assert_array_equal(back_image, np.round(image * 255).astype(np.uint8))
+    with pytest.raises(ValueError):
+        layout.decode(b"\0" * 3)
+
+
+def test_compare_gates_validity_and_the_result_metric():
+    from bench.compare.thresholds import Thresholds
+    from bench.loadgen.compare import compare_scenarios, passed
+
+    def row(sid, metric, value, validity):
+        return {"scenario_id": sid, "result_metric": metric, "result_value": value, "validity": validity,
+                "status": "ok", "invalid_reason": None if validity == "VALID" else "early stopping not met"}
+
+    base = [row("offline-performance", "samples_per_s", 10.0, "VALID"),
+            row("singlestream-performance", "latency_s", 1.0, "INVALID")]
+    same = compare_scenarios(base, base, Thresholds())
+    assert passed(same) and [g.verdict for g in same] == ["ok", "ok", "ok", "ok"]
+    # Slightly slower, within 5 %; a latency 20 % up; and the baseline's INVALID test stays ungated.
+    cand = [row("offline-performance", "samples_per_s", 9.7, "VALID"),
+            row("singlestream-performance", "latency_s", 1.2, "INVALID")]
+    gates = compare_scenarios(base, cand, Thresholds())
+    assert [g.verdict for g in gates] == ["ok", "ok", "ok", "regression"]
+    lost = compare_scenarios(base, [row("offline-performance", "samples_per_s", 11.0, "INVALID")], Thresholds())
+    assert [g.verdict for g in lost] == ["regression", "ok", "regression"]
+    assert "VALID" in lost[0].reason and lost[2].reason == "missing from the candidate"
+
+
+def test_every_scenario_column_is_documented_in_the_readme():
+    from bench.sweep.scenario_schema import COLUMNS
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Scenario rows"):]
+    assert all(column.doc for column in COLUMNS)
+    assert not [c.name for c in COLUMNS if f"| `{c.name}` |" not in section]
