@@ -54,3 +54,22 @@ def test_reference_folder_holds_world_images_that_pass_their_captions(tmp_path):
     for f, caption in zip(files, captions):
         assert checker.score_image(np.asarray(Image.open(f).convert("RGB")), caption).passed
     assert reference_folder(tmp_path, count=12) == folder  # cached
+
+
+def test_the_untrained_vqgan_decoder_starts_as_nearest_neighbour_upsampling():
+    """start_as_skip_paths: residual branches at zero and identity upsampling, so each code's
+    features reach exactly its own 16x16 cell (mixed with its neighbours' by conv_in, at the code
+    grid); only conv_out's 3x3 kernel reaches one pixel past a cell's edge."""
+    from bench.models.vqgan import VQGANConfig, VQModel
+    from bench.shapes.train.command import vqgan_config
+    from bench.shapes.train.vqgan import start_as_skip_paths
+
+    config = VQGANConfig(**vqgan_config().to_dict())
+    model = VQModel(config, seed=0)
+    codes = np.random.default_rng(0).integers(11, size=(1, 256))
+    image = np.asarray(model.decode_code(codes, params=start_as_skip_paths(model.params)))[0]
+    cells = image.reshape(16, 16, 16, 16, 3)[:, 1:-1, :, 1:-1]  # each cell without its outer pixel
+    spread = cells.max(axis=(1, 3)) - cells.min(axis=(1, 3))
+    assert spread.max() < 1e-5
+    random_start = np.asarray(model.decode_code(codes, params=model.params))[0]
+    assert (random_start.reshape(16, 16, 16, 16, 3)[:, 1:-1, :, 1:-1].std(axis=(1, 3))).max() > 1e-3

@@ -95,10 +95,10 @@ PRESETS = {
                           eos_token_id=SHAPES_CODEBOOK, pad_token_id=SHAPES_CODEBOOK,
                           decoder_start_token_id=SHAPES_CODEBOOK, min_length=257, max_length=257,
                           max_text_length=20, normalize_text=False, init_std=0.02),
-        # Real f16 geometry (five levels, 16x16 codes), narrow. The outer levels are wider (64, 128):
-        # GroupNorm's 32 groups then hold several channels each, so the norms before conv_out keep a
-        # flat region's colour (with one channel a group they normalise it away).
-        vqgan_config=dict(ch=32, ch_mult=[2, 1, 1, 1, 4], num_res_blocks=1, attn_resolutions=[], resolution=256,
+        # Real f16 geometry (five levels, 16x16 codes), as narrow as GroupNorm's 32 groups allow, one
+        # res block a level in the decoder: a whole-image training step must fit this CPU. The outer
+        # level has 64 channels, two a group, so a flat colour survives the last GroupNorm (vqgan.py).
+        vqgan_config=dict(ch=32, ch_mult=[2, 1, 1, 1, 1], num_res_blocks=0, attn_resolutions=[], resolution=256,
                           z_channels=32, embed_dim=8, n_embed=SHAPES_CODEBOOK, out_ch=3, in_channels=3),
         clip_config=dict(
             text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

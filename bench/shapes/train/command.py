@@ -26,9 +26,8 @@ CELL_MODEL = ".dallebart-cells"
 @dataclass(frozen=True)
 class TrainSettings:
     seed: int = 0
-    vqgan_steps: int = 200
-    vqgan_batch: int = 16
-    vqgan_crop_cells: int = 2
+    vqgan_crop_steps: int = 500  # 4x4-cell crops, batch 16
+    vqgan_image_steps: int = 100  # then whole images, batch 2 (see vqgan.py)
     vqgan_learning_rate: float = 3e-3
     dallebart_steps: int = 3000
     dallebart_batch: int = 64
@@ -48,10 +47,10 @@ def vqgan_config():
 
 
 def _train_vqgan(out: Path, s: TrainSettings, echo):
-    from .vqgan import train_vqgan
+    from .vqgan import Phase, train_vqgan
 
-    model = train_vqgan(vqgan_config(), seed=s.seed, steps=s.vqgan_steps, batch=s.vqgan_batch,
-                        crop_cells=s.vqgan_crop_cells, learning_rate=s.vqgan_learning_rate, echo=echo)
+    phases = (Phase(s.vqgan_crop_steps, batch=16, crop_cells=4), Phase(s.vqgan_image_steps, batch=2, crop_cells=16))
+    model = train_vqgan(vqgan_config(), seed=s.seed, phases=phases, learning_rate=s.vqgan_learning_rate, echo=echo)
     model.save_pretrained(out / "vqgan")
 
 
