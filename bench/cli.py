@@ -151,8 +151,8 @@ def _axis_options(f):
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
 @click.option("--eval", "eval_metrics", default=None, metavar="METRICS",
-              help="Evaluate each point as it finishes: comma list of clip, rerank, fid, kid, isc, prc, cmmd, "
-                   "fd_dinov2, prdc (see `eval`).")
+              help="Evaluate each point as it finishes: comma list of clip, rerank, adherence (shapes world prompts), "
+                   "fid, kid, isc, prc, cmmd, fd_dinov2, prdc (see `eval`).")
 @click.option("--eval-clip", default="openai/clip-vit-base-patch32", show_default=True,
               help="With --eval: the CLIP that scores the images (Hub id or folder).")
 @click.option("--eval-cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
@@ -160,7 +160,8 @@ def _axis_options(f):
 @click.option("--eval-dinov2", default="facebook/dinov2-large", show_default=True,
               help="With --eval fd_dinov2/prdc: the DINOv2 network (Hub id or folder).")
 @click.option("--fid-ref", "--ref", "fid_ref", default=None,
-              help="With --eval: reference of fid, kid, prc, cmmd, fd_dinov2, prdc (folder, .npz, or point:<id>).")
+              help="With --eval: reference of fid, kid, prc, cmmd, fd_dinov2, prdc (folder, .npz, point:<id>, or shapes: "
+                   "images the shapes world renders).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="With --eval: Inception weights file.")
 @click.option("--report/--no-report", default=True, show_default=True,
@@ -313,12 +314,13 @@ def _metrics_list(text: str) -> tuple[str, ...]:
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--metrics", default="clip", show_default=True,
-              help="Comma list of clip, rerank (needs clip), fid, kid, isc, prc, cmmd, fd_dinov2, prdc.")
+              help="Comma list of clip, rerank (needs clip), adherence (shapes world prompts), fid, kid, isc, prc, cmmd, "
+                   "fd_dinov2, prdc.")
 @click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True,
               help="CLIP for clip_score: Hub id or local folder.")
 @click.option("--fid-ref", "--ref", "fid_ref", default=None,
               help="Reference of fid, kid, prc, cmmd, fd_dinov2, prdc: image folder, .npz with mu/sigma (fid only), "
-                   "or point:<id>.")
+                   "point:<id>, or shapes (images the shapes world renders).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inception weights file (torch state dict) instead of torch-fidelity's download.")
 @click.option("--cmmd-clip", default="openai/clip-vit-large-patch14-336", show_default=True,
@@ -334,6 +336,19 @@ def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights, cmmd_cli
                             inception_weights=inception_weights, cmmd_clip=cmmd_clip, dinov2=dinov2)
     evaluate_run(run_dir, settings, echo=lambda line: click.echo(line, err=True))
     click.echo(f"Quality columns written to {run_dir / 'points.parquet'}", err=True)
+
+
+@cli.command("train-shapes")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("checkpoints/shapes"),
+              show_default=True, help="Folder for dallebart/, vqgan/, clip/ and training.json.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and of every model.")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(["vqgan", "dallebart", "clip", "assemble"]),
+              help="Run only these stages (repeatable); the training stages are independent processes' work.")
+def train_shapes_command(out, seed, stages):
+    """Train the shapes preset's VQGAN, DalleBart and CLIP on the shapes world (optax, deterministic from --seed)."""
+    from .shapes.train.command import STAGES, TrainSettings, train_shapes
+
+    train_shapes(out, TrainSettings(seed=seed), tuple(stages) or STAGES, echo=lambda line: click.echo(line, err=True))
 
 
 @cli.group()

@@ -79,7 +79,8 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.status != "ok"][["point_id", "status", *LAYOUT, *SAMPLING, "error"]]
 
 
-QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "fid", "fid_biased", "fid_sqrtm",
+QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "adherence",
+           "adherence_partial", "fid", "fid_biased", "fid_sqrtm",
            "kid_mean", "kid_subset_size", "isc_mean", "isc_splits", "precision", "recall", "cmmd", "fd_dinov2", "fd_dinov2_biased", "prdc_precision",
            "prdc_recall", "density", "coverage", "clip_score_best_of_n", "rerank_gain", "quality_notes"]
 FID_NOTE = ("FID assumes Gaussian Inception features and is biased upwards below thousands of images; CMMD (cmmd) "
@@ -95,11 +96,12 @@ def quality(rows: pd.DataFrame) -> pd.DataFrame:
     return evaluated[["point_id", *SAMPLING, *columns]].dropna(axis=1, how="all").round(4)
 
 
-def by_label(prompt_scores: pd.DataFrame | None, label: str) -> pd.DataFrame:
-    """Mean CLIP score per prompt category (or challenge), one column per point."""
-    if prompt_scores is None or prompt_scores[label].isna().all():
+def by_label(prompt_scores: pd.DataFrame | None, label: str, value: str = "clip_score") -> pd.DataFrame:
+    """Mean CLIP score (or adherence) per prompt category (or challenge), one column per point."""
+    if prompt_scores is None or value not in prompt_scores or prompt_scores[label].isna().all() \
+            or prompt_scores[value].isna().all():
         return pd.DataFrame()
-    table = prompt_scores.pivot_table(index=label, columns="point_id", values="clip_score", aggfunc="mean")
+    table = prompt_scores.pivot_table(index=label, columns="point_id", values=value, aggfunc="mean")
     return table.round(3).reset_index()
 
 
@@ -128,6 +130,7 @@ def _tables(rows: pd.DataFrame, prompt_scores: pd.DataFrame | None = None) -> di
             "Scaling across devices": scaling(rows), "Processes": processes(rows), "Quality": quality(rows),
             "CLIP score by prompt category": by_label(prompt_scores, "category"),
             "CLIP score by prompt challenge": by_label(prompt_scores, "challenge"),
+            "Adherence by prompt challenge": by_label(prompt_scores, "challenge", "adherence"),
             "Failed points": failures(rows)}
 
 

@@ -34,6 +34,10 @@ def load_clip(source: str):
     check_clip_source(source)
     from transformers import CLIPModel, CLIPProcessor
 
+    if source == "shapes":  # the shapes preset's CLIP, trained on the world
+        from bench.models.presets import CHECKPOINTS_DIR
+
+        source = str(CHECKPOINTS_DIR / "shapes" / "clip")
     local = Path(source).expanduser()
     from_flax = local.is_dir() and not any((local / f).exists() for f in
                                            ("model.safetensors", "pytorch_model.bin")) and (

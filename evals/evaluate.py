@@ -89,6 +89,25 @@ def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray,
     return rows
 
 
+def _with_adherence(prompt_rows: list[dict], point_id: str, definition: SweepDefinition,
+                    scores: np.ndarray) -> list[dict]:
+    """The point's per-prompt rows with their adherence columns (rows made if CLIP has not made them);
+    scores: (images, 2) passed (0/1) and partial score per image."""
+    per_prompt = np.asarray(scores).reshape(len(definition.prompts), definition.num_images, 2).mean(axis=1)
+    passed, partial = per_prompt[:, 0], per_prompt[:, 1]
+    existing = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == point_id}
+    others = [r for r in prompt_rows if r["point_id"] != point_id]
+    mine = []
+    for i, prompt in enumerate(definition.prompts):
+        row = existing.get(i) or {
+            "point_id": point_id, "prompt_index": i, "prompt": prompt,
+            "category": definition.prompt_categories[i] if definition.prompt_categories else None,
+            "challenge": definition.prompt_challenges[i] if definition.prompt_challenges else None,
+            "images": definition.num_images}
+        mine.append({**row, "adherence": float(passed[i]), "adherence_partial": float(partial[i])})
+    return others + mine
+
+
 class Evaluator:
     """Evaluates the points of one run that lack the requested metrics;
     networks and references are loaded once and kept for later calls
@@ -148,8 +167,15 @@ class Evaluator:
             notes = {k: v for k, v in notes.items() if k not in {m.name for m in metrics}} | reasons
             row[NOTES_COLUMN] = format_notes(notes)
             if "clip" in {m.name for m in metrics}:
+                kept = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == row["point_id"]}
                 prompt_rows = [r for r in prompt_rows if r["point_id"] != row["point_id"]]
-                prompt_rows += prompt_table(row["point_id"], definition, features["clip_scores"], settings.clip)
+                # New CLIP scores must not drop the prompts' adherence columns.
+                prompt_rows += [{**{k: v for k, v in kept.get(r["prompt_index"], {}).items()
+                                    if k.startswith("adherence")}, **r}
+                                for r in prompt_table(row["point_id"], definition, features["clip_scores"],
+                                                      settings.clip)]
+            if "adherence" in {m.name for m in metrics} and "adherence" in features:
+                prompt_rows = _with_adherence(prompt_rows, row["point_id"], definition, features["adherence"])
             rows[index] = row
             store.replace_rows(rows)
             if prompt_rows:
@@ -176,6 +202,10 @@ def check_inputs(store: RunStore, settings: EvalSettings) -> None:
     (`sweep --eval` alone may name a point still to come)."""
     if "clip" in settings.metrics:
         check_clip_source(settings.clip)
+    if "adherence" in settings.metrics:
+        from .adherence import check_world_prompts
+
+        check_world_prompts(SweepDefinition.from_json(store.run["definition"]).prompts)
     if not any(m.needs_reference or "inception" in m.features for m in registry.resolve(settings.metrics)):
         return
     weights = settings.inception_weights
@@ -196,6 +226,8 @@ def check_inputs(store: RunStore, settings: EvalSettings) -> None:
         folder = store.images_dir(point_id)
         if not folder.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
             raise BenchError(f"--fid-ref {reference}: {folder} holds no images")
+        return
+    if reference == "shapes":
         return
     path = Path(reference).expanduser()
     if not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):

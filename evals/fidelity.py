@@ -79,12 +79,17 @@ def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
         if not folder.is_dir():
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
         return folder
+    if spec == "shapes":  # real images of the shapes world, rendered once into the cache
+        from bench.models.tiny import cache_root
+        from bench.shapes.reference import reference_folder as shapes_reference
+
+        return shapes_reference(cache_root())
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
     if path.is_file() and path.suffix == ".npz":
         return None
-    raise BenchError(f"--fid-ref: '{spec}' is neither a folder of images, a .npz statistics file nor point:<id>")
+    raise BenchError(f"--fid-ref: '{spec}' is not a folder of images, a .npz statistics file, point:<id> or shapes")
 
 
 def resolve_reference(spec: str, extractor, weights_id: str, cache_dir: Path, run_dir: Path | None = None) -> Reference:

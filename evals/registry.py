@@ -6,11 +6,12 @@ from __future__ import annotations
 from bench.errors import BenchError, did_you_mean
 
 from .metric import Metric
-from .metrics import clip, cmmd, dinov2, inception, rerank
+from .metrics import adherence, clip, cmmd, dinov2, inception, rerank
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     clip.METRIC,
     rerank.METRIC,
+    adherence.METRIC,
     inception.FID,
     inception.KID,
     inception.ISC,

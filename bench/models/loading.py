@@ -30,7 +30,8 @@ class ModelSpec:
     dtype: str = "float32"
 
     def resolved_weights(self) -> str:
-        if get_preset(self.preset).built_locally and self.weights != "pretrained":
+        preset = get_preset(self.preset)
+        if preset.built_locally and preset.checkpoints is None and self.weights != "pretrained":
             return "random"
         return self.weights or "pretrained"
 
@@ -67,7 +68,7 @@ def check_spec(spec: ModelSpec):
         raise BenchError(f"--weights must be one of {', '.join(WEIGHTS)}, got '{spec.weights}'")
     if spec.dtype not in DTYPES:
         raise BenchError(f"--dtype must be one of {', '.join(DTYPES)}, got '{spec.dtype}'")
-    if preset.built_locally and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
+    if preset.built_locally and not preset.checkpoints and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
         raise BenchError("--weights pretrained: the tiny preset has no published weights; "
                          "give --model, --vqgan and --clip, or use --preset mini/mega")
     for option, source in (("--model", spec.model), ("--vqgan", spec.vqgan), ("--clip", spec.clip)):
@@ -80,9 +81,16 @@ def load_models(spec: ModelSpec) -> Models:
     preset = check_spec(spec)
     dtype = DTYPES[spec.dtype]
     weights = spec.resolved_weights()
-    random = weights == "random" and not preset.built_locally
+    random_tiny = preset.built_locally and preset.checkpoints is None
+    random = weights == "random" and not random_tiny
 
-    if preset.built_locally:
+    if preset.checkpoints is not None and not random:
+        root = preset.checkpoints
+        if not (root / "training.json").is_file():
+            raise BenchError(f"--preset {preset.name}: its checkpoints are missing from {root} "
+                             f"(train them with `dalle-bench train-shapes --out {root}`)")
+        sources = {"dalle": str(root / "dallebart"), "vqgan": str(root / "vqgan"), "clip": str(root / "clip")}
+    elif preset.built_locally:
         root = tiny_folder()
         sources = {"dalle": str(root / "dallebart"), "vqgan": str(root / "vqgan"), "clip": str(root / "clip")}
     else:

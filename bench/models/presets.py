@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import did_you_mean
 
@@ -19,7 +20,9 @@ class Preset:
     clip_config: dict = field(repr=False)
     vqgan_revision: str | None = None
     built_locally: bool = False
-    """True for presets whose checkpoints the project builds itself (random weights, no download)."""
+    """True for presets whose checkpoints the project builds itself (no download)."""
+    checkpoints: Path | None = None
+    """A built-locally preset's trained checkpoints, committed to the repository; None: random weights."""
 
 
 _DALLEBART_COMMON = dict(
@@ -37,6 +40,8 @@ VQGAN_F16_16384 = dict(ch=128, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_r
 CLIP_VIT_B32: dict = {}
 
 TINY_IMAGE_VOCAB = 1024
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent.parent / "checkpoints"
+SHAPES_CODEBOOK = 16
 
 
 def _published(name: str, description: str, dalle: str, *, d_model: int, layers: int, heads: int, ffn_dim: int,
@@ -76,6 +81,30 @@ PRESETS = {
                              pad_token_id=513),
             vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                                image_size=64, patch_size=16),
+            projection_dim=64),
+    ),
+    "shapes": Preset(
+        name="shapes",
+        description="DalleBart + f16 VQGAN + CLIP trained on the shapes world (committed checkpoints); "
+                    "adherence measurable",
+        dalle="shapes/dallebart", vqgan="shapes/vqgan", clip="shapes/clip", built_locally=True,
+        checkpoints=CHECKPOINTS_DIR / "shapes",
+        dalle_config=dict(_DALLEBART_COMMON, d_model=128, encoder_layers=2, decoder_layers=4,
+                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256,
+                          decoder_ffn_dim=256, image_vocab_size=SHAPES_CODEBOOK, bos_token_id=SHAPES_CODEBOOK,
+                          eos_token_id=SHAPES_CODEBOOK, pad_token_id=SHAPES_CODEBOOK,
+                          decoder_start_token_id=SHAPES_CODEBOOK, min_length=257, max_length=257,
+                          max_text_length=20, normalize_text=False, init_std=0.02),
+        # Real f16 geometry (five levels, 16x16 codes), as narrow as GroupNorm's 32 groups allow, one
+        # res block a level in the decoder: a whole-image training step must fit this CPU. The outer
+        # level has 64 channels, two a group, so a flat colour survives the last GroupNorm (vqgan.py).
+        vqgan_config=dict(ch=32, ch_mult=[2, 1, 1, 1, 1], num_res_blocks=0, attn_resolutions=[], resolution=256,
+                          z_channels=32, embed_dim=8, n_embed=SHAPES_CODEBOOK, out_ch=3, in_channels=3),
+        clip_config=dict(
+            text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                             max_position_embeddings=24),
+            vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                               image_size=64, patch_size=8),
             projection_dim=64),
     ),
     "mini": _published("mini", "DALL·E Mini (mini-1, 0.4 B parameters)", "dalle-mini/dalle-mini",

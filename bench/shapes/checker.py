@@ -158,6 +158,9 @@ def score_grid(grid: np.ndarray, description: Description) -> CaptionScore:
     return CaptionScore(passed == len(checks), passed / len(checks), tuple(checks))
 
 
+CHECKER_VERSION = 1  # raise when a change can alter a score: recorded beside every adherence figure
+
+
 def score_image(image: np.ndarray, prompt: str | Description) -> CaptionScore:
     description = parse(prompt) if isinstance(prompt, str) else prompt
     return score_grid(read_cells(image), description)

@@ -77,8 +77,12 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
         ids = [p.point_id for p in definition.points()]
         if reference.removeprefix("point:") not in ids:
             raise BenchError(f"--fid-ref {reference}: not a point of this sweep (points: {', '.join(ids)})")
-    elif reference and not Path(reference).expanduser().exists():
+    elif reference and reference != "shapes" and not Path(reference).expanduser().exists():
         raise BenchError(f"--fid-ref: not found: {reference}")
+    if "adherence" in evaluation.metrics:
+        from evals.adherence import check_world_prompts
+
+        check_world_prompts(definition.prompts)
     for option, source in (("--eval-clip", evaluation.clip), ("--eval-cmmd-clip", evaluation.cmmd_clip),
                            ("--eval-dinov2", evaluation.dinov2)):
         if source.startswith((".", "/", "~")) and not Path(source).expanduser().is_dir():

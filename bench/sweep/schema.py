@@ -108,6 +108,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores."),
     Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
     Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
+    Column("adherence_checker", pa.string(), "Shapes world only: the checker (and its version) behind adherence."),
+    Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
+                                      "(every object, count, relation, background right)."),
+    Column("adherence_partial", pa.float64(), "Shapes world only: mean share of the caption's checks each image passes."),
     Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
     Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, a .npz "
            "statistics file (fid only), or point:<id>."),

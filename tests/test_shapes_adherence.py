@@ -1,0 +1,35 @@
+"""Adherence as a metric: the checker over images and their prompts, and
+the one-line error for prompts the world cannot check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.errors import BenchError
+from bench.prompts import load_prompt_set
+from bench.shapes import scenes, world
+from bench.shapes.captions import parse
+from evals.adherence import adherence_scores, check_world_prompts
+
+
+def test_adherence_of_world_renders_is_one_and_of_mismatched_images_lower():
+    prompts = list(load_prompt_set("shapes").prompts)
+    rng = np.random.default_rng(0)
+    images = np.stack([world.render(scenes.sample_scene(parse(p), rng)) for p in prompts])
+    passed, partial = adherence_scores(images, prompts)
+    assert passed.mean() == 1.0 and partial.mean() == 1.0
+    shifted, shifted_partial = adherence_scores(np.roll(images, 1, axis=0), prompts)  # each image, another caption
+    assert shifted.mean() < 0.2 and 0 < shifted_partial.mean() < 1
+
+
+def test_prompts_outside_the_world_are_named():
+    with pytest.raises(BenchError, match=r"prompt 1: 'a fox' is not a caption of the shapes world"):
+        check_world_prompts(["a red circle", "a fox"])
+
+
+def test_sweep_refuses_adherence_for_prompts_outside_the_world_before_running(run_cli, tmp_path):
+    proc = run_cli("sweep", "--preset", "tiny", "--prompts", "curated", "--eval", "adherence", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "is not a caption of the shapes world" in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing started
