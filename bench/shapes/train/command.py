@@ -26,8 +26,8 @@ CELL_MODEL = ".dallebart-cells"
 @dataclass(frozen=True)
 class TrainSettings:
     seed: int = 0
-    vqgan_crop_steps: int = 500  # 4x4-cell crops, batch 16
-    vqgan_image_steps: int = 100  # then whole images, batch 2 (see vqgan.py)
+    vqgan_crop_steps: int = 400  # 4x4-cell crops, batch 16
+    vqgan_image_steps: int = 80  # then whole images, batch 2 (see vqgan.py)
     vqgan_learning_rate: float = 3e-3
     dallebart_steps: int = 3000
     dallebart_batch: int = 64
