@@ -13,6 +13,7 @@ import optax
 
 from ..world import grid_image
 from .data import training_scenes
+from .optimise import jitted_step
 
 
 def train_clip(model, processor, *, seed: int, steps: int, batch: int, learning_rate: float, echo=print):
@@ -36,11 +37,7 @@ def train_clip(model, processor, *, seed: int, steps: int, batch: int, learning_
         return (optax.softmax_cross_entropy_with_integer_labels(out.logits_per_image, labels).mean()
                 + optax.softmax_cross_entropy_with_integer_labels(out.logits_per_text, labels).mean()) / 2
 
-    @jax.jit
-    def step(params, state, images, ids, mask):
-        loss, grads = jax.value_and_grad(loss_fn)(params, images, ids, mask)
-        updates, state = optimizer.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, loss
+    step = jitted_step(loss_fn, optimizer)
 
     clock = time.perf_counter()
     for i in range(1, steps + 1):

@@ -19,6 +19,7 @@ import optax
 
 from ...models.dallebart import dalle_mini
 from .data import training_scenes
+from .optimise import jitted_step
 
 
 def train_dallebart(config, processor, *, seed: int, steps: int, batch: int, learning_rate: float,
@@ -42,11 +43,7 @@ def train_dallebart(config, processor, *, seed: int, steps: int, batch: int, lea
                               jnp.broadcast_to(jnp.arange(image_length), inputs.shape)).logits
         return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), tokens).mean()
 
-    @jax.jit
-    def step(params, state, ids, mask, tokens):
-        loss, grads = jax.value_and_grad(loss_fn)(params, ids, mask, tokens)
-        updates, state = optimizer.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, loss
+    step = jitted_step(loss_fn, optimizer)
 
     clock = time.perf_counter()
     for i in range(1, steps + 1):

@@ -33,6 +33,7 @@ import optax
 from ...models.vqgan import VQGANConfig, VQModel
 from ..world import CELL, COLOUR_NAMES, grid_image
 from .data import training_scenes
+from .optimise import jitted_step
 
 
 def _crops(rng: np.random.Generator, count: int, cells: int) -> np.ndarray:
@@ -104,11 +105,7 @@ def train_vqgan(config: VQGANConfig, *, seed: int, phases: tuple[Phase, ...], le
         accuracy = jnp.mean(jnp.argmax(logits, -1) == codes.reshape(-1))
         return reconstruction + 0.01 * encoding, (reconstruction, accuracy)
 
-    @jax.jit
-    def step(params, state, pixels, codes):
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, pixels, codes)
-        updates, state = optimizer.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, loss, aux
+    step = jitted_step(loss_fn, optimizer, has_aux=True)
 
     start, done = time.perf_counter(), 0
     for phase in phases:
@@ -116,7 +113,7 @@ def train_vqgan(config: VQGANConfig, *, seed: int, phases: tuple[Phase, ...], le
             done += 1
             grids = _crops(rng, phase.batch, phase.crop_cells)
             pixels = np.stack([grid_image(g) for g in grids]).astype(np.float32) / 255.0
-            params, state, loss, (recon, accuracy) = step(params, state, pixels, grids.reshape(phase.batch, -1))
+            params, state, (loss, (recon, accuracy)) = step(params, state, pixels, grids.reshape(phase.batch, -1))
             if done % 25 == 0 or done == steps or done <= 3:
                 echo(f"vqgan step {done}/{steps} ({phase.crop_cells}x{phase.crop_cells}-cell images, batch "
                      f"{phase.batch}): loss {float(loss):.5f}, reconstruction mse {float(recon):.5f}, "
