@@ -9,7 +9,11 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.shapes.captions import NotAWorldCaption, parse
-from bench.shapes.checker import score_image
+from bench.shapes.checker import CHECKER_VERSION, score_image
+
+
+def checker_name() -> str:
+    return f"shapes checker v{CHECKER_VERSION}"
 
 
 def check_world_prompts(prompts) -> None:

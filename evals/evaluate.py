@@ -20,6 +20,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.models.tiny import cache_root
 from bench.outputs import image_name
+from bench.shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from bench.sweep.spec import SweepDefinition
 from bench.sweep.store import RunStore, write_table_atomic
 
@@ -227,7 +228,7 @@ def check_inputs(store: RunStore, settings: EvalSettings) -> None:
         if not folder.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
             raise BenchError(f"--fid-ref {reference}: {folder} holds no images")
         return
-    if reference == "shapes":
+    if reference == SHAPES_REFERENCE:
         return
     path = Path(reference).expanduser()
     if not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):

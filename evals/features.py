@@ -6,15 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import clip_embedding, dinov2, inception
+from .adherence import adherence_scores, checker_name
 from .clip_score import clip_scores, load_clip
 from .metric import Feature, Networks
 from .networks import slug, weights_id
-
-
-def _checker_name() -> str:
-    from .metrics.adherence import checker_name
-
-    return checker_name()
 
 
 def _clip_embedding_name(networks: Networks) -> str:
@@ -23,17 +18,11 @@ def _clip_embedding_name(networks: Networks) -> str:
             f"({clip_embedding.resize_note(clip_embedding.input_size(source))})")
 
 
-def _adherence_scores(images, prompts):
-    from .adherence import adherence_scores
-
-    return np.stack(adherence_scores(images, prompts), axis=1)
-
-
 FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature(name="adherence",  # per image (passed 0/1, partial score) from the shapes world's checker
-            describe=lambda networks: _checker_name(),
+            describe=lambda networks: checker_name(),
             load=lambda networks: None,
-            extract=lambda loaded, images, prompts: _adherence_scores(images, prompts)),
+            extract=lambda loaded, images, prompts: np.stack(adherence_scores(images, prompts), axis=1)),
     Feature(name="clip_scores",  # per-image CLIP score against the image's prompt
             describe=lambda networks: networks.clip,
             load=lambda networks: load_clip(networks.clip),

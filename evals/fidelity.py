@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError, first_line
+from bench.shapes import reference as shapes_reference
 
 from . import inception
 from .images import image_files, load_images
@@ -79,11 +80,10 @@ def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
         if not folder.is_dir():
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
         return folder
-    if spec == "shapes":  # real images of the shapes world, rendered once into the cache
+    if spec == shapes_reference.REFERENCE_NAME:  # real images of the shapes world, rendered once into the cache
         from bench.models.tiny import cache_root
-        from bench.shapes.reference import reference_folder as shapes_reference
 
-        return shapes_reference(cache_root())
+        return shapes_reference.reference_folder(cache_root())
     path = Path(spec).expanduser()
     if path.is_dir():
         return path

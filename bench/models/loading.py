@@ -30,8 +30,7 @@ class ModelSpec:
     dtype: str = "float32"
 
     def resolved_weights(self) -> str:
-        preset = get_preset(self.preset)
-        if preset.built_locally and preset.checkpoints is None and self.weights != "pretrained":
+        if get_preset(self.preset).random_only and self.weights != "pretrained":
             return "random"
         return self.weights or "pretrained"
 
@@ -68,7 +67,7 @@ def check_spec(spec: ModelSpec):
         raise BenchError(f"--weights must be one of {', '.join(WEIGHTS)}, got '{spec.weights}'")
     if spec.dtype not in DTYPES:
         raise BenchError(f"--dtype must be one of {', '.join(DTYPES)}, got '{spec.dtype}'")
-    if preset.built_locally and not preset.checkpoints and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
+    if preset.random_only and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
         raise BenchError("--weights pretrained: the tiny preset has no published weights; "
                          "give --model, --vqgan and --clip, or use --preset mini/mega")
     for option, source in (("--model", spec.model), ("--vqgan", spec.vqgan), ("--clip", spec.clip)):
@@ -81,8 +80,7 @@ def load_models(spec: ModelSpec) -> Models:
     preset = check_spec(spec)
     dtype = DTYPES[spec.dtype]
     weights = spec.resolved_weights()
-    random_tiny = preset.built_locally and preset.checkpoints is None
-    random = weights == "random" and not random_tiny
+    random = weights == "random" and not preset.random_only
 
     if preset.checkpoints is not None and not random:
         root = preset.checkpoints

@@ -24,6 +24,11 @@ class Preset:
     checkpoints: Path | None = None
     """A built-locally preset's trained checkpoints, committed to the repository; None: random weights."""
 
+    @property
+    def random_only(self) -> bool:
+        """Built here with random weights (tiny): there is nothing pretrained to load."""
+        return self.built_locally and self.checkpoints is None
+
 
 _DALLEBART_COMMON = dict(
     image_length=256, max_text_length=64, ln_type="layernorm", ln_positions="normformer", use_glu=True,

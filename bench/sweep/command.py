@@ -18,6 +18,7 @@ import click
 from ..devices import check_emulated_count, emulate_host_devices
 from ..errors import BenchError, Interrupted, RunWriteError, Terminated
 from ..prompts import load_prompt_set
+from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from .clock import summary_text
 from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
@@ -77,7 +78,7 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
         ids = [p.point_id for p in definition.points()]
         if reference.removeprefix("point:") not in ids:
             raise BenchError(f"--fid-ref {reference}: not a point of this sweep (points: {', '.join(ids)})")
-    elif reference and reference != "shapes" and not Path(reference).expanduser().exists():
+    elif reference and reference != SHAPES_REFERENCE and not Path(reference).expanduser().exists():
         raise BenchError(f"--fid-ref: not found: {reference}")
     if "adherence" in evaluation.metrics:
         from evals.adherence import check_world_prompts

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..adherence import checker_name
 from ..metric import Metric, MetricInputs
 
 
@@ -14,12 +15,6 @@ def _compute(inputs: MetricInputs) -> dict:
     scores = np.asarray(inputs.features["adherence"], np.float64)  # (images, 2): passed, partial
     return {"adherence_checker": checker_name(), "adherence": float(scores[:, 0].mean()),
             "adherence_partial": float(scores[:, 1].mean())}
-
-
-def checker_name() -> str:
-    from bench.shapes.checker import CHECKER_VERSION
-
-    return f"shapes checker v{CHECKER_VERSION}"
 
 
 METRIC = Metric(
