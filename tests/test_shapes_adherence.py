@@ -33,3 +33,21 @@ def test_sweep_refuses_adherence_for_prompts_outside_the_world_before_running(ru
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "is not a caption of the shapes world" in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing started
+
+
+def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, tmp_path):
+    """Through `sweep --eval adherence` (tiny: noise images, so the figures are low but present)."""
+    import pandas as pd
+
+    prompts = tmp_path / "world.txt"
+    prompts.write_text("a red circle\ntwo green squares\n")
+    proc = run_cli("sweep", "--preset", "tiny", "--prompts", prompts, "-n", "1", "--cond-scale", "1", "--iters", "1",
+                   "--warmup", "0", "--no-stages", "--no-report", "--eval", "adherence", "--out", tmp_path,
+                   "--run-id", "r")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = pd.read_parquet(tmp_path / "r" / "points.parquet").iloc[0]
+    assert row.adherence_checker == "shapes checker v1"
+    assert 0 <= row.adherence <= row.adherence_partial <= 1
+    per_prompt = pd.read_parquet(tmp_path / "r" / "prompt_scores.parquet")
+    assert list(per_prompt.prompt) == ["a red circle", "two green squares"]
+    assert per_prompt.adherence.notna().all() and per_prompt.adherence.mean() == pytest.approx(row.adherence)
