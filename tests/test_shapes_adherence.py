@@ -51,3 +51,7 @@ def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, tmp_path):
     per_prompt = pd.read_parquet(tmp_path / "r" / "prompt_scores.parquet")
     assert list(per_prompt.prompt) == ["a red circle", "two green squares"]
     assert per_prompt.adherence.notna().all() and per_prompt.adherence.mean() == pytest.approx(row.adherence)
+    # The HTML report reads those per-prompt rows: without CLIP columns it must still render.
+    proc = run_cli("report", tmp_path / "r", "--html")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "Adherence by prompt challenge" in (tmp_path / "r" / "report" / "report.html").read_text()

@@ -63,7 +63,7 @@ def _load_scores(path: Path, num_prompts: int, num_images: int) -> np.ndarray | 
 
 
 def _prompt_means(evaluated: pd.DataFrame | None, point_id: str, prompts: int) -> tuple[float | None, ...]:
-    if evaluated is None or evaluated.empty:
+    if evaluated is None or evaluated.empty or "clip_score" not in evaluated:  # adherence alone: no CLIP rows
         return (None,) * prompts
     mine = evaluated[evaluated.point_id == point_id].set_index("prompt_index").clip_score
     return tuple(float(mine[p]) if p in mine.index and pd.notna(mine[p]) else None for p in range(prompts))
