@@ -23,9 +23,9 @@ import yaml
 from bench.compare.formats import junit, markdown, to_json
 from bench.compare.gates import METRICS, compare_points
 from bench.compare.match import KEY, key_columns, match_points, required_key_columns
-from bench.compare.noise import (NA, NOISE, OFF, OK, REGRESSION, UNDECIDED, apart, latency_test, minimum_calls,
-                                 ratio_interval, smallest_p, verdict)
-from bench.compare.runs import check_same_models, machine_warnings
+from bench.compare.noise import (NA, NOISE, OFF, OK, PAIRED_TEST, REGRESSION, TEST, UNDECIDED, apart, latency_test,
+                                 minimum_calls, ratio_interval, smallest_p, verdict)
+from bench.compare.runs import check_same_models, machine_warnings, took_turns
 from bench.compare.thresholds import Thresholds, build_thresholds, parse_threshold, parse_thresholds_text
 from bench.errors import BenchError
 
@@ -235,6 +235,71 @@ def test_overlapping_noise_is_not_a_regression():
     assert latency_test(base, cand).p_value > 0.05
 
 
+def _drifting(shift: float, seed: int, n: int = 12):
+    """Two interleaved runs on a runner whose load drifts: turn i of both runs sees the same load
+    (a slowdown of 1x to 3x, log-uniform per turn, as neighbours' jobs come and go: the tiny
+    preset's calls went from 0.3 s to 0.9 s in one CI job), plus 5 % jitter per call."""
+    rng = np.random.default_rng(seed)
+    load = np.exp(rng.uniform(0.0, np.log(3.0), n))
+    return (0.3 * load * np.exp(rng.normal(0, 0.05, n)),
+            0.3 * (1 + shift) * load * np.exp(rng.normal(0, 0.05, n)))
+
+
+def _paired_verdicts(base, cand, paired: bool, threshold=0.2):
+    key = _key([_row()], [_row()])
+    comparison = compare_points(match_points([_row(latencies=base)], [_row(latencies=cand)], key), key,
+                                Thresholds(max_throughput_drop=threshold, max_latency_rise=threshold), "base", "cand",
+                                paired=paired)
+    point = comparison.points[0]
+    return point.gate("images_per_s"), point.gate("latency_p50_s")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_interleaved_runs_are_paired_by_turn_and_see_a_slowdown_through_drifting_load(seed):
+    base, cand = _drifting(0.3, seed)
+    # Unpaired, the drift (up to 3x) swamps the 30 % slowdown: the samples overlap.
+    unpaired = latency_test(base, cand)
+    assert unpaired.name == TEST and unpaired.p_value > 0.05
+    paired = latency_test(base, cand, paired=True)
+    assert paired.paired and paired.name == PAIRED_TEST and paired.p_value < 0.01
+    assert paired.ratio_low < 1.3 < paired.ratio_high
+    throughput, latency = _paired_verdicts(base, cand, paired=True)
+    assert (throughput.verdict, latency.verdict) == (REGRESSION, REGRESSION)
+    assert latency.change == pytest.approx(paired.ratio - 1) and PAIRED_TEST in latency.reason
+    assert throughput.change == pytest.approx(1 / paired.ratio - 1)
+    # The same code under the same drift passes, paired.
+    same, again = _drifting(0.0, seed)
+    assert {g.verdict for g in _paired_verdicts(same, again, paired=True)} <= {OK, NOISE}
+
+
+def test_paired_test_needs_six_turns_and_unequal_counts_fall_back_to_the_unpaired_test():
+    assert minimum_calls(0.05, paired=True) == 6
+    base, cand = _drifting(1.0, 0, n=5)
+    test = latency_test(base, cand, paired=True)
+    assert test.paired and not test.decided
+    assert test.undecided_reason.startswith("5 vs 5 calls; at least 6 a side needed for the Wilcoxon")
+    base, cand = _drifting(0.3, 0)
+    assert not latency_test(base, cand[:-1], paired=True).paired
+    assert latency_test(base, base.copy(), paired=True).p_value == 1.0  # every turn equal
+
+
+def _session(interleave="/tmp/turns.json", started_at="2026-11-30T10:00:00+00:00"):
+    return {"sessions": [{"interleave": interleave, "started_at": started_at}]}
+
+
+def test_runs_took_turns_only_with_the_same_interleave_file_in_one_session_each_started_together():
+    assert took_turns(_session(), _session(started_at="2026-11-30T10:04:00+00:00"))
+    assert not took_turns(_session(), _session(interleave="/tmp/other.json"))
+    assert took_turns(_session(interleave="../runs/turns.json"), _session(interleave="runs/turns.json"))  # older runs
+    other_host = _session()
+    other_host["sessions"][0]["environment"] = {"host": {"hostname": "elsewhere"}}
+    assert not took_turns(_session(), other_host)
+    assert not took_turns(_session(interleave=None), _session(interleave=None))
+    assert not took_turns(_session(), _session(started_at="2026-11-30T11:00:00+00:00"))  # another job's run
+    resumed = {"sessions": _session()["sessions"] * 2}  # a resumed run's calls no longer alternate
+    assert not took_turns(_session(), resumed) and not took_turns({}, _session())
+
+
 def test_the_gate_decides_from_the_latencies_not_the_summary_columns():
     # Summary columns say nothing changed; every call is 30 % slower.
     base = _calls(0.1)
@@ -382,10 +447,12 @@ def ab_runs(tmp_path_factory, tiny_cache) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("ab")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    # One names the turn file absolutely, the other relative to its checkout, as docs/ci-example.yml does.
+    turn_files = {"base-now": str(out / "turns.json"), "fresh": os.path.relpath(out / "turns.json", REPO)}
     procs = [subprocess.Popen([sys.executable, "-m", "bench", "sweep", *SWEEP_ARGS, *QUIET, "--out", str(out),
-                               "--run-id", name, "--interleave", str(out / "turns.json")],
+                               "--run-id", name, "--interleave", turn_file],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for name in ("base-now", "fresh")]
+             for name, turn_file in turn_files.items()]
     try:
         for proc in procs:
             output, _ = proc.communicate(timeout=1800)
@@ -461,12 +528,23 @@ def test_every_call_30_percent_slower_fails_the_gate_an_unchanged_copy_passes(fr
     proc = run_cli("compare", fresh_run, slower, "--format", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
-    assert result["significance_level"] == 0.05 and "Mann–Whitney U" in result["test"]
+    # The copy keeps the run's record of taking turns, so its calls pair with the run's own: each
+    # turn exactly 1.3x, whatever the load did during the run.
+    assert result["significance_level"] == 0.05 and PAIRED_TEST in result["test"]
     slow = {(p["baseline_point"], g["metric"]): g for p in result["points"] for g in p["gates"]
             if g["verdict"] == REGRESSION}
     assert {metric for _, metric in slow} == {"images_per_s", "latency_p50_s"} and len(slow) == 6
     assert all(g["change"] == pytest.approx(0.3) and g["p_value"] < 0.05 and g["calls"] == [12, 12]
                for (_, metric), g in slow.items() if metric == "latency_p50_s")
+    # Without that record the calls are not paired: the unpaired test, named in the output.
+    unpaired = _copy_with_latencies(fresh_run, tmp_path / "unpaired", factor=1.3)
+    run = json.loads((unpaired / "run.json").read_text())
+    run["sessions"][0]["interleave"] = None
+    (unpaired / "run.json").write_text(json.dumps(run))
+    result = json.loads(run_cli("compare", fresh_run, unpaired, "--format", "json").stdout)
+    assert result["test"].startswith("throughput and latency: Mann–Whitney U test")
+    assert all(TEST in g["reason"] or g["verdict"] == OK for p in result["points"] for g in p["gates"]
+               if g["metric"] == "latency_p50_s")
 
 
 def test_too_few_calls_are_undecided_and_require_decided_fails(fresh_run, run_cli, tmp_path):
@@ -481,7 +559,9 @@ def test_too_few_calls_are_undecided_and_require_decided_fails(fresh_run, run_cl
     assert proc.returncode == 1, proc.stdout + proc.stderr
     root = ET.fromstring(proc.stdout)
     messages = [f.get("message") for f in root.iter("failure")]
-    assert len(messages) == 6 and all("3 vs 3 calls; at least 4 a side needed" in m for m in messages)
+    # Both copies keep the run's turns, so their calls pair: the paired test needs 6 turns.
+    assert len(messages) == 6 and all("3 vs 3 calls; at least 6 a side needed for the Wilcoxon" in m
+                                      for m in messages)
 
 
 def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs, run_cli, tmp_path):
@@ -489,6 +569,8 @@ def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs,
     taking turns with the candidate. Same code on both sides must pass (under load too: see the
     README); every call 30 % slower must fail."""
     base_now, fresh = ab_runs
+    runs = [json.loads((run / "run.json").read_text()) for run in ab_runs]
+    assert all(Path(run["sessions"][0]["interleave"]).is_absolute() for run in runs) and took_turns(*runs)
     proc = run_cli("compare", base_now, fresh, "--thresholds", AB_THRESHOLDS, "--require-decided",
                    "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -498,7 +580,9 @@ def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs,
     slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=1.3)
     proc = run_cli("compare", base_now, slower, "--thresholds", AB_THRESHOLDS, "--format", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert json.loads(proc.stdout)["regressions"] >= 1
+    result = json.loads(proc.stdout)
+    # Paired by turn: the load's drift during the job cancels in each turn's ratio.
+    assert PAIRED_TEST in result["test"] and result["regressions"] >= 1
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from .formats import FORMATS
 from .gates import compare_points
 from .load import load_run
 from .match import key_columns, match_points
-from .runs import check_same_models, machine_warnings
+from .runs import check_same_models, machine_warnings, took_turns
 from .thresholds import build_thresholds, read_thresholds_file
 
 
@@ -28,7 +28,8 @@ def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], t
     key = key_columns(base.columns, cand.columns)
     match = match_points(list(base.rows), list(cand.rows), key)
     warnings = machine_warnings(base.run, cand.run)
-    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided)
+    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided,
+                                paired=took_turns(base.run, cand.run))
     text = FORMATS[fmt](comparison)
     _write(output, text)
     return text, (0 if comparison.passed else 1), warnings

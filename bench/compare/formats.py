@@ -9,7 +9,7 @@ import math
 import xml.etree.ElementTree as ET
 
 from .gates import METRICS, STATUS, Comparison, Gate, PointComparison
-from .noise import (INFO, NA, NOISE, OFF, RATIO_CONFIDENCE, RATIO_RESAMPLES, RATIO_SEED, REGRESSION, TEST,
+from .noise import (INFO, NA, NOISE, OFF, RATIO_CONFIDENCE, RATIO_RESAMPLES, RATIO_SEED, REGRESSION, PAIRED_TEST, TEST,
                     UNDECIDED, minimum_calls)
 from .thresholds import describe
 
@@ -18,6 +18,12 @@ MARKS = {REGRESSION: " ✗", NOISE: " ~", UNDECIDED: " ?"}
 
 def test_text(comparison: Comparison) -> str:
     """How throughput and latency are decided, with the significance level: said in every format."""
+    if comparison.paired:
+        return (f"throughput and latency: the runs took turns call by call (sweep --interleave), so each "
+                f"candidate call is paired with the baseline call before it: {PAIRED_TEST}, α = "
+                f"{comparison.alpha:g} (at least {minimum_calls(comparison.alpha, True)} turns; points with "
+                f"unequal call counts: {TEST}), with the {RATIO_CONFIDENCE:.0%} bootstrap interval of the "
+                f"median per-turn ratio ({RATIO_RESAMPLES} resamples of the turns, seed {RATIO_SEED})")
     return (f"throughput and latency: {TEST} on every timed call of both points, α = {comparison.alpha:g} "
             f"(at least {minimum_calls(comparison.alpha)} calls a side), with the "
             f"{RATIO_CONFIDENCE:.0%} bootstrap interval of the ratio of medians "

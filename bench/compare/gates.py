@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .match import KeyColumn, Match, settings_of
-from .noise import (ALPHA, HIGHER, INFO, LOWER, NA, NOISE, OK, REGRESSION, TEST, UNDECIDED, LatencyTest, apart,
+from .noise import (ALPHA, HIGHER, INFO, LOWER, NA, NOISE, OK, REGRESSION, UNDECIDED, LatencyTest, apart,
                     latency_test, verdict)
 from .thresholds import ABSOLUTE, Thresholds, describe
 
@@ -107,6 +107,7 @@ class Comparison:
     warnings: tuple[str, ...] = ()
     require_decided: bool = False  # an undecided gate fails the comparison
     alpha: float = ALPHA
+    paired: bool = False  # the runs took turns: per-call metrics paired by turn
 
     def regressions(self) -> list[tuple[PointComparison, Gate]]:
         return [(p, g) for p in self.points for g in p.gates if g.verdict == REGRESSION]
@@ -149,15 +150,19 @@ def _per_call_values(metric: Metric, row: dict, latencies) -> float | None:
     return None if batch is None else batch / median
 
 
-def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds, alpha: float = ALPHA) -> Gate:
+def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds, alpha: float = ALPHA,
+                paired: bool = False) -> Gate:
     test = None
     if metric.per_call:
-        test = latency_test(base.get("latencies"), cand.get("latencies"), alpha)
+        test = latency_test(base.get("latencies"), cand.get("latencies"), alpha, paired)
         b = _per_call_values(metric, base, base.get("latencies"))
         c = _per_call_values(metric, cand, cand.get("latencies"))
     else:
         b, c = _value(base, metric.column), _value(cand, metric.column)
     change = change_of(b, c, metric.relative)
+    if test is not None and test.paired and change is not None:
+        # Paired turns: the change is the median per-turn ratio's, which the load's drift does not move.
+        change = test.ratio - 1.0 if metric.better == LOWER else 1.0 / test.ratio - 1.0
     threshold = getattr(thresholds, metric.threshold) if metric.threshold else None
     if metric.threshold is None:
         return Gate(metric.column, metric.label, b, c, change, True, None, INFO, "shown, not gated")
@@ -186,7 +191,7 @@ def _reason(metric: Metric, outcome: str, threshold: float | None, not_noise: bo
         return "not measured in both runs"
     if outcome == UNDECIDED:
         return f"undecided: {test.undecided_reason}"
-    tested = (f"{TEST}: p = {test.p_value:.3g} {'<' if test.significant else '>='} α = {test.alpha:g}, "
+    tested = (f"{test.name}: p = {test.p_value:.3g} {'<' if test.significant else '>='} α = {test.alpha:g}, "
               f"{test.baseline_calls} vs {test.candidate_calls} calls") if test is not None else ""
     if outcome == OK:
         return f"{word} within {limit}" + (f" ({tested})" if tested else "")
@@ -217,14 +222,16 @@ def status_gate(base: dict, cand: dict) -> Gate:
 
 def compare_points(match: Match, key: tuple[KeyColumn, ...], thresholds: Thresholds, baseline: str,
                    candidate: str, warnings: tuple[str, ...] = (), require_decided: bool = False,
-                   alpha: float = ALPHA) -> Comparison:
+                   alpha: float = ALPHA, paired: bool = False) -> Comparison:
+    """`paired`: the runs took turns call by call (bench.compare.runs.took_turns)."""
     points = []
     for base, cand in match.pairs:
         status = status_gate(base, cand)
         gates = [status]
         if base.get("status") == "ok" and cand.get("status") == "ok":
-            gates += [metric_gate(m, base, cand, thresholds, alpha) for m in METRICS]
+            gates += [metric_gate(m, base, cand, thresholds, alpha, paired) for m in METRICS]
         points.append(PointComparison(settings_of(base, key), base["point_id"], cand["point_id"], tuple(gates)))
     return Comparison(baseline, candidate, tuple(c.name for c in key), thresholds, tuple(points),
                       tuple(r["point_id"] for r in match.only_baseline),
-                      tuple(r["point_id"] for r in match.only_candidate), tuple(warnings), require_decided, alpha)
+                      tuple(r["point_id"] for r in match.only_candidate), tuple(warnings), require_decided, alpha,
+                      paired)

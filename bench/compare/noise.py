@@ -21,7 +21,16 @@ points (`images/<point-id>/latencies.npy`) with the Mann–Whitney U test,
 two-sided, at `ALPHA`, as Google Benchmark's `compare.py` does: the change is
 noise when p >= ALPHA. Beside it the 95 % percentile-bootstrap interval of
 the ratio of medians (candidate / baseline, both sides resampled, fixed
-seed) says how large the change is. The evaluated CLIP score, whose
+seed) says how large the change is.
+
+Two runs that took turns call by call (`sweep --interleave`) are paired:
+call i of the candidate ran right after call i of the baseline, under the
+same load. On a shared runner the load drifts by tens of percent within a
+run, which widens both samples until an unpaired test cannot see a 30 %
+slowdown; the per-turn ratio cancels the drift. Paired points are decided
+by the Wilcoxon signed-rank test (two-sided) on the log of the per-turn
+ratios, and the change is the median per-turn ratio, with a bootstrap
+interval over turns. The evaluated CLIP score, whose
 per-image values are not kept by `eval`, uses its 95 % Student-t interval:
 the change is noise when the intervals overlap (touching counts)."""
 
@@ -32,7 +41,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, wilcoxon
 
 OK, NOISE, REGRESSION, OFF, NA, INFO = "ok", "noise", "regression", "off", "n/a", "info"
 UNDECIDED = "undecided"
@@ -40,6 +49,7 @@ HIGHER, LOWER = "higher", "lower"
 
 ALPHA = 0.05  # significance level of the latency test
 TEST = "Mann–Whitney U test (two-sided)"
+PAIRED_TEST = "Wilcoxon signed-rank test (two-sided) on the per-turn ratios"
 RATIO_CONFIDENCE = 0.95
 RATIO_RESAMPLES = 2000
 RATIO_SEED = 0
@@ -73,16 +83,27 @@ def smallest_p(baseline_calls: int, candidate_calls: int) -> float:
     return float(separated.pvalue)
 
 
-def decidable(baseline_calls: int, candidate_calls: int, alpha: float = ALPHA) -> bool:
+@lru_cache(maxsize=None)
+def smallest_paired_p(turns: int) -> float:
+    """The smallest p-value the paired test can give with this many turns (every turn slower)."""
+    if turns < 1:
+        return 1.0
+    return float(wilcoxon(np.arange(1.0, turns + 1), alternative="two-sided").pvalue)
+
+
+def decidable(baseline_calls: int, candidate_calls: int, alpha: float = ALPHA, paired: bool = False) -> bool:
+    if paired:
+        return smallest_paired_p(min(baseline_calls, candidate_calls)) < alpha
     return smallest_p(baseline_calls, candidate_calls) < alpha
 
 
 @lru_cache(maxsize=None)
-def minimum_calls(alpha: float = ALPHA) -> int:
+def minimum_calls(alpha: float = ALPHA, paired: bool = False) -> int:
     """Fewest calls a side (as many on both) with which the test can reach `alpha`: 4 at 0.05
-    (two-sided exact p of complete separation: 2 / C(2n, n) = 0.029 for 4, 0.1 for 3)."""
+    (two-sided exact p of complete separation: 2 / C(2n, n) = 0.029 for 4, 0.1 for 3); paired,
+    6 turns (2 / 2^n = 0.031 for 6, 0.063 for 5)."""
     n = 1
-    while not decidable(n, n, alpha):
+    while not decidable(n, n, alpha, paired):
         n += 1
     return n
 
@@ -100,6 +121,17 @@ def ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE, re
     return float(low), float(high)
 
 
+def paired_ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE,
+                          resamples: int = RATIO_RESAMPLES, seed: int = RATIO_SEED) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median per-turn ratio, turns resampled."""
+    ratios = np.asarray(candidate, np.float64) / np.asarray(baseline, np.float64)
+    rng = np.random.default_rng(seed)
+    medians = np.median(ratios[rng.integers(0, ratios.size, (resamples, ratios.size))], axis=1)
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(medians, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class LatencyTest:
     """What the test says about two points' per-call latencies."""
@@ -111,6 +143,11 @@ class LatencyTest:
     ratio_high: float | None
     p_value: float | None  # None: undecided
     alpha: float = ALPHA
+    paired: bool = False  # calls paired by turn (interleaved runs): ratio is the median per-turn ratio
+
+    @property
+    def name(self) -> str:
+        return PAIRED_TEST if self.paired else TEST
 
     @property
     def decided(self) -> bool:
@@ -126,17 +163,20 @@ class LatencyTest:
         if self.baseline_calls == 0 or self.candidate_calls == 0:
             side = "baseline" if self.baseline_calls == 0 else "candidate"
             return f"no per-call latencies in the {side} (images/<point-id>/latencies.npy)"
-        return (f"{self.baseline_calls} vs {self.candidate_calls} calls; at least {minimum_calls(self.alpha)} "
-                f"a side needed for the {TEST} to reach α = {self.alpha:g}")
+        return (f"{self.baseline_calls} vs {self.candidate_calls} calls; at least "
+                f"{minimum_calls(self.alpha, self.paired)} a side needed for the {self.name} to reach α = {self.alpha:g}")
 
 
-def latency_test(baseline, candidate, alpha: float = ALPHA) -> LatencyTest:
-    """The Mann–Whitney U test and the ratio interval of two latency samples (None: not recorded)."""
+def latency_test(baseline, candidate, alpha: float = ALPHA, paired: bool = False) -> LatencyTest:
+    """The Mann–Whitney U test and the ratio interval of two latency samples (None: not recorded);
+    `paired` (the runs took turns): the paired test when both have as many calls, else unpaired."""
     base = np.asarray([] if baseline is None else baseline, np.float64)
     cand = np.asarray([] if candidate is None else candidate, np.float64)
     n, m = base.size, cand.size
     if n == 0 or m == 0:
         return LatencyTest(n, m, None, None, None, None, alpha)
+    if paired and n == m:
+        return _paired_test(base, cand, alpha)
     ratio = float(np.median(cand) / np.median(base))
     low, high = ratio_interval(base, cand)
     # The documented rule is "at least minimum_calls a side": 12 vs 3 calls can reach alpha on paper,
@@ -163,3 +203,15 @@ def verdict(worsening: float | None, threshold: float | None, not_noise: bool | 
     if not_noise is False:
         return NOISE
     return REGRESSION
+
+
+def _paired_test(base: np.ndarray, cand: np.ndarray, alpha: float) -> LatencyTest:
+    n = base.size
+    ratio = float(np.median(cand / base))
+    low, high = paired_ratio_interval(base, cand)
+    if n < minimum_calls(alpha, paired=True):
+        return LatencyTest(n, n, ratio, low, high, None, alpha, paired=True)
+    differences = np.log(cand) - np.log(base)
+    # Every turn exactly equal (a copy of the same run): no difference at all, not an error.
+    p = 1.0 if not np.any(differences) else float(wilcoxon(differences, alternative="two-sided").pvalue)
+    return LatencyTest(n, n, ratio, low, high, p, alpha, paired=True)

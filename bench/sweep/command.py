@@ -201,8 +201,11 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     from .store import RunStore
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
+    # Absolute: two checkouts name the same turn file by different relative paths, and compare
+    # pairs the runs' calls only when both name the same file (bench/compare/runs.took_turns).
+    interleave = str(Path(options["interleave"]).resolve()) if options.get("interleave") else None
     session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "command": sys.argv, "compilation_cache": cache_state, "interleave": options.get("interleave"),
+               "command": sys.argv, "compilation_cache": cache_state, "interleave": interleave,
                "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                                "devices": device_info(available), "processes": hosts}}
     if not cluster.is_main:
