@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-integration bench bench-mini baseline clean
+.PHONY: setup browser demo test test-integration bench bench-mini baseline baseline-shapes clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,16 @@ baseline: setup
 	rm -rf results/baselines/tiny
 	$(VENV)/bin/dalle-bench sweep $(BASELINE_SWEEP) --out results/baselines --run-id tiny
 	find results/baselines/tiny -name '*.png' -delete
+
+# The stored shapes baseline: live quality gates on the trained shapes preset (adherence and the
+# in-pipeline CLIP score; tests/test_quality_gate.py breaks the sampler on purpose and compare must
+# fail on quality). One point at condition scale 3, where a broken super-conditioning shows.
+SHAPES_BASELINE_SWEEP := --preset shapes --prompts shapes --cond-scale 3 -n 1 --batch-per-device 8 --iters 4 \
+	--warmup 0 --no-stages --eval adherence --no-report --no-progress
+baseline-shapes: setup
+	rm -rf results/baselines/shapes
+	$(VENV)/bin/dalle-bench sweep $(SHAPES_BASELINE_SWEEP) --out results/baselines --run-id shapes
+	find results/baselines/shapes -name '*.png' -delete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -57,6 +57,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("clip_score", "CLIP score", HIGHER, "max_clip_drop", CLIP_CI, required=False, same=("clip_model",)),
     Metric("clip_score_mean", "CLIP (pipeline)", HIGHER, "max_clip_drop"),
     Metric("fid", "FID", LOWER, "max_fid_rise", required=False, same=("fid_reference", "feature_extractor")),
+    Metric("adherence", "adherence", HIGHER, "max_adherence_drop", required=False, same=("adherence_checker",)),
 )
 STATUS = "status"
 

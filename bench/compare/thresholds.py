@@ -42,6 +42,10 @@ class Thresholds:
                        "in-pipeline clip_score_mean (threshold only).")
     max_fid_rise: float | None = _gate(
         2.0, ABSOLUTE, "Largest accepted rise of FID, absolute (threshold only: no interval).")
+    max_adherence_drop: float | None = _gate(
+        0.05, ABSOLUTE, "Largest accepted drop of adherence (shapes world: the share of images the checker "
+                        "passes, 0-1; 0.05 = 5 points), threshold only: images of fixed seeds are the same "
+                        "in every run, so any change is the code's.")
 
     @staticmethod
     def names() -> tuple[str, ...]:

@@ -1,0 +1,86 @@
+"""The quality gate is live. Against the stored shapes baseline (`results/baselines/shapes`,
+`make baseline-shapes`) a run of this code passes with the same adherence, and a run of a copy of
+this repository whose sampler is broken on purpose (the conditioned and unconditioned logits
+swapped in super-conditioning) fails `compare` on quality, exit status 1. The copy runs as users
+run the CLI: `python -m bench` from its own folder, so its `bench` package is the broken one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.xdist_group("test_shapes_quality")  # the same preset's programs, one worker
+
+BASELINE = REPO / "results" / "baselines" / "shapes"
+THRESHOLDS = REPO / "results" / "baselines" / "shapes-thresholds.toml"
+LOOP = Path("bench") / "sampling" / "loop.py"
+SUPER_CONDITIONING = 'super_condition_rows(pairs[:, 0], pairs[:, 1], settings["cond_scale"])'
+SWAPPED = 'super_condition_rows(pairs[:, 1], pairs[:, 0], settings["cond_scale"])'
+
+
+def _baseline_sweep() -> list[str]:
+    """The Makefile's SHAPES_BASELINE_SWEEP, so the test sweeps exactly as the baseline was made."""
+    text = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.startswith("SHAPES_BASELINE_SWEEP :="))
+    return shlex.split(line.split(":=", 1)[1])
+
+
+def _sweep(repo: Path, out: Path, run_id: str, cache: Path) -> Path:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"DALLE_BENCH_CACHE": str(cache), "TRANSFORMERS_VERBOSITY": "error"})
+    proc = subprocess.run([sys.executable, "-m", "bench", "sweep", *_baseline_sweep(), "--out", str(out),
+                           "--run-id", run_id], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / run_id
+
+
+def _compare(run_cli, candidate: Path) -> tuple[int, dict]:
+    proc = run_cli("compare", BASELINE, candidate, "--thresholds", THRESHOLDS, "--format", "json")
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _adherence_gate(result: dict) -> dict:
+    (point,) = result["points"]
+    return next(g for g in point["gates"] if g["metric"] == "adherence")
+
+
+def test_the_stored_baseline_is_what_the_makefile_sweep_makes():
+    run = json.loads((BASELINE / "run.json").read_text())
+    assert run["definition"]["preset"] == "shapes" and not list(BASELINE.rglob("*.png"))
+    assert run["sessions"][0]["command"][2:] == _baseline_sweep() + ["--out", "results/baselines", "--run-id",
+                                                                     "shapes"]
+
+
+def test_an_unchanged_run_passes_the_quality_gate(run_cli, tiny_cache, tmp_path):
+    run = _sweep(REPO, tmp_path, "same", tiny_cache)
+    status, result = _compare(run_cli, run)
+    assert status == 0 and result["verdict"] == "pass", json.dumps(result, indent=1)[-3000:]
+    gate = _adherence_gate(result)
+    assert gate["verdict"] == "ok" and gate["baseline"] > 0.4 and abs(gate["change"]) <= 0.05
+
+
+def test_a_sampler_with_swapped_super_conditioning_fails_the_quality_gate(run_cli, tiny_cache, tmp_path):
+    broken = tmp_path / "broken-repo"
+    shutil.copytree(REPO, broken, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))
+    source = (broken / LOOP).read_text()
+    assert source.count(SUPER_CONDITIONING) == 1, f"{LOOP} changed: update the mutation"
+    (broken / LOOP).write_text(source.replace(SUPER_CONDITIONING, SWAPPED))
+    run = _sweep(broken, tmp_path, "broken", tiny_cache)
+    status, result = _compare(run_cli, run)
+    assert status == 1 and result["verdict"] == "fail"
+    gate = _adherence_gate(result)
+    assert gate["verdict"] == "regression" and gate["change"] < -0.2, gate
+    (point,) = result["points"]
+    clip = next(g for g in point["gates"] if g["metric"] == "clip_score_mean")  # the shapes CLIP sees it too
+    assert clip["verdict"] == "regression", clip
