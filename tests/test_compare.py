@@ -237,8 +237,8 @@ def test_overlapping_noise_is_not_a_regression():
 
 def _drifting(shift: float, seed: int, n: int = 12):
     """Two interleaved runs on a runner whose load drifts: turn i of both runs sees the same load
-    (a slowdown of 1x to 3x, log-uniform per turn, as neighbours' jobs come and go: the tiny
-    preset's calls went from 0.3 s to 0.9 s in one CI job), plus 5 % jitter per call."""
+    (a slowdown of 1x to 3x, log-uniform per turn, as neighbours' jobs come and go: a tiny point's
+    40 calls spanned 1.6-2.1x with both cores busy), plus 5 % jitter per call."""
     rng = np.random.default_rng(seed)
     load = np.exp(rng.uniform(0.0, np.log(3.0), n))
     return (0.3 * load * np.exp(rng.normal(0, 0.05, n)),
