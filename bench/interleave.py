@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 POLL_S = 0.01  # how often a waiting process looks at the turn: cheap enough not to disturb the other's call
+JOIN_WAIT_S = 600.0  # how long the first sweep waits for the second to join (compare pairs runs started within it)
 
 
 def _alive(pid: int) -> bool:
@@ -42,7 +43,7 @@ def _alive(pid: int) -> bool:
 class Turns:
     """This process's side of a turn file."""
 
-    def __init__(self, path: Path, wait_for_peer_s: float = 600.0, echo=None):
+    def __init__(self, path: Path, wait_for_peer_s: float = JOIN_WAIT_S, echo=None):
         self.path = Path(path)
         self.me = str(os.getpid())
         self.wait_for_peer_s = wait_for_peer_s

@@ -108,28 +108,32 @@ def minimum_calls(alpha: float = ALPHA, paired: bool = False) -> int:
     return n
 
 
+def _resampled_medians(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    return np.median(values[rng.integers(0, values.size, (resamples, values.size))], axis=1)
+
+
+def _percentile_interval(estimates: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE, resamples: int = RATIO_RESAMPLES,
                    seed: int = RATIO_SEED) -> tuple[float, float]:
     """Percentile-bootstrap interval of median(candidate) / median(baseline), both sides
     resampled with one seeded generator: the same latencies always give the same interval."""
     base, cand = np.asarray(baseline, np.float64), np.asarray(candidate, np.float64)
     rng = np.random.default_rng(seed)
-    base_medians = np.median(base[rng.integers(0, base.size, (resamples, base.size))], axis=1)
-    cand_medians = np.median(cand[rng.integers(0, cand.size, (resamples, cand.size))], axis=1)
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(cand_medians / base_medians, [tail, 100.0 - tail])
-    return float(low), float(high)
+    base_medians = _resampled_medians(base, rng, resamples)
+    cand_medians = _resampled_medians(cand, rng, resamples)
+    return _percentile_interval(cand_medians / base_medians, confidence)
 
 
 def paired_ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE,
                           resamples: int = RATIO_RESAMPLES, seed: int = RATIO_SEED) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median per-turn ratio, turns resampled."""
     ratios = np.asarray(candidate, np.float64) / np.asarray(baseline, np.float64)
-    rng = np.random.default_rng(seed)
-    medians = np.median(ratios[rng.integers(0, ratios.size, (resamples, ratios.size))], axis=1)
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(medians, [tail, 100.0 - tail])
-    return float(low), float(high)
+    return _percentile_interval(_resampled_medians(ratios, np.random.default_rng(seed), resamples), confidence)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import BenchError
+from ..interleave import JOIN_WAIT_S
 
 # What a definition records of the models a run used.
 MODEL_FIELDS = ("preset", "weights", "model", "vqgan", "clip")
@@ -41,10 +42,6 @@ def machine_warnings(baseline_run: dict, candidate_run: dict) -> tuple[str, ...]
     return tuple(warnings)
 
 
-# How long the first of two interleaved sweeps waits for the other (bench.interleave.Turns).
-TURN_JOIN_WINDOW_S = 600.0
-
-
 def _same_turn_file(base: str | None, cand: str | None) -> bool:
     if not base or not cand:
         return False
@@ -71,4 +68,4 @@ def took_turns(baseline_run: dict, candidate_run: dict) -> bool:
         starts = [datetime.fromisoformat(s["started_at"]) for s in (base, cand)]
     except (KeyError, TypeError, ValueError):
         return False
-    return abs((starts[0] - starts[1]).total_seconds()) <= TURN_JOIN_WINDOW_S
+    return abs((starts[0] - starts[1]).total_seconds()) <= JOIN_WAIT_S
