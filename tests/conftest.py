@@ -44,11 +44,12 @@ def tiny_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def run_cli(tiny_cache):
-    def run(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    def run(*args: str, env: dict | None = None, check: bool = False, cwd: Path = REPO) -> subprocess.CompletedProcess:
+        """`python -m bench ARGS` from `cwd` (a copy of the repository runs its own `bench`)."""
         full_env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
         full_env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
         full_env.update(env or {})
-        proc = subprocess.run([sys.executable, "-m", "bench", *map(str, args)], cwd=REPO, env=full_env,
+        proc = subprocess.run([sys.executable, "-m", "bench", *map(str, args)], cwd=cwd, env=full_env,
                               capture_output=True, text=True, timeout=600)
         if check and proc.returncode != 0:
             raise AssertionError(f"dalle-bench {' '.join(map(str, args))} failed ({proc.returncode}):\n"

@@ -7,11 +7,8 @@ run the CLI: `python -m bench` from its own folder, so its `bench` package is th
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,12 +31,8 @@ def _baseline_sweep() -> list[str]:
     return shlex.split(line.split(":=", 1)[1])
 
 
-def _sweep(repo: Path, out: Path, run_id: str, cache: Path) -> Path:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update({"DALLE_BENCH_CACHE": str(cache), "TRANSFORMERS_VERBOSITY": "error"})
-    proc = subprocess.run([sys.executable, "-m", "bench", "sweep", *_baseline_sweep(), "--out", str(out),
-                           "--run-id", run_id], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def _sweep(run_cli, repo: Path, out: Path, run_id: str) -> Path:
+    run_cli("sweep", *_baseline_sweep(), "--out", out, "--run-id", run_id, cwd=repo, check=True)
     return out / run_id
 
 
@@ -61,22 +54,22 @@ def test_the_stored_baseline_is_what_the_makefile_sweep_makes():
                                                                      "shapes"]
 
 
-def test_an_unchanged_run_passes_the_quality_gate(run_cli, tiny_cache, tmp_path):
-    run = _sweep(REPO, tmp_path, "same", tiny_cache)
+def test_an_unchanged_run_passes_the_quality_gate(run_cli, tmp_path):
+    run = _sweep(run_cli, REPO, tmp_path, "same")
     status, result = _compare(run_cli, run)
     assert status == 0 and result["verdict"] == "pass", json.dumps(result, indent=1)[-3000:]
     gate = _adherence_gate(result)
     assert gate["verdict"] == "ok" and gate["baseline"] > 0.4 and abs(gate["change"]) <= 0.05
 
 
-def test_a_sampler_with_swapped_super_conditioning_fails_the_quality_gate(run_cli, tiny_cache, tmp_path):
+def test_a_sampler_with_swapped_super_conditioning_fails_the_quality_gate(run_cli, tmp_path):
     broken = tmp_path / "broken-repo"
     shutil.copytree(REPO, broken, ignore=shutil.ignore_patterns(
         ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))
     source = (broken / LOOP).read_text()
     assert source.count(SUPER_CONDITIONING) == 1, f"{LOOP} changed: update the mutation"
     (broken / LOOP).write_text(source.replace(SUPER_CONDITIONING, SWAPPED))
-    run = _sweep(broken, tmp_path, "broken", tiny_cache)
+    run = _sweep(run_cli, broken, tmp_path, "broken")
     status, result = _compare(run_cli, run)
     assert status == 1 and result["verdict"] == "fail"
     gate = _adherence_gate(result)
