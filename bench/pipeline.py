@@ -38,7 +38,7 @@ def text_stages(dalle, geometry: dallebart.TextGeometry, structure: SamplingStru
                 uncond_mask: np.ndarray) -> tuple[Callable, Callable]:
     """(encode, sample) on the DalleBart parameters alone."""
     uncond_ids, uncond_mask = np.asarray(uncond_ids, np.int32), np.asarray(uncond_mask, np.int32)
-    decoder = dallebart.CachedDecoder(dalle)
+    decoder = dallebart.cached_decoder(dalle)
 
     def encode(dalle_params, batch: dict) -> dict:
         ids, mask = batch["input_ids"], batch["attention_mask"]

@@ -62,3 +62,16 @@ def test_cached_decoder_steps_equal_plain_decode():
         plain_cache = plain.past_key_values
         np.testing.assert_allclose(logits, plain.logits[:, -1], atol=1e-5, rtol=1e-5)
         tokens = jnp.argmax(logits, -1)[:, None].astype(jnp.int32)
+
+
+def test_each_model_builds_its_cached_decoder_once():
+    """A sweep builds a program per point; building the decoder constructs a
+    second transformers model (0.7 s of shape inference), so it is kept per model."""
+    from bench.models import dallebart
+    from tests.test_conformance import FIXTURES
+
+    first, _ = dallebart.load_dallebart(str(FIXTURES / "dallebart"))
+    second, _ = dallebart.load_dallebart(str(FIXTURES / "dallebart"))
+    assert dallebart.cached_decoder(first) is dallebart.cached_decoder(first)
+    assert dallebart.cached_decoder(second) is not dallebart.cached_decoder(first)
+    assert dallebart.cached_decoder(second).model is second

@@ -8,6 +8,7 @@ leave the arithmetic alone (see `CachedDecoder`)."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,18 @@ def _supports_fast_decoding(config) -> bool:
     code unchanged, correct but slower."""
     return not (config.use_cosine_attention or config.use_swin_position_embeddings or config.use_head_scale
                 or config.ln_positions in ("subln", "postln", "swinv2"))
+
+
+_DECODERS: "weakref.WeakKeyDictionary[Any, CachedDecoder]" = weakref.WeakKeyDictionary()
+
+
+def cached_decoder(model) -> "CachedDecoder":
+    """The model's `CachedDecoder`, built once: building one constructs a
+    second transformers model, whose shape inference traces the whole
+    initialisation (0.7 s a time, once per sweep point before this)."""
+    if model not in _DECODERS:
+        _DECODERS[model] = CachedDecoder(model)
+    return _DECODERS[model]
 
 
 class CachedDecoder:

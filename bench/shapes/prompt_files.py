@@ -1,6 +1,7 @@
 """The world's prompt sets in prompts/, written from the generator:
-`shapes` (the held-out evaluation set) and `shapes_train` (a sample of the
-training distribution). `python -m bench.shapes.prompt_files` rewrites them;
+`shapes` (the held-out evaluation set), `shapes_train` (a sample of the
+training distribution) and `shapes_demo` (four held-out prompts: colour, detail,
+counting, a relation; `make demo`'s set). `python -m bench.shapes.prompt_files` rewrites them;
 a test checks that the shipped files are what the generator writes."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from .scenes import evaluation_descriptions, sample_training_description
 
 TRAIN_SAMPLE_SEED = 1
 TRAIN_SAMPLE_SIZE = 64
+# Rows of the held-out set: colour, simple detail, counting, spatial relation.
+DEMO_ROWS = (10, 22, 25, 35)
 
 
 def training_sample() -> list[Description]:
@@ -28,7 +31,9 @@ def table(descriptions: list[Description]) -> str:
 
 
 def expected_files() -> dict[str, str]:
-    return {"shapes.tsv": table(evaluation_descriptions()), "shapes_train.tsv": table(training_sample())}
+    held_out = evaluation_descriptions()
+    return {"shapes.tsv": table(held_out), "shapes_train.tsv": table(training_sample()),
+            "shapes_demo.tsv": table([held_out[i] for i in DEMO_ROWS])}
 
 
 if __name__ == "__main__":
