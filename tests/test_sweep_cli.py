@@ -238,6 +238,8 @@ def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_
     assert list(rows.compiled) == [True, True, False, False]
     assert (rows.compile_s[:2] > 0).all() and (rows.compile_s[2:] == 0).all()
     assert (rows.stage_compile_s[:2] > 0).all() and (rows.stage_compile_s[2:] == 0).all()
+    # Warm-up calls only for a freshly compiled program: a reused one ran the point before.
+    assert list(rows.warmup) == [1, 1, 0, 0]
     assert "program reused (plain)" in proc.stdout
     run = json.loads((run_dir / "run.json").read_text())
     assert run["compilation_cache"]["dir"] == str(tiny_cache / "xla-cache")

@@ -56,7 +56,8 @@ COLUMNS: tuple[Column, ...] = (
            "structure, dtype and layout compiled in this session."),
     Column("stage_compile_s", pa.float64(), "Compilation of the stage-breakdown programs this point paid for, "
            "seconds (0 when all were reused)."),
-    Column("warmup", pa.int32(), "Untimed calls before timing."),
+    Column("warmup", pa.int32(), "Untimed calls before timing: `--warmup` when the point compiled its program "
+           "(or loaded it from the persistent cache), 0 when it reused the program the previous point ran."),
     Column("iterations", pa.int32(), "Timed program calls (each one batch)."),
     Column("timed_s", pa.float64(), "Sum of the timed latencies, seconds."),
     Column("latency_min_s", pa.float64(), "Fastest batch, seconds."),
