@@ -11,13 +11,17 @@ from pathlib import Path
 import click
 
 from .errors import BenchError, one_line
+from .models.presets import PRESETS
 from .sampling.config import SamplingConfig
+
+# One help text for every command's --preset, listing the registry as it is.
+PRESET_HELP = (f"Model configuration: {', '.join(PRESETS)} (tiny: random, built on first use; shapes: trained on "
+               "the shapes world, committed; mini/mega: the published models).")
 
 
 def model_options(f):
     options = [
-        click.option("--preset", default="tiny", show_default=True,
-                     help="Model configuration: tiny (built locally, random), mini, mega."),
+        click.option("--preset", default="tiny", show_default=True, help=PRESET_HELP),
         click.option("--weights", type=click.Choice(["pretrained", "random"]), default=None,
                      help="pretrained (default for mini/mega) or random: same architecture, random weights, "
                           "for throughput-only runs."),
@@ -123,7 +127,7 @@ def _axis_options(f):
 @click.option("--sweep", "sweep", type=click.Path(dir_okay=False), default=None,
               help="Sweep file (TOML or YAML) with [grid] and [zip] tables of axis = [values].")
 @_axis_options
-@click.option("--preset", default="tiny", show_default=True, help="Model configuration: tiny, mini, mega.")
+@click.option("--preset", default="tiny", show_default=True, help=PRESET_HELP)
 @click.option("--weights", type=click.Choice(["pretrained", "random"]), default=None,
               help="pretrained (default for mini/mega) or random (throughput-only runs).")
 @click.option("--model", default=None, help="DalleBart: Hub id, local folder or wandb artifact.")
