@@ -80,7 +80,7 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 QUALITY = ["clip_model", "clip_score", "clip_score_ci_low", "clip_score_ci_high", "adherence",
-           "adherence_partial", "fid", "fid_biased", "fid_sqrtm",
+           "adherence_ci_low", "adherence_ci_high", "adherence_partial", "fid", "fid_biased", "fid_sqrtm",
            "kid_mean", "kid_subset_size", "isc_mean", "isc_splits", "precision", "recall", "cmmd", "fd_dinov2", "fd_dinov2_biased", "prdc_precision",
            "prdc_recall", "density", "coverage", "clip_score_best_of_n", "rerank_gain", "quality_notes"]
 FID_NOTE = ("FID assumes Gaussian Inception features and is biased upwards below thousands of images; CMMD (cmmd) "

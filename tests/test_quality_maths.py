@@ -106,3 +106,16 @@ def test_fd_dinov2_uses_fids_frechet_maths():
     out = dinov2.FD_DINOV2.compute(MetricInputs({"dinov2": a}, {"dinov2": b}))
     expected = statistics.frechet_distance(*statistics.feature_statistics(a), *statistics.feature_statistics(b))
     assert out == {"fd_dinov2": expected, "fd_dinov2_biased": False}
+
+
+def test_adherence_interval_is_wilsons_score_interval():
+    """Worked by hand from Wilson's formula, z = 1.95996: 2 of 4 is centred at
+    0.5 with half-width 0.34996; none of 4 reaches z^2 / (n + z^2) = 0.48989;
+    all of 4 mirrors it."""
+    from evals.metrics.adherence import pass_rate_interval
+
+    assert pass_rate_interval(2, 4) == pytest.approx((0.15004, 0.84996), abs=1e-5)
+    assert pass_rate_interval(0, 4) == pytest.approx((0.0, 0.48989), abs=1e-5)
+    assert pass_rate_interval(4, 4) == pytest.approx((0.51011, 1.0), abs=1e-5)
+    low, high = pass_rate_interval(200, 400)  # many images: the normal approximation's 2 z sqrt(p q / n)
+    assert high - low == pytest.approx(2 * 1.95996 * math.sqrt(0.25 / 400), rel=0.01)

@@ -48,6 +48,9 @@ def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, tmp_path):
     row = pd.read_parquet(tmp_path / "r" / "points.parquet").iloc[0]
     assert row.adherence_checker == "shapes checker v1"
     assert 0 <= row.adherence <= row.adherence_partial <= 1
+    # Two images: whatever passed, the Wilson interval is wide and holds the rate.
+    assert row.adherence_ci_low <= row.adherence <= row.adherence_ci_high
+    assert row.adherence_ci_high - row.adherence_ci_low > 0.5
     per_prompt = pd.read_parquet(tmp_path / "r" / "prompt_scores.parquet")
     assert list(per_prompt.prompt) == ["a red circle", "two green squares"]
     assert per_prompt.adherence.notna().all() and per_prompt.adherence.mean() == pytest.approx(row.adherence)

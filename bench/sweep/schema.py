@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4
+# 5: adherence_ci_low and adherence_ci_high. Columns are only added: older files read with nulls there.
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("adherence_checker", pa.string(), "Shapes world only: the checker (and its version) behind adherence."),
     Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
                                       "(every object, count, relation, background right)."),
+    Column("adherence_ci_low", pa.float64(), "Shapes world only: lower end of the 95 % Wilson interval of adherence "
+                                             "(over the point's images)."),
+    Column("adherence_ci_high", pa.float64(), "Shapes world only: upper end of the 95 % Wilson interval of adherence."),
     Column("adherence_partial", pa.float64(), "Shapes world only: mean share of the caption's checks each image passes."),
     Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
     Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, a .npz "
