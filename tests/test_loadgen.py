@@ -91,15 +91,16 @@ def test_report_shows_the_scenarios_table(every_scenario, run_cli):
     assert "server-performance" in page and "data:image/png" in page
 
 
-@pytest.mark.slow  # minutes on a loaded 2-core machine; and see the README: LoadGen crashed once here
+@pytest.mark.slow  # minutes on a loaded 2-core machine (README: --find-peak)
 def test_find_peak_converges_on_tiny(every_scenario, tmp_path, run_cli):
-    # The bound: 2.5 batch latencies (SingleStream's median above: one batch of this same program). Eight
-    # queries arriving at once take four batches, so above some rate the bound breaks whatever the
-    # machine's speed: the doubling of the rate stops, and the binary search ends in a few tests.
+    # The bound: 2.5 batch latencies (SingleStream's median above: one batch of this same program). Twelve
+    # queries arriving at once take six batches, so above some rate the bound breaks whatever the
+    # machine's speed: the doubling of the rate stops, and the binary search ends in a few tests
+    # (loadgen refuses fewer queries than 1.5 x the bound needs: bench.loadgen.settings).
     _, rows, _ = every_scenario
     bound_ms = 2500 * rows.latency_p50_s[2]
     proc = run_cli("loadgen", "--scenario", "server", "--find-peak", "--batch-per-device", "2", "-n", "1",
-                   "--min-duration", "0", "--min-queries", "8", "--target-latency-ms", f"{bound_ms:.0f}",
+                   "--min-duration", "0", "--min-queries", "12", "--target-latency-ms", f"{bound_ms:.0f}",
                    "--out", tmp_path, "--run-id", "peak", check=True)
     row = pd.read_parquet(tmp_path / "peak" / "scenarios.parquet").iloc[0]
     assert row["mode"] == "find-peak" and row.peak_qps > 0
@@ -162,6 +163,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(run_cli, tmp_path, args
     proc = run_cli("loadgen", *args, "--out", tmp_path / "out")
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_find_peak_that_could_not_stop_is_refused_before_anything_is_written(run_cli, tmp_path):
+    """Checked after the warm-up (the bound comes from it): 2 queries at once fit the default bound
+    of 5 batches, so LoadGen would double the rate without end."""
+    proc = run_cli("loadgen", "--scenario", "server", "--find-peak", "--min-queries", "2", "--out", tmp_path / "out")
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and errors[0].startswith("Error: --find-peak: 2 queries arriving at once"), proc.stderr
+    assert "use --min-queries" in errors[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
 
 

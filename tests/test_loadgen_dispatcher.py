@@ -140,3 +140,41 @@ def test_every_scenario_column_is_documented_in_the_readme():
     section = readme[readme.index("### Scenario rows"):]
     assert all(column.doc for column in COLUMNS)
     assert not [c.name for c in COLUMNS if f"| `{c.name}` |" not in section]
+
+
+def _fewest_queries_by_counting(bound_s, percentile, batch_seconds, global_batch, margin=1.5):
+    """Add queries one at a time until the one at the percentile waits long enough."""
+    import math
+
+    queries = 1
+    while math.ceil(math.ceil(percentile * queries - 1e-9) / global_batch) * batch_seconds < margin * bound_s - 1e-9:
+        queries += 1
+    return queries
+
+
+@pytest.mark.parametrize("bound_s, percentile, batch_seconds, global_batch", [
+    (1.25, 0.99, 0.25, 1), (2.5, 0.99, 1.0, 2), (2.5, 0.9, 1.0, 2), (10.0, 0.99, 1.0, 8), (0.1, 0.99, 1.0, 4),
+    (5.0, 0.5, 1.0, 3), (2.71, 0.99, 0.25, 1),
+])
+def test_find_peak_needs_enough_queries_to_break_the_bound(bound_s, percentile, batch_seconds, global_batch):
+    from bench.loadgen.settings import queries_to_break_bound
+
+    assert queries_to_break_bound(bound_s, percentile, batch_seconds, global_batch) == \
+        _fewest_queries_by_counting(bound_s, percentile, batch_seconds, global_batch)
+
+
+def test_the_find_peak_that_never_stopped_is_refused():
+    """Measured: tiny, 1 CPU device, 8 queries, bound 5 x the first warm-up call (2.71 s) while a
+    steady batch took 0.25 s: 8 queries at once finish in 2 s, inside the bound, and LoadGen doubled
+    the rate past 1e68 samples/s. With the steady batch behind the bound (1.25 s) 8 are enough."""
+    from bench.errors import BenchError
+    from bench.loadgen.settings import Capacity, check_find_peak_can_fail
+
+    def settings(bound_s, queries):
+        return SimpleNamespace(server_target_latency_ns=int(bound_s * 1e9), server_target_latency_percentile=0.99,
+                               min_query_count=queries)
+
+    steady = Capacity(batch_seconds=0.25, global_batch=1)
+    with pytest.raises(BenchError, match="--find-peak: 8 queries arriving at once.*--min-queries 17 or more"):
+        check_find_peak_can_fail(settings(2.71, 8), steady)
+    check_find_peak_can_fail(settings(5 * 0.25, 8), steady)

@@ -82,7 +82,7 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     from ..sweep.scenario_schema import SCENARIO_SCHEMA_VERSION
     from .accuracy import QualitySettings
     from .pipeline import CompiledPipeline
-    from .settings import Capacity
+    from .settings import Capacity, check_find_peak_can_fail, test_settings
     from .store import ScenarioStore
 
     devices = select_devices(parallel.devices)
@@ -94,6 +94,10 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     capacity = Capacity(batch_seconds=pipeline.warm_up(), global_batch=parallel.global_batch)
     click.echo(f"Compiled in {compile_s:.1f} s; warm-up batch of {parallel.global_batch}: "
                f"{capacity.batch_seconds:.3f} s ({capacity.samples_per_s:.2f} samples/s)", err=True)
+
+    for options in scenarios:
+        if options.find_peak:
+            check_find_peak_can_fail(test_settings(options, "find-peak", capacity), capacity)
 
     total = len(prompts) * o["num_images"]
     quality = QualitySettings(clip=o.get("eval_clip") or None, fid_ref=o.get("fid_ref"),

@@ -5,6 +5,7 @@ or `*.<Scenario>.*`); options given on the command line override it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,35 @@ def test_settings(options: ScenarioOptions, test: str, capacity: Capacity):
         if options.target_latency_percentile is not None:
             settings.multi_stream_target_latency_percentile = options.target_latency_percentile
     return settings
+
+
+# A rate past capacity must overshoot the latency bound by this much to fail for certain.
+FIND_PEAK_MARGIN = 1.5
+
+
+def queries_to_break_bound(bound_s: float, percentile: float, batch_seconds: float, global_batch: int) -> int:
+    """The fewest queries with which a test at a rate past capacity fails the latency bound.
+    Past capacity every query arrives at once and waits for the batches before it: the
+    query at the percentile finishes after ceil(ceil(percentile * Q) / B) batches. Fewer
+    queries than this fit within the bound at any rate, so FindPeakPerformance, which
+    doubles the rate until a test fails, never stops (measured: 8 queries of tiny on 1
+    CPU device under a 2.7 s bound, rates doubled past 1e68 samples/s)."""
+    batches = math.ceil(FIND_PEAK_MARGIN * bound_s / batch_seconds - 1e-9)
+    # ceil(ceil(p Q) / B) >= batches  <=>  p Q > (batches - 1) B
+    return math.floor((batches - 1) * global_batch / percentile + 1e-9) + 1
+
+
+def check_find_peak_can_fail(settings, capacity: "Capacity") -> None:
+    """A BenchError before LoadGen starts when FindPeakPerformance could not stop."""
+    bound_s = settings.server_target_latency_ns / 1e9
+    needed = queries_to_break_bound(bound_s, settings.server_target_latency_percentile, capacity.batch_seconds,
+                                    capacity.global_batch)
+    if settings.min_query_count < needed:
+        raise BenchError(
+            f"--find-peak: {settings.min_query_count} queries arriving at once finish within {FIND_PEAK_MARGIN:g} x "
+            f"the {bound_s:.2f} s latency bound ({capacity.batch_seconds:.3f} s a batch of {capacity.global_batch}), "
+            f"so no rate can fail and LoadGen would double it without end: use --min-queries {needed} or more, "
+            f"or a tighter --target-latency-ms")
 
 
 def mlperf_minimums(scenario: str) -> tuple[float, int]:
