@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .choices import DTYPES, PARALLEL_MODES, WEIGHTS
 from .errors import BenchError, one_line
 from .models.presets import PRESETS
 from .sampling.config import SamplingConfig
@@ -19,10 +20,11 @@ PRESET_HELP = (f"Model configuration: {', '.join(PRESETS)} (tiny: random, built 
                "the shapes world, committed; mini/mega: the published models).")
 
 
-def model_options(f):
+def source_options(f):
+    """Where the three models come from: every command that loads them takes these."""
     options = [
         click.option("--preset", default="tiny", show_default=True, help=PRESET_HELP),
-        click.option("--weights", type=click.Choice(["pretrained", "random"]), default=None,
+        click.option("--weights", type=click.Choice(WEIGHTS), default=None,
                      help="pretrained (default for mini/mega) or random: same architecture, random weights, "
                           "for throughput-only runs."),
         click.option("--model", default=None, help="DalleBart: Hub id, local folder or wandb artifact "
@@ -30,17 +32,22 @@ def model_options(f):
         click.option("--vqgan", default=None, help="VQGAN: Hub id or local folder (overrides the preset's)."),
         click.option("--clip", "clip_source", default=None, help="CLIP: Hub id or local folder "
                                                                  "(overrides the preset's)."),
-        click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
-                     show_default=True, help="Parameter and compute dtype."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def model_options(f):
+    """The models' sources and one dtype (`sweep` has dtype as one of its axes instead)."""
+    f = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
+                     help="Parameter and compute dtype.")(f)
+    return source_options(f)
+
+
 def device_options(f):
     options = [
-        click.option("--parallel", type=click.Choice(["single", "pmap", "sharded"]), default=None,
+        click.option("--parallel", type=click.Choice(PARALLEL_MODES), default=None,
                      help="single (one device), pmap (the notebook's way) or sharded (jit over a device mesh). "
                           "Default: single for one device, sharded for more."),
         click.option("--devices", type=int, default=1, show_default=True, help="Use the first N devices."),
@@ -127,12 +134,7 @@ def _axis_options(f):
 @click.option("--sweep", "sweep", type=click.Path(dir_okay=False), default=None,
               help="Sweep file (TOML or YAML) with [grid] and [zip] tables of axis = [values].")
 @_axis_options
-@click.option("--preset", default="tiny", show_default=True, help=PRESET_HELP)
-@click.option("--weights", type=click.Choice(["pretrained", "random"]), default=None,
-              help="pretrained (default for mini/mega) or random (throughput-only runs).")
-@click.option("--model", default=None, help="DalleBart: Hub id, local folder or wandb artifact.")
-@click.option("--vqgan", default=None, help="VQGAN: Hub id or local folder.")
-@click.option("--clip", "clip_source", default=None, help="CLIP: Hub id or local folder.")
+@source_options
 @click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
 @click.option("-n", "--num-images", type=int, default=2, show_default=True, help="Images per prompt per point.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed calls before timing.")

@@ -75,11 +75,9 @@ def emulate_host_devices(count: int, option: str = "--host-devices") -> None:
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
 
 
-def select_devices(count: int):
-    """The first `count` devices of the default backend. Across processes
-    `count` is global and each process gives the same number of its own
-    devices (process by process), so every process holds an equal, contiguous
-    share of each batch."""
+def available_devices(count: int) -> list:
+    """Every device of the default backend, once it is clear `count` of them
+    (the most any part of the run asks for) exist."""
     import jax
 
     available = jax.devices()
@@ -89,6 +87,17 @@ def select_devices(count: int):
         raise BenchError(f"--devices {count}: only {len(available)} {available[0].platform} device(s) available"
                          + (" (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu"
                             else ""))
+    return available
+
+
+def select_devices(count: int):
+    """The first `count` devices of the default backend. Across processes
+    `count` is global and each process gives the same number of its own
+    devices (process by process), so every process holds an equal, contiguous
+    share of each batch."""
+    import jax
+
+    available = available_devices(count)
     processes = jax.process_count()
     if processes == 1:
         return available[:count]

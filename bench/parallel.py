@@ -20,9 +20,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .choices import PARALLEL_MODES
 from .pipeline import Program
-
-MODES = ("single", "pmap", "sharded")
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,8 @@ class ParallelConfig:
     batch_per_device: int = 1
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"--parallel must be one of {', '.join(MODES)}, got '{self.mode}'")
+        if self.mode not in PARALLEL_MODES:
+            raise ValueError(f"--parallel must be one of {', '.join(PARALLEL_MODES)}, got '{self.mode}'")
         if self.batch_per_device < 1:
             raise ValueError(f"--batch-per-device must be >= 1, got {self.batch_per_device}")
         if self.mode == "single" and self.devices != 1:

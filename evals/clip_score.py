@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError, first_line
+from bench.sources import looks_local
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
@@ -20,7 +21,7 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "flax_model.msgpack")
 def check_clip_source(source: str, option: str = "--clip") -> None:
     """Refuse a local CLIP checkpoint that is not there, before torch is imported."""
     local = Path(source).expanduser()
-    if (source.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
+    if looks_local(source) and not local.is_dir():
         raise BenchError(f"{option}: checkpoint not found: {source}")
     if local.is_dir() and not ((local / "config.json").is_file() and any((local / f).is_file()
                                                                         for f in WEIGHT_FILES)):

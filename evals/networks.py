@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.sources import looks_local
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "flax_model.msgpack")
 
@@ -18,7 +19,7 @@ def local_folder(source: str, option: str) -> Path | None:
     path = Path(source).expanduser()
     if path.is_dir():
         return path
-    if source.startswith((".", "/", "~")) or path.exists():
+    if looks_local(source):
         raise BenchError(f"{option}: checkpoint folder not found: {source}")
     return None
 

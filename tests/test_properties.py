@@ -20,7 +20,8 @@ from bench.batching import plan_batches
 from bench.compare.thresholds import Thresholds, parse_threshold, parse_thresholds_text
 from bench.errors import BenchError
 from bench.prompts import read_prompt_file
-from bench.sweep.spec import AXES, MODES, DTYPES, SweepDefinition, parse_list, read_sweep_file
+from bench.choices import DTYPES, PARALLEL_MODES
+from bench.sweep.spec import AXES, SweepDefinition, parse_list, read_sweep_file
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -71,7 +72,7 @@ def _check_definition(grid: dict, groups: tuple) -> None:
     assert points
     for point in points:
         assert set(point.settings) == set(AXES)
-        assert point.settings["parallel"] in MODES and point.settings["dtype"] in DTYPES
+        assert point.settings["parallel"] in PARALLEL_MODES and point.settings["dtype"] in DTYPES
 
 
 def _parse_file(text: str | bytes, suffix: str):
@@ -224,7 +225,7 @@ axis_values = {
     "temperature": st.sampled_from([0.5, 1.0, 1.5]), "top_k": st.sampled_from([0, 5, 50]),
     "top_p": st.sampled_from([0.9, 1.0]), "cond_scale": st.sampled_from([1.0, 3.0, 10.0]),
     "batch_per_device": st.sampled_from([1, 2]), "devices": st.sampled_from([1, 2, 4]),
-    "parallel": st.sampled_from(["auto", *MODES]), "dtype": st.sampled_from(list(DTYPES)),
+    "parallel": st.sampled_from(["auto", *PARALLEL_MODES]), "dtype": st.sampled_from(list(DTYPES)),
     "seed": st.integers(0, 2**31 - 1),
 }
 grids = st.dictionaries(st.sampled_from(list(AXES)), st.just(None), min_size=1, max_size=3).flatmap(

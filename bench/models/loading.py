@@ -8,15 +8,16 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from ..choices import DTYPES, WEIGHTS
 from ..errors import BenchError, first_line
+from ..sources import looks_local
 from . import clip as clip_lib
 from . import dallebart
 from .presets import UnknownPreset, get_preset
 from .tiny import tiny_folder, tokenizer_folders
 from .vqgan import VQGANConfig, VQModel
 
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
-WEIGHTS = ("pretrained", "random")
+JAX_DTYPES = {name: getattr(jnp, name) for name in DTYPES}
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,14 @@ def check_spec(spec: ModelSpec):
         raise BenchError("--weights pretrained: the tiny preset has no published weights; "
                          "give --model, --vqgan and --clip, or use --preset mini/mega")
     for option, source in (("--model", spec.model), ("--vqgan", spec.vqgan), ("--clip", spec.clip)):
-        if source and _looks_local(source) and not Path(source).exists():
+        if source and looks_local(source) and not Path(source).exists():
             raise BenchError(f"{option}: checkpoint not found: {source}")
     return preset
 
 
 def load_models(spec: ModelSpec) -> Models:
     preset = check_spec(spec)
-    dtype = DTYPES[spec.dtype]
+    dtype = JAX_DTYPES[spec.dtype]
     weights = spec.resolved_weights()
     random = weights == "random" and not preset.random_only
 
@@ -122,10 +123,12 @@ def load_models(spec: ModelSpec) -> Models:
 
 
 def _load(option: str, source: str, loader, *args):
-    if _looks_local(source) and not Path(source).exists():
+    if looks_local(source) and not Path(source).exists():
         raise BenchError(f"{option}: checkpoint not found: {source}")
     try:
         loaded = loader(source, *args)
+    except BenchError:  # already names its problem, which is not the checkpoint (dalle-mini missing)
+        raise
     except Exception as e:  # transformers/wandb raise many types for one cause: unusable checkpoint
         reason = first_line(e)
         raise BenchError(f"{option}: cannot load checkpoint '{source}': {reason}") from None
@@ -152,10 +155,6 @@ def check_complete(option: str, source: str, model, params) -> None:
     if missing:
         raise BenchError(f"{option}: checkpoint '{source}' lacks {len(missing)} weight(s) of its architecture, "
                          f"e.g. {', '.join(missing[:3])}")
-
-
-def _looks_local(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or Path(source).exists() or source.count("/") > 1 and ":" not in source
 
 
 def _load_vqgan(source: str, dtype, revision: str | None):

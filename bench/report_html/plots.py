@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..report import scaling
+from ..sources import looks_local
 from .pareto import pareto_front
 
 WIDTH, HEIGHT = 7.0, 4.0  # inches; at the page's 100 dpi, 700 x 400 px
@@ -167,7 +168,7 @@ def rerank_curves(rows: pd.DataFrame) -> Figure:
 
 def _short_model(name: str) -> str:
     """A Hub id as is; a local folder by its last part (the tables give the full path)."""
-    return f"{name.rstrip('/').rsplit('/', 1)[-1]} (local)" if name.startswith(("/", ".", "~")) else name
+    return f"{name.rstrip('/').rsplit('/', 1)[-1]} (local)" if looks_local(name) else name
 
 
 def _figure(height: float = HEIGHT):

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import click
 
-from ..devices import check_emulated_count, emulate_host_devices
+from ..devices import available_devices, check_emulated_count, emulate_host_devices
 from ..errors import BenchError, Interrupted, RunWriteError, Terminated
 from ..prompts import load_prompt_set
 from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
+from ..sources import looks_local
 from .clock import summary_text
 from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
@@ -86,7 +87,7 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
         check_world_prompts(definition.prompts)
     for option, source in (("--eval-clip", evaluation.clip), ("--eval-cmmd-clip", evaluation.cmmd_clip),
                            ("--eval-dinov2", evaluation.dinov2)):
-        if source.startswith((".", "/", "~")) and not Path(source).expanduser().is_dir():
+        if looks_local(source) and not Path(source).expanduser().is_dir():
             raise BenchError(f"{option}: checkpoint not found: {source}")
 
 
@@ -184,11 +185,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     cluster = start(config)
     import jax
 
-    available = jax.devices()
-    if devices_needed > len(available):
-        hint = " (use --host-devices to emulate more CPU devices)" if available[0].platform == "cpu" else ""
-        raise BenchError(f"--devices {devices_needed}: only {len(available)} {available[0].platform} "
-                         f"device(s) available{hint}")
+    available = available_devices(devices_needed)
     cache_state = _compilation_cache(options.get("compilation_cache"), options.get("no_compilation_cache", False))
     from ..compile_log import CompileLog
 

@@ -17,11 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..choices import DTYPES, PARALLEL_MODES
 from ..errors import BenchError, did_you_mean, first_line
 from ..sampling.config import SamplingConfig
-
-MODES = ("single", "pmap", "sharded")
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 class SpecError(BenchError, ValueError):
@@ -94,7 +92,7 @@ AXES: dict[str, Axis] = {axis.name: axis for axis in (
     Axis("cond_scale", float, 10.0, _sampling_check("cond_scale"), SamplingConfig.help("cond_scale")),
     Axis("batch_per_device", int, 1, _at_least_one("batch-per-device"), "Images per device per program call."),
     Axis("devices", int, 1, _at_least_one("devices"), "Devices to run on (the first N)."),
-    Axis("parallel", str, "auto", _one_of("parallel", ("auto", *MODES)),
+    Axis("parallel", str, "auto", _one_of("parallel", ("auto", *PARALLEL_MODES)),
          "single, pmap or sharded; auto is single on one device and sharded on more."),
     Axis("dtype", str, "float32", _one_of("dtype", DTYPES), "Parameter and compute dtype."),
     Axis("seed", int, 0, _seed_range, "Base PRNG seed of the images (0 to 2^31 - 1)."),
