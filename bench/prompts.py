@@ -98,7 +98,3 @@ def load_prompt_set(source: str) -> PromptSet:
         raise BenchError(f"--prompts: file not found: {source}")
     raise BenchError(f"--prompts: unknown prompt set '{source}' (sets: {', '.join(sets)}; or give a file)"
                      f"{did_you_mean(source, sets)}")
-
-
-def load_prompts(source: str) -> list[str]:
-    return list(load_prompt_set(source).prompts)

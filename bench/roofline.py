@@ -314,8 +314,3 @@ def table_peak(device_kind: str, dtype: str) -> Peak | None:
     name = max(matches, key=len)
     f32, f16, bandwidth = PEAKS[name]
     return Peak(f32 if dtype == "float32" else f16, bandwidth, f"table: {name}")
-
-
-def fraction(seconds_per_image: float, cost: PipelineCost, peak: Peak) -> float:
-    """Achieved fraction of the roofline: the roofline time over the measured time."""
-    return cost.seconds(peak) / seconds_per_image

@@ -89,3 +89,11 @@ def test_full_size_vqgan_parameter_tree_matches_published_checkpoint():
     tree = jax.eval_shape(lambda: model.init_weights(jax.random.PRNGKey(0), shape))
     ours = {"/".join(path): list(leaf.shape) for path, leaf in flatten_dict(tree).items()}
     assert ours == reference["params"]
+
+
+def test_a_vqgan_config_asking_for_resampling_without_convolutions_is_refused():
+    reference = json.loads((FIXTURES / "vqgan_f16_16384_param_tree.json").read_text())["config"]
+    assert reference["resamp_with_conv"] is True  # the published layout, which this model implements
+    VQGANConfig(**reference)
+    with pytest.raises(ValueError, match="resamp_with_conv"):
+        VQGANConfig(**{**reference, "resamp_with_conv": False})

@@ -36,10 +36,13 @@ class VQGANConfig(PretrainedConfig):
         embed_dim: int = 256,
         dropout: float = 0.0,
         double_z: bool = False,
-        resamp_with_conv: bool = True,
         give_pre_end: bool = False,
         **kwargs,
     ):
+        # The published configs carry `resamp_with_conv: true`; this model always
+        # resamples with convolutions, so the other layout is refused, not ignored.
+        if not kwargs.pop("resamp_with_conv", True):
+            raise ValueError("resamp_with_conv = false is not supported: this VQGAN resamples with convolutions")
         super().__init__(**kwargs)
         self.ch = ch
         self.out_ch = out_ch
@@ -53,7 +56,6 @@ class VQGANConfig(PretrainedConfig):
         self.embed_dim = embed_dim
         self.dropout = dropout
         self.double_z = double_z
-        self.resamp_with_conv = resamp_with_conv
         self.give_pre_end = give_pre_end
         self.num_resolutions = len(self.ch_mult)
 
