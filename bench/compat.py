@@ -16,6 +16,12 @@ import jax
 import jax.experimental
 import jax.numpy as jnp
 
+from .errors import BenchError
+
+# `pip install dalle-bench` cannot pull dalle-mini in: its pins do not install on current Python.
+MISSING = ("dalle-mini is not installed: install it without its dependencies, "
+           "`pip install --no-deps dalle-mini==0.1.5` (its own pins, jax 0.3 / flax 0.6 / transformers 4.25, "
+           "do not install on current Python; README: Installing)")
 
 def apply_shims() -> None:
     if not hasattr(jnp, "DeviceArray"):
@@ -26,6 +32,10 @@ def apply_shims() -> None:
 
 def import_dalle_mini() -> types.ModuleType:
     apply_shims()
-    import dalle_mini
-
+    try:
+        import dalle_mini
+    except ModuleNotFoundError as e:
+        if e.name != "dalle_mini":
+            raise
+        raise BenchError(MISSING) from None
     return dalle_mini

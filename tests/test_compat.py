@@ -75,3 +75,16 @@ def test_each_model_builds_its_cached_decoder_once():
     assert dallebart.cached_decoder(first) is dallebart.cached_decoder(first)
     assert dallebart.cached_decoder(second) is not dallebart.cached_decoder(first)
     assert dallebart.cached_decoder(second).model is second
+
+
+def test_without_dalle_mini_the_cli_says_how_to_install_it(run_cli, tmp_path):
+    # `pip install dalle-bench` alone leaves dalle-mini out; a site hook hides it the same way.
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['dalle_mini'] = None\n")
+    proc = run_cli("generate", "a red circle", "--preset", "shapes", "-n", "1", "--out", tmp_path / "out",
+                   "--no-progress", env={"PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: dalle-mini is not installed: install it without its dependencies, "
+                                "`pip install --no-deps dalle-mini==0.1.5`"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))

@@ -24,10 +24,15 @@ from PIL import Image
 from bench.report_html.banner import DEFAULT_WEIGHTS_ID, banner_lines
 from bench.report_html.pareto import pareto_front
 from bench.sweep.schema import NAMES
-from tests.browser import Browser
+from tests.browser import CHROMIUM, Browser, chromium_path
 
 # One pytest-xdist worker runs the modules that share the evaluated sweep (built once per worker).
 pytestmark = pytest.mark.xdist_group("evaluated-sweep")
+
+# `make browser` installs Debian's Chromium where it can (as root); elsewhere these two are skipped, saying why.
+needs_browser = pytest.mark.skipif(chromium_path() is None,
+                                   reason=f"no '{CHROMIUM}' on PATH (make browser installs Debian's package, which "
+                                          "needs root; or set $CHROMIUM): the page is not opened in a browser")
 
 SECTIONS = ["summary", "banner", "environment", "definition", "tables", "plots", "images"]
 PLOTS = ["throughput", "scaling", "latency", "quality-cond-scale", "quality-temperature", "tradeoff"]
@@ -135,6 +140,7 @@ def test_the_page_is_self_contained(html_report):
     assert len(text) < 3_000_000  # thumbnails, not the 256-px PNGs
 
 
+@needs_browser
 def test_the_page_in_a_headless_browser(html_report, evaluated_sweep, tmp_path):
     rows = pd.read_parquet(evaluated_sweep / "points.parquet")
     with Browser() as browser:
@@ -188,6 +194,7 @@ def _visible(element_id: str) -> str:
             "return r.width > 0 && r.height > 0 && s.display !== 'none' && s.visibility !== 'hidden'; })()")
 
 
+@needs_browser
 def test_the_browser_check_sees_errors_and_outside_requests(tmp_path):
     # The checks above can fail: a page with a console error, an exception and a remote image.
     page = tmp_path / "bad.html"
