@@ -26,6 +26,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import write_text_atomic
+
 POLL_S = 0.01  # how often a waiting process looks at the turn: cheap enough not to disturb the other's call
 JOIN_WAIT_S = 600.0  # how long the first sweep waits for the second to join (compare pairs runs started within it)
 
@@ -65,9 +67,7 @@ class Turns:
                 state.setdefault("members", {})
                 state.setdefault("turn", None)
                 yield state
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                tmp.write_text(json.dumps(state))
-                os.replace(tmp, self.path)
+                write_text_atomic(self.path, json.dumps(state))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

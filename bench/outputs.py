@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .atomic import write_text_atomic
 
 RANDOM_WEIGHTS_NOTE = ("random weights: throughput figures are real, image quality and CLIP scores are "
                        "meaningless")
@@ -29,15 +29,7 @@ def grid(images: np.ndarray, order: np.ndarray) -> Image.Image:
 
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write to a temporary file in the same folder, then rename: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=_jsonable)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
 
 
 def write_generation(out: Path, prompts: list[str], generation, metadata: dict) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import replacing
 from bench.errors import BenchError, first_line
 from bench.shapes import reference as shapes_reference
 
@@ -50,9 +51,8 @@ def folder_reference(name: str, folder: Path, extractor, weights_id: str, cache_
     else:
         features = inception.inception_features(extractor, load_images(files))[inception.POOL]
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, features=features)
-        tmp.replace(cache)
+        with replacing(cache) as tmp:
+            np.savez(tmp, features=features)
     mu, sigma = feature_statistics(features)
     return Reference(name, mu, sigma, len(features), features)
 

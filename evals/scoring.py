@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import replacing
 from bench.errors import BenchError
 
 from . import fidelity, inception
@@ -64,9 +65,8 @@ class FeatureBank:
             return np.load(cache)["features"]
         features = self.extract(feature, load_images(files), None)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, features=features)
-        tmp.replace(cache)
+        with replacing(cache) as tmp:
+            np.savez(tmp, features=features)
         return features
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import write_text_atomic
+
 COLUMNS = {"scenario_id": "test", "status": "status", "validity": "validity", "result_metric": "metric",
            "result_value": "value", "peak_qps": "peak samples/s", "target_qps": "target samples/s",
            "achieved_qps": "achieved samples/s", "target_latency_s": "latency bound s",
@@ -83,7 +85,5 @@ def write_scenario_html(run_dir: Path) -> Path:
             f"<p>From LoadGen's trace (mlperf_log_trace.json): every sample's issue-to-complete latency.</p>"
             f"</body></html>")
     path = out / "report.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, page)
     return path

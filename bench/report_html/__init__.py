@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text_atomic
 from ..report import FID_NOTE, RunReport, load_report
 from .banner import STANDARD_INCEPTION_BYTES, STANDARD_INCEPTION_SHA256, banner_lines
 from .thumbnails import GridOptions, point_images
@@ -35,9 +36,7 @@ def write_html_report(run_dir: Path, options: HtmlOptions = HtmlOptions()) -> Pa
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     path = out / "report.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render(page), encoding="utf-8")
-    tmp.replace(path)  # a reader never sees half a page
+    write_text_atomic(path, render(page))  # a reader never sees half a page
     return path
 
 
