@@ -116,7 +116,7 @@ def generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, p
              num_processes, process_id, distributed_timeout):
     """Generate NUM_IMAGES images for each PROMPT, as the original notebook does."""
     options = dict(locals())
-    from .generate_command import run_generate
+    from .commands.generate import run_generate
 
     run_generate(**options)
 
@@ -185,7 +185,7 @@ def sweep(ctx, **options):
     """Measure the pipeline over a grid of settings; results go to OUT/RUN-ID/."""
     from click.core import ParameterSource
 
-    from .sweep.command import run_sweep
+    from .commands.sweep import run_sweep
 
     explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     run_sweep(options, explicit)
@@ -237,7 +237,7 @@ def loadgen(ctx, **options):
     """MLPerf load scenarios on MLPerf's LoadGen; results go to OUT/RUN-ID/."""
     from click.core import ParameterSource
 
-    from .loadgen.command import run_loadgen
+    from .commands.loadgen import run_loadgen
 
     explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     run_loadgen(options, explicit)
@@ -303,7 +303,7 @@ def _threshold_options(f):
                    "test to reach its significance level, or no latencies.npy.")
 def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_decided, **flags):
     """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input."""
-    from .compare.command import run_compare
+    from .commands.compare import run_compare
 
     text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output,
                                          require_decided)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.models.tiny import cache_root
+from bench.cache import cache_root
 from bench.prompts import read_prompt_file
 
 from .clip_score import check_clip_source, clip_scores, load_clip

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.models.tiny import cache_root
+from bench.cache import cache_root
 from bench.outputs import image_name
 from bench.shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from bench.sweep.spec import SweepDefinition

@@ -81,7 +81,7 @@ def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
         return folder
     if spec == shapes_reference.REFERENCE_NAME:  # real images of the shapes world, rendered once into the cache
-        from bench.models.tiny import cache_root
+        from bench.cache import cache_root
 
         return shapes_reference.reference_folder(cache_root())
     path = Path(spec).expanduser()

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.models import clip as clip_lib
-from bench.models.tiny import TINY_VERSION, cache_root, tiny_folder
+from bench.cache import cache_root
+from bench.models.tiny import TINY_VERSION, tiny_folder
 
 PROMPTS = ["a red apple on a table", "sunset over the sea", "a cat wearing a hat"]
 

@@ -58,7 +58,7 @@ def evaluate_images(folder: Path, prompts: list[str], num_images: int, settings:
         row.update(clip_model=settings.clip, clip_score=summary.mean, clip_score_std=summary.std,
                    clip_score_ci_low=summary.ci_low, clip_score_ci_high=summary.ci_high)
     if settings.fid_ref:
-        from bench.models.tiny import cache_root
+        from bench.cache import cache_root
         from evals import fidelity, inception
 
         extractor = inception.load_extractor(settings.inception_weights)

@@ -3,13 +3,13 @@ so that afterwards they load through the same code as published ones."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import jax
 
+from ..cache import cache_root
 from .presets import PRESETS
 from .tokenizers_tiny import write_bart_tokenizer, write_clip_tokenizer
 
@@ -20,11 +20,6 @@ SEED = 0
 # Norm of the direction both CLIP towers share, against sqrt(projection_dim) for a layer norm's
 # output: image and text embeddings have cosines around 0.5 that differ by image and prompt.
 CLIP_SHARED_SCALE = 1.0
-
-
-def cache_root() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dalle-bench"
-    return Path(os.environ.get("DALLE_BENCH_CACHE", default))
 
 
 def tiny_folder() -> Path:

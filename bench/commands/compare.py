@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..compare.formats import FORMATS
+from ..compare.gates import compare_points
+from ..compare.load import load_run
+from ..compare.match import key_columns, match_points
+from ..compare.runs import check_same_models, machine_warnings, took_turns
+from ..compare.thresholds import build_thresholds, read_thresholds_file
 from ..errors import BenchError
-from .formats import FORMATS
-from .gates import compare_points
-from .load import load_run
-from .match import key_columns, match_points
-from .runs import check_same_models, machine_warnings, took_turns
-from .thresholds import build_thresholds, read_thresholds_file
 
 
 def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], thresholds_file: Path | None,

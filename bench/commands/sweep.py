@@ -20,8 +20,8 @@ from ..errors import BenchError, Interrupted, RunWriteError, Terminated
 from ..prompts import load_prompt_set
 from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from ..sources import looks_local
-from .clock import summary_text
-from .spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
+from ..sweep.clock import summary_text
+from ..sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
 # Options that are part of the definition (a resumed run must not change them).
 SCALAR_FIELDS = {"preset": "preset", "weights": "weights", "model": "model", "vqgan": "vqgan",
@@ -116,8 +116,8 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
 
 def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -> None:
     from ..runlock import check_run_id, run_lock
-    from .clock import SweepClock
-    from .store import RunStore
+    from ..sweep.clock import SweepClock
+    from ..sweep.store import RunStore
 
     clock = SweepClock()
     if options.get("run_id") is not None:
@@ -193,9 +193,9 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
 
     from ..environment import device_info, git_commit, host_info, package_versions
     from ..outputs import RANDOM_WEIGHTS_NOTE
-    from .execute import run_points
-    from .schema import SCHEMA_VERSION
-    from .store import RunStore
+    from ..sweep.execute import run_points
+    from ..sweep.schema import SCHEMA_VERSION
+    from ..sweep.store import RunStore
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     # Absolute: two checkouts name the same turn file by different relative paths, and compare
@@ -271,7 +271,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     _record_time(store, clock, compile_log)
 
     from ..report import key_table, padded_points, write_report
-    from .schema import THROUGHPUT_DEFINITION
+    from ..sweep.schema import THROUGHPUT_DEFINITION
 
     rows = store.rows()
     click.echo(key_table(rows).to_string(index=False))
@@ -355,7 +355,7 @@ def distributed_config(options: dict):
 
 def default_compilation_cache() -> Path:
     """The persistent compilation cache's default folder, beside the tiny preset's."""
-    from ..models.tiny import cache_root
+    from ..cache import cache_root
 
     return cache_root() / "xla-cache"
 

@@ -12,11 +12,11 @@ import click
 
 from ..devices import emulate_host_devices
 from ..errors import BenchError
-from ..generate_command import validated
+from ..loadgen.settings import ScenarioOptions
 from ..prompts import load_prompt_set
 from ..runlock import check_run_id, run_lock
 from ..sampling.config import SamplingConfig
-from .settings import ScenarioOptions
+from .generate import validated
 
 SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "target_latency_percentile",
                    "min_duration_s", "min_queries", "max_batch_wait_ms", "samples_per_query", "user_conf")
@@ -80,10 +80,10 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     from ..models.loading import load_models
     from ..outputs import RANDOM_WEIGHTS_NOTE
     from ..sweep.scenario_schema import SCENARIO_SCHEMA_VERSION
-    from .accuracy import QualitySettings
-    from .pipeline import CompiledPipeline
-    from .settings import Capacity, check_find_peak_can_fail, test_settings
-    from .store import ScenarioStore
+    from ..loadgen.accuracy import QualitySettings
+    from ..loadgen.pipeline import CompiledPipeline
+    from ..loadgen.settings import Capacity, check_find_peak_can_fail, test_settings
+    from ..loadgen.store import ScenarioStore
 
     devices = select_devices(parallel.devices)
     models = load_models(spec)
@@ -131,18 +131,18 @@ def _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o
     for options in scenarios:
         for test in options.tests():
             run_one(store, pipeline, options, test, capacity, base, total, prompts, o, quality)
-    from .report import scenario_table
+    from ..loadgen.report import scenario_table
 
     click.echo(scenario_table(store.rows()).to_string(index=False))
     click.echo(f"Results in {run_dir}; LoadGen's logs in {run_dir / 'loadgen'}", err=True)
 
 
 def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, quality) -> None:
-    from .accuracy import evaluate_images, write_accuracy_images
-    from .logs import DETAIL, ACCURACY, read_detail, result_columns
-    from .responses import ResponseLayout
-    from .settings import shortness_note, test_settings
-    from .system import SystemUnderTest, run_interruptibly
+    from ..loadgen.accuracy import evaluate_images, write_accuracy_images
+    from ..loadgen.logs import DETAIL, ACCURACY, read_detail, result_columns
+    from ..loadgen.responses import ResponseLayout
+    from ..loadgen.settings import shortness_note, test_settings
+    from ..loadgen.system import SystemUnderTest, run_interruptibly
 
     scenario_id = f"{options.scenario.lower()}-{test}"
     settings = test_settings(options, test, capacity)
@@ -186,7 +186,7 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
 def _interrupted(store, row: dict, log_dir: Path, system) -> None:
     """Ctrl-C: keep what LoadGen has logged, record the test as interrupted, and
     leave at once (LoadGen's C++ test cannot be stopped from Python)."""
-    from .logs import DETAIL, read_detail, result_columns
+    from ..loadgen.logs import DETAIL, read_detail, result_columns
 
     detail_file = log_dir / DETAIL
     partial = result_columns(read_detail(detail_file)) if detail_file.is_file() else {}

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .batching import padded_rows
-from .devices import emulate_host_devices
-from .errors import BenchError
-from .sampling.config import SamplingConfig
+from ..batching import padded_rows
+from ..devices import emulate_host_devices
+from ..errors import BenchError
+from ..sampling.config import SamplingConfig
 
 
 # Unlike `sweep`'s images_per_s (full-batch capacity), what a user of `generate` waits for.
@@ -49,9 +49,9 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     if Path(out).exists() and not Path(out).is_dir():
         raise BenchError(f"--out: {out} is a file, not a folder")
     sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
-    from .distributed import DistributedConfig, start
-    from .models.loading import ModelSpec, check_spec, load_models  # imports JAX, starts nothing
-    from .parallel import ParallelConfig
+    from ..distributed import DistributedConfig, start
+    from ..models.loading import ModelSpec, check_spec, load_models  # imports JAX, starts nothing
+    from ..parallel import ParallelConfig
 
     config = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
     mode = parallel or ("single" if devices == 1 else "sharded")
@@ -63,10 +63,10 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
 
     # JAX starts here, after XLA_FLAGS is final.
     cluster = start(config)
-    from .devices import select_devices
-    from .environment import device_info, git_commit, package_versions
-    from .generate import generate
-    from .outputs import RANDOM_WEIGHTS_NOTE, image_name, write_generation
+    from ..devices import select_devices
+    from ..environment import device_info, git_commit, package_versions
+    from ..generate import generate
+    from ..outputs import RANDOM_WEIGHTS_NOTE, image_name, write_generation
 
     chosen = select_devices(devices)
 
