@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-integration bench bench-mini baseline baseline-shapes clean
+.PHONY: setup browser demo test test-integration bench bench-mini baseline baseline-shapes docs clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ test: setup browser
 # the feature-network metrics through the CLI, run locks and exit statuses. Not in `make test`.
 test-integration: setup browser
 	$(PY) -m pytest --benchmark-disable -n 2 --dist loadgroup -m integration $(PYTEST_ARGS)
+
+# The documentation pages written from the code (docs/results-schema.md, docs/cli.md); tests/test_docs.py
+# fails when a committed one differs.
+docs: setup
+	$(PY) -m bench.docs
 
 bench: setup
 	$(PY) -m pytest -m "benchmark or slow" --benchmark-only --benchmark-autosave $(PYTEST_ARGS)

@@ -178,7 +178,7 @@ def _axis_options(f):
 @click.option("--interleave", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="Take turns call by call with another sweep started with the same FILE (another checkout or "
                    "installed version): their timed calls alternate under the same machine load, for an A/B "
-                   "`compare` (README: Comparing runs).")
+                   "`compare` (docs/compare.md).")
 @distributed_options
 @click.pass_context
 def sweep(ctx, **options):

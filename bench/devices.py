@@ -12,7 +12,7 @@ _FLAG = "--xla_force_host_platform_device_count"
 
 # Emulated CPU devices are threads of one process sharing its cores. A
 # collective waits for every device to arrive, and XLA aborts the process
-# when one is too late. Measured here (README, "Emulated devices"): a pmap
+# when one is too late. Measured here (docs/sweeps.md, "Emulated devices"): a pmap
 # all-reduce runs on 768 devices with 2 cores and on 512 with 1 core; a tiny
 # sweep on 999 aborted after about 90 s (issue 17). Below that hard ceiling the time of a
 # point grows with devices per core (one tiny point on 128 devices, 2 cores:

@@ -1,5 +1,5 @@
 """A comparison as Markdown (a pull-request comment: the verdict line first,
-then the table), JSON (for machines; shape in the README) or JUnit XML (one
+then the table), JSON (for machines; shape in docs/compare.md) or JUnit XML (one
 test case per point and gate, so CI systems list every gate). Pure."""
 
 from __future__ import annotations

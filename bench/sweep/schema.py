@@ -1,6 +1,6 @@
 """The one schema of a sweep's result rows (`points.parquet`), documented
 column by column. Rows are checked against it before they are written, and
-the README's column list is tested against it."""
+the reference page docs/results-schema.md is generated from it (bench/docs.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("error", pa.string(), "One-line error message when status is not ok."),
     Column("finished_at", pa.string(), "UTC time the point finished, ISO 8601."),
     # Settings
-    Column("preset", pa.string(), "Model preset: tiny, mini or mega."),
+    Column("preset", pa.string(), "Model preset: tiny, shapes, mini or mega."),
     Column("random_weights", pa.bool_(), "True when the weights are random: throughput is real, quality is not."),
     Column("dtype", pa.string(), "Parameter and compute dtype."),
     Column("parallel", pa.string(), "single, pmap or sharded."),
