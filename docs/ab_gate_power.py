@@ -1,6 +1,6 @@
 """How often the A/B throughput gate (tiny-ab-thresholds.toml: a 20 % drop, Mann-Whitney U at
 alpha 0.05) fails an unchanged candidate, and how often it catches every call 30 % slower, by
-resampling per-call latencies measured on this machine (README: Throughput A/B).
+resampling per-call latencies measured on this machine (docs/compare.md: Throughput A/B).
 
     python docs/ab_gate_power.py RUN_DIR [RUN_DIR ...]   # runs of the baseline's 3-point sweep
 

@@ -115,62 +115,19 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
 
 
 def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -> None:
-    from ..runlock import check_run_id, run_lock
+    from ..runlock import check_run_id
     from ..sweep.clock import SweepClock
-    from ..sweep.store import RunStore
 
     clock = SweepClock()
     if options.get("run_id") is not None:
         check_run_id(options["run_id"])
-    try:
-        if options.get("resume"):
-            _check_writable(Path(options["resume"]), "--resume")
-            store = RunStore.open(Path(options["resume"]))
-            stored = SweepDefinition.from_json(store.run["definition"])
-            definition = build_definition(options, explicit, stored)
-            differences = definition.differences(stored)
-            if differences:
-                raise BenchError(f"--resume {options['resume']}: that run was made by another sweep definition "
-                                 f"(differs in: {', '.join(differences)})")
-        else:
-            store = None
-            definition = build_definition(options, explicit | set(SCALAR_FIELDS) | {"prompts"}, SweepDefinition())
-    except SpecError as e:
-        raise BenchError(str(e)) from None
-
+    definition, resumed = _definition_and_store(options, explicit)
     points = definition.points()
     if not options.get("resume"):
         _check_writable(Path(options["out"]), "--out")
-    devices_needed = definition.max_devices()
     config = distributed_config(options)
-    processes = config.num_processes or 1
-    if config.enabled and options.get("interleave"):
-        raise BenchError("--interleave takes turns between two single-process sweeps on one host: "
-                         "not with --num-processes")
-    if config.enabled and definition.min_seconds > 0:
-        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
-                         "use --iters")
-    emulated = None
-    if definition.host_devices is not None:
-        emulated = (definition.host_devices, "--host-devices")
-        check_emulated_count(*emulated)
-    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
-        # processes --devices counts global devices, so each process emulates its share.
-        emulated = (-(-devices_needed // processes), "--devices")
-        check_emulated_count(*emulated)
-    evaluation = None
-    if options.get("eval_metrics"):
-        from evals.evaluate import EvalSettings
-
-        evaluation = EvalSettings(metrics=tuple(m.strip() for m in options["eval_metrics"].split(",") if m.strip()),
-                                  clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
-                                  inception_weights=Path(options["inception_weights"])
-                                  if options.get("inception_weights") else None,
-                                  cmmd_clip=options["eval_cmmd_clip"], dinov2=options["eval_dinov2"])
-        _check_eval_inputs(evaluation, definition)
-        # torch evaluates in this process: JAX must not claim the accelerator's memory up front.
-        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    emulated = _devices_to_emulate(definition, options, config)
+    evaluation = _evaluation_settings(options, definition)
     from ..models.loading import ModelSpec, check_spec  # no JAX work: safe before XLA_FLAGS is set
 
     for dtype in sorted({p.settings["dtype"] for p in points}):
@@ -183,31 +140,120 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     from ..distributed import start
 
     cluster = start(config)
-    import jax
-
-    available = available_devices(devices_needed)
+    available = available_devices(definition.max_devices())
     cache_state = _compilation_cache(options.get("compilation_cache"), options.get("no_compilation_cache", False))
     from ..compile_log import CompileLog
 
     compile_log = CompileLog()
+    session = _session(options, cluster, available, cache_state)
+    store = _open_store(resumed, options, definition, session, cluster, locks)
+    store, done = _shared_store(store, cluster)
+    todo = [p for p in points if p.point_id not in done]
+    echo = click.echo if cluster.is_main else (lambda *args, **kwargs: None)
+    _announce(echo, store, definition, points, todo, cluster, available)
+    _measure(store, definition, todo, options, evaluation, cluster, clock, echo)
+    cluster.goodbye()
+    if not cluster.is_main:
+        click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)
+        return
+    _record_time(store, clock, compile_log)
+    rows = store.rows()
+    _finish(store, rows, options, clock)
+    click.echo(summary_text(_record_time(store, clock, compile_log)), err=True)
+    failed = rows[rows.status.isin(FAILED_STATUSES)]
+    if len(failed):  # after everything is written: the exit status tells CI, the files keep the results
+        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
+        raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({counts}): "
+                           f"{', '.join(failed.point_id)}")
+
+
+def _definition_and_store(options: dict, explicit: set[str]):
+    """The sweep definition from the options (a resumed run's own, which the
+    options may not change), and the resumed run's store (None for a new run)."""
+    from ..sweep.store import RunStore
+
+    try:
+        if not options.get("resume"):
+            return build_definition(options, explicit | set(SCALAR_FIELDS) | {"prompts"}, SweepDefinition()), None
+        _check_writable(Path(options["resume"]), "--resume")
+        store = RunStore.open(Path(options["resume"]))
+        stored = SweepDefinition.from_json(store.run["definition"])
+        definition = build_definition(options, explicit, stored)
+    except SpecError as e:
+        raise BenchError(str(e)) from None
+    differences = definition.differences(stored)
+    if differences:
+        raise BenchError(f"--resume {options['resume']}: that run was made by another sweep definition "
+                         f"(differs in: {', '.join(differences)})")
+    return definition, store
+
+
+def _devices_to_emulate(definition: SweepDefinition, options: dict, config) -> tuple[int, str] | None:
+    """The CPU device count to emulate and the option that asked for it (None:
+    leave XLA_FLAGS alone), after refusing what a multi-process run cannot do."""
+    if config.enabled and options.get("interleave"):
+        raise BenchError("--interleave takes turns between two single-process sweeps on one host: "
+                         "not with --num-processes")
+    if config.enabled and definition.min_seconds > 0:
+        raise BenchError("--min-seconds is not supported across processes (they must agree on every call): "
+                         "use --iters")
+    devices_needed = definition.max_devices()
+    emulated = None
+    if definition.host_devices is not None:
+        emulated = (definition.host_devices, "--host-devices")
+    elif devices_needed > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        # Only the CPU backend reads this flag: on GPU/TPU it changes nothing. Across
+        # processes --devices counts global devices, so each process emulates its share.
+        emulated = (-(-devices_needed // (config.num_processes or 1)), "--devices")
+    if emulated is not None:
+        check_emulated_count(*emulated)
+    return emulated
+
+
+def _evaluation_settings(options: dict, definition: SweepDefinition):
+    """--eval's settings, checked before anything starts; None without --eval."""
+    if not options.get("eval_metrics"):
+        return None
+    from evals.evaluate import EvalSettings
+
+    evaluation = EvalSettings(metrics=tuple(m.strip() for m in options["eval_metrics"].split(",") if m.strip()),
+                              clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
+                              inception_weights=Path(options["inception_weights"])
+                              if options.get("inception_weights") else None,
+                              cmmd_clip=options["eval_cmmd_clip"], dinov2=options["eval_dinov2"])
+    _check_eval_inputs(evaluation, definition)
+    # torch evaluates in this process: JAX must not claim the accelerator's memory up front.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return evaluation
+
+
+def _session(options: dict, cluster, available: list, cache_state: dict) -> dict:
+    """This invocation's entry of run.json's sessions: when, how, and on what."""
+    import jax
 
     from ..environment import device_info, git_commit, host_info, package_versions
-    from ..outputs import RANDOM_WEIGHTS_NOTE
-    from ..sweep.execute import run_points
-    from ..sweep.schema import SCHEMA_VERSION
-    from ..sweep.store import RunStore
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     # Absolute: two checkouts name the same turn file by different relative paths, and compare
     # pairs the runs' calls only when both name the same file (bench/compare/runs.took_turns).
     interleave = str(Path(options["interleave"]).resolve()) if options.get("interleave") else None
-    session = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "command": sys.argv, "compilation_cache": cache_state, "interleave": interleave,
-               "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
-                               "devices": device_info(available), "processes": hosts}}
+    return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": sys.argv, "compilation_cache": cache_state, "interleave": interleave,
+            "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
+                            "devices": device_info(available), "processes": hosts}}
+
+
+def _open_store(resumed, options: dict, definition: SweepDefinition, session: dict, cluster,
+                locks: contextlib.ExitStack):
+    """Process 0 creates the run folder (or reopens the resumed one) and takes
+    its write lock; the other processes get None and learn the folder next."""
+    from ..runlock import run_lock
+    from ..sweep.schema import SCHEMA_VERSION
+    from ..sweep.store import RunStore
+
     if not cluster.is_main:
-        pass  # process 0 alone writes run.json and points.parquet
-    elif store is None:
+        return None  # process 0 alone writes run.json and points.parquet
+    if resumed is None:
         run_dir = Path(options["out"]) / (options.get("run_id") or _default_run_id(definition))
         if run_dir.exists():
             cluster.share("run_dir", {"error": f"{run_dir} already exists"})
@@ -216,27 +262,38 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
             "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "command": sys.argv,
             "created_at": session["started_at"], "definition": definition.to_json(),
             "fingerprint": definition.fingerprint(), "environment": session["environment"],
-            "compilation_cache": cache_state, "sessions": [session]})
+            "compilation_cache": session["compilation_cache"], "sessions": [session]})
         locks.enter_context(run_lock(run_dir))
-    else:
-        locks.enter_context(run_lock(store.run_dir))
-        store = RunStore.open(store.run_dir)  # as the last writer left it, now that none other writes
-        store.discard_staging()
-        lost = store.forget_lost()
-        if lost:
-            click.echo(f"Measuring again the point(s) lost with a process: {', '.join(lost)}", err=True)
-        store.update_run(sessions=[*store.run.get("sessions", []), session])
-    # The run folder and its remaining points are process 0's word: the others
-    # may have started at another second, or read the store before it changed.
+        return store
+    locks.enter_context(run_lock(resumed.run_dir))
+    store = RunStore.open(resumed.run_dir)  # as the last writer left it, now that none other writes
+    store.discard_staging()
+    lost = store.forget_lost()
+    if lost:
+        click.echo(f"Measuring again the point(s) lost with a process: {', '.join(lost)}", err=True)
+    store.update_run(sessions=[*store.run.get("sessions", []), session])
+    return store
+
+
+def _shared_store(store, cluster):
+    """The run folder and its finished points, as process 0 says: the others
+    may have started at another second, or read the store before it changed."""
+    from ..sweep.store import RunStore
+
     shared = cluster.share("run_dir", {"run_dir": str(store.run_dir), "done": sorted(store.finished_ids())}
                            if cluster.is_main else None)
     if "error" in shared:
         raise BenchError(f"process 0 refused the run: {shared['error']}")
     if not cluster.is_main:
         store = RunStore.open(Path(shared["run_dir"]))
-    done = set(shared["done"])
-    todo = [p for p in points if p.point_id not in done]
-    echo = click.echo if cluster.is_main else (lambda *args, **kwargs: None)
+    return store, set(shared["done"])
+
+
+def _announce(echo, store, definition: SweepDefinition, points: list, todo: list, cluster, available: list):
+    import jax
+
+    from ..outputs import RANDOM_WEIGHTS_NOTE
+
     echo(f"Run {store.run_dir}: {len(points)} points, {len(points) - len(todo)} already done "
          f"(resume with: dalle-bench sweep --resume {store.run_dir})", err=True)
     if cluster.process_count > 1:
@@ -244,6 +301,13 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
              f"({jax.local_device_count()} on this process)", err=True)
     if definition.weights == "random" or definition.preset == "tiny":
         echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
+
+
+def _measure(store, definition: SweepDefinition, todo: list, options: dict, evaluation, cluster, clock, echo):
+    """Run the remaining points (evaluating each as it finishes, with --eval;
+    taking turns with another sweep, with --interleave)."""
+    from ..sweep.execute import run_points
+
     after_point = None
     if evaluation is not None and cluster.is_main:
         from evals.evaluate import Evaluator
@@ -264,42 +328,33 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     finally:
         if turns is not None:
             turns.leave()
-    cluster.goodbye()
-    if not cluster.is_main:
-        click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)
-        return
-    _record_time(store, clock, compile_log)
 
+
+def _finish(store, rows, options: dict, clock) -> None:
+    """The closing table and, unless --no-report, the report (and HTML page)."""
     from ..report import key_table, padded_points, write_report
     from ..sweep.schema import THROUGHPUT_DEFINITION
 
-    rows = store.rows()
     click.echo(key_table(rows).to_string(index=False))
     click.echo(f"Throughput: {THROUGHPUT_DEFINITION}.", err=True)
     padded = padded_points(rows)
     if padded:
         click.echo(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
                    "counts full batches.", err=True)
-    if options.get("report", True):
-        with clock.timing("report"):
-            _, report_dir = write_report(store.run_dir)
-            if options.get("html"):
-                from ..report_html import write_html_report
-
-                page = write_html_report(store.run_dir)
-        if options.get("html"):
-            click.echo(f"Results in {store.run_dir}; report: {page} (and report.md, CSVs)", err=True)
-        else:
-            click.echo(f"Results in {store.run_dir}; report: {report_dir / 'report.md'} (and CSVs; "
-                       f"a page with plots: dalle-bench report {store.run_dir} --html)", err=True)
-    else:
+    if not options.get("report", True):
         click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
-    click.echo(summary_text(_record_time(store, clock, compile_log)), err=True)
-    failed = rows[rows.status.isin(FAILED_STATUSES)]
-    if len(failed):  # after everything is written: the exit status tells CI, the files keep the results
-        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
-        raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({counts}): "
-                           f"{', '.join(failed.point_id)}")
+        return
+    with clock.timing("report"):
+        _, report_dir = write_report(store.run_dir)
+        if options.get("html"):
+            from ..report_html import write_html_report
+
+            page = write_html_report(store.run_dir)
+    if options.get("html"):
+        click.echo(f"Results in {store.run_dir}; report: {page} (and report.md, CSVs)", err=True)
+    else:
+        click.echo(f"Results in {store.run_dir}; report: {report_dir / 'report.md'} (and CSVs; "
+                   f"a page with plots: dalle-bench report {store.run_dir} --html)", err=True)
 
 
 def _record_time(store, clock, compile_log) -> dict:
