@@ -225,7 +225,7 @@ def test_an_unchanged_copy_passes(seed):
 
 
 def test_overlapping_noise_is_not_a_regression():
-    # Wide noise (20 % spread): the candidate's median is 8 % higher by chance, but its calls
+    # Wide noise (20 % spread): the candidate's median is 7 % higher by chance, but its calls
     # interleave with the baseline's; the summary medians alone would call it a regression.
     base = np.array([0.17, 0.18, 0.19, 0.20, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26])
     cand = np.array([0.165, 0.185, 0.20, 0.21, 0.225, 0.235, 0.245, 0.26, 0.27, 0.28])
