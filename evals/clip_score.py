@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError, first_line
-from bench.sources import looks_local
+from bench.sources import WEIGHT_FILES, looks_local
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "flax_model.msgpack")
 
 
 def check_clip_source(source: str, option: str = "--clip") -> None:

@@ -3,15 +3,11 @@ stands for itself, a local folder for a hash of its weight files."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.sources import looks_local
-
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "flax_model.msgpack")
+from bench.sources import looks_local, weights_id  # noqa: F401 (the metrics name networks through this module)
 
 
 def local_folder(source: str, option: str) -> Path | None:
@@ -22,25 +18,6 @@ def local_folder(source: str, option: str) -> Path | None:
     if looks_local(source):
         raise BenchError(f"{option}: checkpoint folder not found: {source}")
     return None
-
-
-def weights_id(source: str) -> str:
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        return source
-    files = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
-    if not files:
-        return str(folder.resolve())
-    stats = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    return _digest(stats)
-
-
-@functools.lru_cache(maxsize=16)
-def _digest(stats: tuple) -> str:
-    digest = hashlib.sha1()
-    for path, _, _ in stats:
-        digest.update(Path(path).read_bytes())
-    return "sha1-" + digest.hexdigest()[:16]
 
 
 def slug(text: str) -> str:

@@ -46,6 +46,12 @@ def test_metadata_records_settings_devices_scores_and_timings(generated):
     assert meta["prompts"] == PROMPTS and meta["num_images"] == 3 and meta["seed"] == 1
     assert meta["sampling"] == {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "cond_scale": 10.0}
     assert meta["model"]["preset"] == "tiny" and meta["model"]["random_weights"] is True
+    # The tiny preset is built into local folders: each is named by a hash of its weight files.
+    from bench.sources import weights_id
+
+    sources, revisions = meta["model"]["sources"], meta["model"]["revisions"]
+    assert set(revisions) == {"dalle", "vqgan", "clip"} and len(set(revisions.values())) == 3
+    assert all(revisions[k].startswith("sha1-") and revisions[k] == weights_id(sources[k]) for k in revisions)
     assert "random weights" in meta["warning"]
     assert meta["devices"]["device_count"] == 1 and meta["devices"]["platform"] == "cpu"
     assert meta["parallel"] == {"mode": "single", "devices": 1, "batch_per_device": 2, "global_batch": 2}

@@ -112,6 +112,10 @@ def test_run_json_records_command_definition_and_environment(swept):
     assert env["host"]["hostname"] and env["host"]["cpu"]
     assert set(env["git"]) == {"commit", "dirty"}
     assert run["compilation_cache"] == {"enabled": False}
+    from bench.sources import weights_id
+
+    checkpoints = run["checkpoints"]
+    assert {k: weights_id(v) for k, v in checkpoints["sources"].items()} == checkpoints["revisions"]
 
 
 def test_sweep_html_writes_the_page(swept):

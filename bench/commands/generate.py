@@ -94,7 +94,7 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
         "seed": seed,
         "sampling": {"temperature": temperature, "top_k": top_k, "top_p": top_p, "cond_scale": cond_scale},
         "model": {"preset": preset, "weights": spec.resolved_weights(), "dtype": dtype, "sources": models.sources,
-                  "random_weights": models.random_weights},
+                  "revisions": models.revisions, "random_weights": models.random_weights},
         "parallel": {"mode": mode, "devices": devices, "batch_per_device": batch_per_device,
                      "global_batch": parallel_config.global_batch},
         "devices": device_info(chosen),

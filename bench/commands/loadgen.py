@@ -116,7 +116,7 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     }
     store = ScenarioStore.create(run_dir, {
         "schema_version": SCENARIO_SCHEMA_VERSION, "run_id": run_dir.name, "command": sys.argv,
-        "created_at": _now(), "loadgen": settings_record, "model": base | {"sources": models.sources},
+        "created_at": _now(), "loadgen": settings_record, "model": base | {"sources": models.sources, "revisions": models.revisions},
         "capacity": {"warm_up_batch_s": capacity.batch_seconds, "samples_per_s": capacity.samples_per_s},
         "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                         "devices": device_info(devices)}})

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from ..choices import DTYPES, WEIGHTS
 from ..errors import BenchError, first_line
-from ..sources import looks_local
+from ..sources import looks_local, weights_id
 from . import clip as clip_lib
 from . import dallebart
 from .presets import UnknownPreset, get_preset
@@ -51,6 +51,10 @@ class Models:
     clip_params: Any
     clip_processor: Any
     clip_prep: clip_lib.ClipPreprocessing
+    revisions: dict[str, str | None]
+    """Per model, the weights that were loaded: the Hub commit the download
+    resolved to, a hash of a local folder's weight files, or None (random
+    weights; a wandb artifact, whose name carries its version)."""
 
     @property
     def params(self) -> dict:
@@ -108,18 +112,29 @@ def load_models(spec: ModelSpec) -> Models:
         clip, clip_params, clip_processor = clip_lib.load_clip(str(clip_tokenizer_dir), dtype,
                                                                random_config=preset.clip_config)
         sources = {k: f"random ({v} architecture)" for k, v in sources.items()}
+        revisions = {"dalle": None, "vqgan": None, "clip": None}
     else:
         dalle, dalle_params = _load("--model", sources["dalle"], dallebart.load_dallebart, dtype)
         processor = _load("--model", sources["dalle"], dallebart.load_processor)
         vqgan, vqgan_params = _load("--vqgan", sources["vqgan"], _load_vqgan, dtype, vqgan_revision)
         clip, clip_params, clip_processor = _load("--clip", sources["clip"], clip_lib.load_clip, dtype)
+        revisions = {name: _revision(model, sources[name])
+                     for name, model in (("dalle", dalle), ("vqgan", vqgan), ("clip", clip))}
 
     return Models(
         spec=spec, sources=sources, random_weights=weights == "random", dalle=dalle, dalle_params=dalle_params,
         processor=processor, geometry=dallebart.TextGeometry.of(dalle.config), vqgan=vqgan,
         vqgan_params=vqgan_params, clip=clip, clip_params=clip_params, clip_processor=clip_processor,
-        clip_prep=clip_lib.ClipPreprocessing.of(clip, clip_processor),
+        clip_prep=clip_lib.ClipPreprocessing.of(clip, clip_processor), revisions=revisions,
     )
+
+
+def _revision(model, source: str) -> str | None:
+    """transformers records the Hub commit a download resolved to; a local folder is named by its weights."""
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return commit
+    return weights_id(source) if looks_local(source) else None
 
 
 def _load(option: str, source: str, loader, *args):

@@ -41,8 +41,13 @@ _DALLEBART_COMMON = dict(
 VQGAN_F16_16384 = dict(ch=128, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], resolution=256,
                        z_channels=256, embed_dim=256, n_embed=16384, out_ch=3, in_channels=3, dropout=0.0)
 
-# openai/clip-vit-base-patch32 (the notebook's re-ranker) is CLIPConfig's default architecture.
-CLIP_VIT_B32: dict = {}
+# The original notebook re-ranks with openai/clip-vit-large-patch14; its architecture, for random weights.
+# (Evaluation's CLIP score keeps ViT-B/32 by default, the convention MLPerf's text-to-image scoring uses.)
+CLIP_VIT_L14 = dict(
+    text_config=dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12),
+    vision_config=dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=24,
+                       image_size=224, patch_size=14),
+    projection_dim=768)
 
 TINY_IMAGE_VOCAB = 1024
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent.parent / "checkpoints"
@@ -51,19 +56,19 @@ SHAPES_CODEBOOK = 16
 
 def _published(name: str, description: str, dalle: str, *, d_model: int, layers: int, heads: int, ffn_dim: int,
                encoder_vocab_size: int, image_vocab_size: int, init_std: float) -> Preset:
-    """A published DalleBart with the published VQGAN and the notebook's CLIP.
+    """A published DalleBart with the published VQGAN and the notebook's re-ranking CLIP (ViT-L/14).
     Token ids as in the published config.json (end-of-sequence 16385 lies past
     mini's logits, so nothing is masked there: the reference behaves the same)."""
     return Preset(
         name=name, description=description, dalle=dalle, vqgan="dalle-mini/vqgan_imagenet_f16_16384",
-        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-base-patch32",
+        vqgan_revision="e93a26e7707683d349bf5d5c41c5b0ef69b677a9", clip="openai/clip-vit-large-patch14",
         dalle_config=dict(_DALLEBART_COMMON, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
                           encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn_dim,
                           decoder_ffn_dim=ffn_dim, encoder_vocab_size=encoder_vocab_size,
                           image_vocab_size=image_vocab_size, bos_token_id=16385, eos_token_id=16385,
                           pad_token_id=16385, decoder_start_token_id=16384, min_length=257, max_length=257,
                           normalize_text=True, init_std=init_std),
-        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_B32,
+        vqgan_config=VQGAN_F16_16384, clip_config=CLIP_VIT_L14,
     )
 
 

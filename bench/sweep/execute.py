@@ -226,11 +226,21 @@ def measure_here(store: RunStore, context: Context, point: Point, progress: bool
     return report
 
 
+def _record_checkpoints(store: RunStore, models: Models) -> None:
+    """run.json's `checkpoints`: where each model came from and which weights
+    those were (the Hub commit or a local folder's hash), once per run."""
+    record = {"sources": models.sources, "revisions": models.revisions}
+    if store.run.get("checkpoints") != record:
+        store.update_run(checkpoints=record)
+
+
 def _measure(store: RunStore, context: Context, point: Point, sampling: SamplingConfig, parallel: ParallelConfig,
              devices: list, progress: bool) -> dict:
     definition, prompts = context.definition, context.prompts
     dtype = point.settings["dtype"]
     models = context.models_for(dtype)
+    if context.cluster.is_main:
+        _record_checkpoints(store, models)
     weights = context.placed_params(dtype, parallel, devices, models)
 
     structure = sampling.structure
