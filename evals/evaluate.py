@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import BenchError
 from bench.cache import cache_root
+from bench.errors import BenchError
 from bench.outputs import image_name
 from bench.shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from bench.sweep.spec import SweepDefinition
@@ -128,63 +128,30 @@ class Evaluator:
 
     def evaluate_missing(self) -> int:
         """Evaluate what is missing; returns the number of points evaluated."""
-        settings, run_dir, store = self.settings, self.run_dir, self.store
+        settings, store = self.settings, self.store
         definition = SweepDefinition.from_json(store.run["definition"])
         frame = store.rows()
         rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
         networks = {m.name: self.bank.describe(m.features[0]) for m in self.metrics}
         todo = [(i, [m for m in self.metrics if needs(m, r, settings, networks[m.name])])
                 for i, r in enumerate(rows) if r["status"] == "ok"]
-        todo = [(i, metrics) for i, metrics in todo if metrics]
-        prompt_path = run_dir / PROMPT_SCORES
+        prompt_path = self.run_dir / PROMPT_SCORES
         prompt_rows = pd.read_parquet(prompt_path).to_dict("records") if prompt_path.exists() else []
         evaluated = 0
         for index, metrics in todo:
-            if self._reference_pending():
+            if metrics and self._reference_pending():
                 # The baseline point has not run yet: evaluated after it has.
                 metrics = [m for m in metrics if not m.needs_reference]
             if not metrics:
                 continue
-            row = dict(rows[index])
-            folder = run_dir / row["images_dir"]
-            # Files by (prompt, sample), not by name: prompt1000 sorts before prompt101.
-            files = [folder / image_name(p, s) for p in range(len(definition.prompts))
-                     for s in range(definition.num_images)]
-            missing = [f.name for f in files if not f.is_file()]
-            if missing:
-                raise BenchError(f"{folder}: missing {len(missing)} image(s), e.g. {missing[0]}")
-            if "clip" in {m.name for m in metrics} and "rerank" in settings.metrics:
-                # rerank reads the scores clip computes: new scores make its figures stale.
-                metrics = [m for m in self.metrics if m in metrics or m.name == "rerank"]
-            notes = parse_notes(row.get(NOTES_COLUMN))
-            if any(m.needs_reference for m in metrics) and row.get("fid_reference") != settings.fid_ref:
-                # Figures against another reference must not stay labelled with this one.
-                row.update({column: None for column in registry.reference_only_columns()})
-                notes = {k: v for k, v in notes.items() if not registry.METRICS[k].needs_reference}
-            features: dict = {}
-            columns, reasons = compute(metrics, self.bank, load_images(files), image_prompts(definition),
-                                       definition.num_images, features)
-            row.update(columns)
-            notes = {k: v for k, v in notes.items() if k not in {m.name for m in metrics}} | reasons
-            row[NOTES_COLUMN] = format_notes(notes)
-            if "clip" in {m.name for m in metrics}:
-                kept = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == row["point_id"]}
-                prompt_rows = [r for r in prompt_rows if r["point_id"] != row["point_id"]]
-                # New CLIP scores must not drop the prompts' adherence columns.
-                prompt_rows += [{**{k: v for k, v in kept.get(r["prompt_index"], {}).items()
-                                    if k.startswith("adherence")}, **r}
-                                for r in prompt_table(row["point_id"], definition, features["clip_scores"],
-                                                      settings.clip)]
-            if "adherence" in {m.name for m in metrics} and "adherence" in features:
-                prompt_rows = _with_adherence(prompt_rows, row["point_id"], definition, features["adherence"])
+            metrics = self._with_dependents(metrics)
+            row, notes, features = self._evaluate_point(dict(rows[index]), metrics, definition)
+            prompt_rows = self._prompt_rows(prompt_rows, row["point_id"], metrics, features, definition)
             rows[index] = row
             store.replace_rows(rows)
             if prompt_rows:
                 write_table_atomic(prompt_path, pd.DataFrame(prompt_rows))
-            figures = ", ".join(f"{m.value_column} {row[m.value_column]:.4g}" if row.get(m.value_column) is not None
-                                else f"{m.name} null ({notes[m.name]})" for m in metrics
-                                if row.get(m.value_column) is not None or m.name in notes)
-            self.echo(f"{row['point_id']}: {figures}")
+            self.echo(f"{row['point_id']}: {_figures(row, metrics, notes)}")
             evaluated += 1
         if evaluated:
             store.update_run(evaluation={
@@ -194,6 +161,59 @@ class Evaluator:
                 "cmmd_clip": settings.cmmd_clip, "dinov2": settings.dinov2,
             })
         return evaluated
+
+    def _with_dependents(self, metrics: list) -> list:
+        """rerank reads the scores clip computes: new scores make its figures stale."""
+        if "clip" in {m.name for m in metrics} and "rerank" in self.settings.metrics:
+            return [m for m in self.metrics if m in metrics or m.name == "rerank"]
+        return metrics
+
+    def _evaluate_point(self, row: dict, metrics: list, definition: SweepDefinition) -> tuple[dict, dict, dict]:
+        """The point's row with these metrics' columns, its notes, and the features computed on the way."""
+        files = _point_images(self.run_dir / row["images_dir"], definition)
+        notes = parse_notes(row.get(NOTES_COLUMN))
+        if any(m.needs_reference for m in metrics) and row.get("fid_reference") != self.settings.fid_ref:
+            # Figures against another reference must not stay labelled with this one.
+            row.update({column: None for column in registry.reference_only_columns()})
+            notes = {k: v for k, v in notes.items() if not registry.METRICS[k].needs_reference}
+        features: dict = {}
+        columns, reasons = compute(metrics, self.bank, load_images(files), image_prompts(definition),
+                                   definition.num_images, features)
+        row.update(columns)
+        notes = {k: v for k, v in notes.items() if k not in {m.name for m in metrics}} | reasons
+        row[NOTES_COLUMN] = format_notes(notes)
+        return row, notes, features
+
+    def _prompt_rows(self, prompt_rows: list[dict], point_id: str, metrics: list, features: dict,
+                     definition: SweepDefinition) -> list[dict]:
+        """prompt_scores.parquet's rows with this point's new per-prompt CLIP scores and adherence."""
+        names = {m.name for m in metrics}
+        if "clip" in names:
+            kept = {r["prompt_index"]: r for r in prompt_rows if r["point_id"] == point_id}
+            prompt_rows = [r for r in prompt_rows if r["point_id"] != point_id]
+            # New CLIP scores must not drop the prompts' adherence columns.
+            prompt_rows += [{**{k: v for k, v in kept.get(r["prompt_index"], {}).items()
+                                if k.startswith("adherence")}, **r}
+                            for r in prompt_table(point_id, definition, features["clip_scores"], self.settings.clip)]
+        if "adherence" in names and "adherence" in features:
+            prompt_rows = _with_adherence(prompt_rows, point_id, definition, features["adherence"])
+        return prompt_rows
+
+
+def _point_images(folder: Path, definition: SweepDefinition) -> list[Path]:
+    """A point's image files by (prompt, sample), not by name (prompt1000 sorts before prompt101); all must be there."""
+    files = [folder / image_name(p, s) for p in range(len(definition.prompts)) for s in range(definition.num_images)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise BenchError(f"{folder}: missing {len(missing)} image(s), e.g. {missing[0]}")
+    return files
+
+
+def _figures(row: dict, metrics: list, notes: dict) -> str:
+    """The progress line's figures: each metric's value, or why it is null."""
+    return ", ".join(f"{m.value_column} {row[m.value_column]:.4g}" if row.get(m.value_column) is not None
+                     else f"{m.name} null ({notes[m.name]})" for m in metrics
+                     if row.get(m.value_column) is not None or m.name in notes)
 
 
 def check_inputs(store: RunStore, settings: EvalSettings) -> None:

@@ -39,15 +39,7 @@ def check_prompts(prompts) -> list[str]:
 def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model, vqgan,
                  clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress,
                  coordinator=None, num_processes=None, process_id=None, distributed_timeout=300.0):
-    prompts = check_prompts(prompts)
-    if num_images < 1:
-        raise BenchError(f"-n/--num-images must be >= 1, got {num_images}")
-    if not 0 <= seed < 2**31:
-        raise BenchError(f"--seed must be in [0, 2^31), got {seed}")
-    if devices < 1:
-        raise BenchError(f"--devices must be >= 1, got {devices}")
-    if Path(out).exists() and not Path(out).is_dir():
-        raise BenchError(f"--out: {out} is a file, not a folder")
+    prompts = _checked_inputs(prompts, num_images, seed, devices, out)
     sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
     from ..distributed import DistributedConfig, start
     from ..models.loading import ModelSpec, check_spec, load_models  # imports JAX, starts nothing
@@ -64,15 +56,13 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     # JAX starts here, after XLA_FLAGS is final.
     cluster = start(config)
     from ..devices import select_devices
-    from ..environment import device_info, git_commit, package_versions
     from ..generate import generate
-    from ..outputs import RANDOM_WEIGHTS_NOTE, image_name, write_generation
+    from ..outputs import RANDOM_WEIGHTS_NOTE, write_generation
 
     chosen = select_devices(devices)
-
-    start = time.perf_counter()
+    loading_began = time.perf_counter()
     models = load_models(spec)
-    load_seconds = time.perf_counter() - start
+    load_seconds = time.perf_counter() - loading_began
     if models.random_weights and cluster.is_main:
         click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
 
@@ -84,18 +74,44 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
     for i in result.truncated_prompts:
         click.echo(f"Warning: prompt {i + 1} is longer than {models.dalle.config.max_text_length} text tokens "
                    "and was truncated", err=True)
+    metadata = generation_record(prompts, num_images, seed, sampling, spec, models, parallel_config, chosen,
+                                 result, load_seconds)
+    write_generation(Path(out), prompts, result, metadata)
+    _print_summary(metadata, result, chosen, out)
+
+
+def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> list[str]:
+    """The prompts, once every option that needs no JAX is known to be usable."""
+    prompts = check_prompts(prompts)
+    if num_images < 1:
+        raise BenchError(f"-n/--num-images must be >= 1, got {num_images}")
+    if not 0 <= seed < 2**31:
+        raise BenchError(f"--seed must be in [0, 2^31), got {seed}")
+    if devices < 1:
+        raise BenchError(f"--devices must be >= 1, got {devices}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise BenchError(f"--out: {out} is a file, not a folder")
+    return prompts
+
+
+def generation_record(prompts: list[str], num_images: int, seed: int, sampling: SamplingConfig, spec, models,
+                      parallel_config, chosen: list, result, load_seconds: float) -> dict:
+    """generate.json: every setting, the models and weights, the machine, each image's score, the timings."""
+    from ..environment import device_info, git_commit, package_versions
+    from ..outputs import RANDOM_WEIGHTS_NOTE, image_name
 
     images_total = len(prompts) * num_images
-    padding = padded_rows(len(prompts), num_images, parallel_config.global_batch)
     run_seconds = sum(result.batch_seconds)
-    metadata = {
+    record = {
         "prompts": prompts,
         "num_images": num_images,
         "seed": seed,
-        "sampling": {"temperature": temperature, "top_k": top_k, "top_p": top_p, "cond_scale": cond_scale},
-        "model": {"preset": preset, "weights": spec.resolved_weights(), "dtype": dtype, "sources": models.sources,
-                  "revisions": models.revisions, "random_weights": models.random_weights},
-        "parallel": {"mode": mode, "devices": devices, "batch_per_device": batch_per_device,
+        "sampling": {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
+                     "cond_scale": sampling.cond_scale},
+        "model": {"preset": spec.preset, "weights": spec.resolved_weights(), "dtype": spec.dtype,
+                  "sources": models.sources, "revisions": models.revisions, "random_weights": models.random_weights},
+        "parallel": {"mode": parallel_config.mode, "devices": parallel_config.devices,
+                     "batch_per_device": parallel_config.batch_per_device,
                      "global_batch": parallel_config.global_batch},
         "devices": device_info(chosen),
         "versions": package_versions(),
@@ -106,14 +122,22 @@ def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scal
         "timings": {"load_seconds": load_seconds, "compile_seconds": result.compile_seconds,
                     "batch_seconds": result.batch_seconds, "seconds_per_image": run_seconds / images_total,
                     "images_per_second": images_total / run_seconds,
-                    "throughput_definition": GENERATE_THROUGHPUT, "padded_rows": padding},
+                    "throughput_definition": GENERATE_THROUGHPUT,
+                    "padded_rows": padded_rows(len(prompts), num_images, parallel_config.global_batch)},
         "truncated_prompts": result.truncated_prompts,
     }
     if models.random_weights:
-        metadata["warning"] = RANDOM_WEIGHTS_NOTE
-    write_generation(Path(out), prompts, result, metadata)
+        record["warning"] = RANDOM_WEIGHTS_NOTE
+    return record
+
+
+def _print_summary(record: dict, result, chosen: list, out) -> None:
+    timings, parallel = record["timings"], record["parallel"]
+    images_total = len(record["images"])
+    run_seconds = sum(timings["batch_seconds"])
     click.echo(f"{images_total} images in {run_seconds:.2f} s ({run_seconds / images_total:.3f} s/image, "
-               f"compile {result.compile_seconds:.1f} s) on {devices} {chosen[0].platform} device(s), "
-               f"mode {mode}; best CLIP score {float(np.max(result.clip_scores)):.2f}; written to {out}")
+               f"compile {result.compile_seconds:.1f} s) on {parallel['devices']} {chosen[0].platform} device(s), "
+               f"mode {parallel['mode']}; best CLIP score {float(np.max(result.clip_scores)):.2f}; written to {out}")
+    padding = timings["padded_rows"]
     click.echo(f"Throughput: {GENERATE_THROUGHPUT}" + (f"; {padding} padding row(s) in the last batch" if padding
                                                        else "") + ".", err=True)
