@@ -74,8 +74,6 @@ def image_prompts(definition: SweepDefinition) -> list[str]:
 
 
 def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray, clip: str) -> list[dict]:
-    from .statistics import ScoreSummary
-
     per_prompt = scores.reshape(len(definition.prompts), definition.num_images)
     rows = []
     for i, prompt in enumerate(definition.prompts):

@@ -1,5 +1,5 @@
-"""Naming the feature networks' weights in cache keys and outputs: a Hub id
-stands for itself, a local folder for a hash of its weight files."""
+"""Naming the feature networks in cache keys and outputs, and finding a
+local network folder (their weights are named by bench.sources.weights_id)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.sources import looks_local, weights_id  # noqa: F401 (the metrics name networks through this module)
+from bench.sources import looks_local
 
 
 def local_folder(source: str, option: str) -> Path | None:

@@ -19,7 +19,7 @@ from ..sweep.store import POINTS_FILE, read_run_file
 from .gates import required_columns
 from .match import required_key_columns
 
-LATENCIES_FILE = "latencies.npy"  # written by the sweep (bench/sweep/execute.py)
+LATENCIES_FILE = "latencies.npy"  # written by the sweep (bench/sweep/shares.py)
 
 
 @dataclass(frozen=True)

@@ -10,36 +10,32 @@ those programs."""
 
 from __future__ import annotations
 
-import datetime
 import gc
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jax
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from ..batching import padded_rows, plan_batches
+from ..batching import plan_batches
 from ..devices import select_devices
 from ..distributed import Cluster, DistributedError
 from ..errors import BenchError, RunWriteError, first_line
 from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
-from ..outputs import image_name, to_uint8
 from ..parallel import ParallelConfig, Runner, place_params
-from ..peak import device_peak, shared_by_devices
 from ..pipeline import PromptTable, Stages, build_program, build_stages
-from ..roofline import ClipShape, DalleBartShape, VQGANShape, pipeline_cost
-from ..sampling import SamplingConfig, SamplingStructure
+from ..sampling import SamplingConfig
 from ..stats import LatencyStats
 from ..timing import TimingPolicy, time_calls
 from .clock import SweepClock
+from .rows import base_row, combine_reports, point_configs, structure_of, summary_line, utc_now
+from .shares import write_share
 from .spec import Point, SweepDefinition
-from .store import RunStore, writing
+from .store import RunStore
 
 
 
@@ -114,11 +110,6 @@ class Context:
         return runner, seconds
 
 
-def structure_of(settings: dict) -> SamplingStructure:
-    """The sampling structure of a point's settings (valid or not)."""
-    return SamplingStructure.of(settings["cond_scale"], settings["top_k"], settings["top_p"])
-
-
 def program_group(point: Point) -> tuple:
     """What a point's compiled programs depend on: dtype, layout, batch shape, sampling structure."""
     s = point.settings
@@ -156,7 +147,7 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
         except DistributedError as e:  # only process 0 waits for reports
             store.discard_staging()
             store.append({**base_row(store, context, point), "status": "lost", "error": str(e),
-                          "finished_at": _now()})
+                          "finished_at": utc_now()})
             cluster.share(f"{point.point_id}/verdict", str(e))
             raise
         if cluster.is_main:
@@ -176,33 +167,6 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
         stop = cluster.share(f"{point.point_id}/verdict", None, patience=2.0)
         if stop:
             raise DistributedError(f"process 0 stopped the run: {stop}")
-
-
-def base_row(store: RunStore, context: Context, point: Point) -> dict:
-    definition, s = context.definition, point.settings
-    processes = context.cluster.process_count
-    return {
-        "run_id": store.run_id, "point_id": point.point_id, "point_index": point.index,
-        "preset": definition.preset, "dtype": s["dtype"], "parallel": s["parallel"], "devices": s["devices"],
-        "processes": processes, "local_devices": s["devices"] // processes,
-        "batch_per_device": s["batch_per_device"], "global_batch": s["devices"] * s["batch_per_device"],
-        "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"], "cond_scale": s["cond_scale"],
-        "seed": s["seed"], "structure": structure_of(s).key, "prompts": definition.prompts_source,
-        "num_prompts": len(context.prompts),
-        "num_images": definition.num_images,
-    }
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def point_configs(point: Point) -> tuple[SamplingConfig, ParallelConfig]:
-    """The point's sampling and layout configs (ValueError for a bad combination)."""
-    s = point.settings
-    return (SamplingConfig(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"],
-                           cond_scale=s["cond_scale"]),
-            ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"]))
 
 
 def measure_here(store: RunStore, context: Context, point: Point, progress: bool) -> dict:
@@ -305,89 +269,6 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
             "peak_device_memory_bytes": peak_memory}
 
 
-def combine_reports(store: RunStore, context: Context, point: Point, reports: list[dict]) -> dict:
-    """Process 0: one row from every process's report, and the point's images
-    folder from their shares. Latencies are taken call by call from the
-    slowest process: a global batch is done when its last rows are."""
-    row = base_row(store, context, point)
-    rss = [r["host_peak_rss_bytes"] for r in reports if "host_peak_rss_bytes" in r]  # none for invalid points
-    row["host_peak_rss_bytes"] = max(rss) if rss else None
-    bad = [(k, r) for k, r in enumerate(reports) if r["status"] != "ok"]
-    if bad:
-        k, report = bad[0]
-        shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
-        where = f"process {k}: " if len(reports) > 1 and report["status"] != "invalid" else ""
-        return {**row, "status": report["status"], "error": where + report["error"], "finished_at": _now()}
-    try:
-        return _combine_measured(store, context, point, reports, row)
-    except RunWriteError:
-        raise  # the run folder cannot be written: the run stops, this point is measured again on resume
-    except Exception as e:  # e.g. a share missing from the images: the point failed, the sweep goes on
-        shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
-        return {**row, "status": "failed", "error": f"{type(e).__name__}: {first_line(e)}"[:500],
-                "finished_at": _now()}
-
-
-def _combine_measured(store: RunStore, context: Context, point: Point, reports: list[dict], row: dict) -> dict:
-    calls = min(len(r["latencies"]) for r in reports)
-    per_process = np.array([r["latencies"][:calls] for r in reports])
-    latencies = per_process.max(axis=0)
-    process_p50 = np.median(per_process, axis=1)
-    sampling, parallel = point_configs(point)
-    dtype = point.settings["dtype"]
-    models = context.models_for(dtype)
-    images_dir = publish_shares(store, point, len(context.prompts), context.definition.num_images, len(reports),
-                                latencies)
-    timing = _timing_columns(LatencyStats.of(list(latencies)), parallel, models.geometry.image_length)
-    stage_names = reports[0]["stages"]
-    memory = [r["peak_device_memory_bytes"] for r in reports if r["peak_device_memory_bytes"] is not None]
-    clip_scores = np.load(images_dir / "clip_scores.npy")
-    return {
-        **row, "status": "ok", "finished_at": _now(), "random_weights": reports[0]["random_weights"],
-        "compile_s": max(r["compile_s"] for r in reports), "compiled": any(r["compiled"] for r in reports),
-        "stage_compile_s": max(r["stage_compile_s"] for r in reports), "warmup": max(r["warmup"] for r in reports),
-        "timed_s": float(latencies.sum()), **timing,
-        "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),
-        "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
-        **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
-        **_roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
-        "peak_device_memory_bytes": max(memory) if memory else None,
-        "images_dir": str(images_dir.relative_to(store.run_dir)), "clip_score_mean": float(np.mean(clip_scores)),
-    }
-
-
-def _timing_columns(stats: LatencyStats, parallel: ParallelConfig, image_tokens: int) -> dict:
-    images_per_s = parallel.global_batch / stats.p50
-    return {
-        "iterations": stats.count, "latency_min_s": stats.min, "latency_p50_s": stats.p50,
-        "latency_p90_s": stats.p90, "latency_p99_s": stats.p99, "latency_mean_s": stats.mean,
-        "latency_std_s": stats.std, "latency_p50_ci_low_s": stats.p50_ci_low,
-        "latency_p50_ci_high_s": stats.p50_ci_high, "p90_supported": stats.p90_supported,
-        "p99_supported": stats.p99_supported, "images_per_s": images_per_s,
-        "images_per_s_per_device": images_per_s / parallel.devices, "image_tokens_per_s": images_per_s * image_tokens,
-        "seconds_per_image": stats.p50 / parallel.global_batch,
-    }
-
-
-def _roofline_columns(context: Context, models: Models, sampling: SamplingConfig, parallel: ParallelConfig,
-                      dtype: str, seconds_per_image: float) -> dict:
-    cost = pipeline_cost(DalleBartShape.of(models.dalle.config), VQGANShape.of(models.vqgan.config),
-                         ClipShape.of(models.clip.config, models.clip_prep.text_length),
-                         unconditioned_pass=sampling.unconditioned_pass, batch=parallel.batch_per_device,
-                         itemsize=jax.numpy.dtype(dtype).itemsize)
-    device = jax.local_devices()[0]
-    peak = device_peak(device, dtype, measure=context.definition.measure_peak, cache=context.peaks)
-    # Per-image time counts every device working together; emulated CPU devices share their host's peak.
-    peak = peak.times(context.cluster.hosts if shared_by_devices(device.platform) else parallel.devices)
-    roofline_s = cost.seconds(peak)
-    return {
-        "flops_per_image": cost.total.flops, "bytes_per_image": cost.total.bytes, "peak_flops": peak.flops,
-        "peak_bandwidth": peak.bandwidth, "peak_source": peak.source, "roofline_s_per_image": roofline_s,
-        "roofline_fraction": roofline_s / seconds_per_image,
-        "achieved_flops": cost.total.flops / seconds_per_image,
-    }
-
-
 def time_stages(stage_runner, device_batch: dict, policy: TimingPolicy) -> tuple[dict[str, float], float]:
     """Median seconds per batch of each stage, each its own compiled program
     (`stage_runner(name, inputs) -> (runner, seconds compiling)`), fed the
@@ -408,60 +289,3 @@ def time_stages(stage_runner, device_batch: dict, policy: TimingPolicy) -> tuple
     return results, compile_s
 
 
-def write_share(staging: Path, merged: dict, process: int) -> None:
-    """This process's images (PNGs) and a part file with their tokens and CLIP
-    scores, indexed by (prompt, sample), for process 0 to merge."""
-    with writing(staging):
-        for p, s, image in zip(merged["prompt"], merged["sample"], merged["images"]):
-            Image.fromarray(to_uint8(image)).save(staging / image_name(int(p), int(s)))
-        np.savez(staging / f"part-{process}.npz", prompt=merged["prompt"], sample=merged["sample"],
-                 tokens=merged["tokens"].astype(np.int32), clip_scores=merged["clip_scores"].astype(np.float32))
-
-
-def publish_shares(store: RunStore, point: Point, num_prompts: int, num_images: int, processes: int,
-                   latencies: np.ndarray) -> Path:
-    """Merge the processes' part files into tokens.npy (int32 [prompts, n, 256])
-    and clip_scores.npy ([prompts, n]), add latencies.npy (every timed call,
-    seconds, in call order), then move the folder into images/<point-id>/ in
-    one rename."""
-    staging = store.staging_dir(point.point_id)
-    parts = [np.load(staging / f"part-{k}.npz") for k in range(processes)]
-    length = parts[0]["tokens"].shape[-1]
-    tokens = np.zeros((num_prompts, num_images, length), np.int32)
-    scores = np.zeros((num_prompts, num_images), np.float32)
-    filled = np.zeros((num_prompts, num_images), bool)
-    for part in parts:
-        tokens[part["prompt"], part["sample"]] = part["tokens"]
-        scores[part["prompt"], part["sample"]] = part["clip_scores"]
-        filled[part["prompt"], part["sample"]] = True
-    if not filled.all():
-        raise RuntimeError(f"images missing from the processes' shares: {np.argwhere(~filled).tolist()[:4]}")
-    with writing(staging):
-        np.save(staging / "tokens.npy", tokens)
-        np.save(staging / "clip_scores.npy", scores)
-        np.save(staging / "latencies.npy", np.asarray(latencies, dtype=np.float64))
-    for k in range(processes):
-        (staging / f"part-{k}.npz").unlink()
-    return store.publish_images(staging, point.point_id)
-
-
-def summary_line(row: dict, finished: int, total: int) -> str:
-    s = (f"[{finished}/{total}] {row['point_id']} {row['parallel']} devices={row['devices']} "
-         f"batch/device={row['batch_per_device']} T={row['temperature']:g} top_k={row['top_k']} "
-         f"top_p={row['top_p']:g} cond={row['cond_scale']:g} {row['dtype']}")
-    if row.get("status") != "ok":
-        return f"{s}: {row['status']}: {row.get('error')}"
-    compiled = (f"compile {row['compile_s']:.1f} s" if row.get("compiled")
-                else f"program reused ({row.get('structure')})")
-    line = (f"{s}: {row['images_per_s']:.3f} images/s (full batches), p50 {row['latency_p50_s']:.3f} s/batch, "
-            f"{compiled}, roofline {100 * row['roofline_fraction']:.1f} %")
-    if row.get("padded_rows"):
-        line += f"; warning: {padding_note(row)}"
-    return line
-
-
-def padding_note(row: dict) -> str:
-    """Why a point's images/s is more than the images it made per second."""
-    images = row["num_prompts"] * row["num_images"]
-    return (f"{images} image(s) leave {row['padded_rows']} of {images + row['padded_rows']} batch rows as padding; "
-            f"images/s counts full batches")

@@ -1,0 +1,165 @@
+"""A point's row of results, built by process 0 from every process's report:
+the settings, the timing columns (latencies taken call by call from the
+slowest process), the roofline columns, memory, and the published images;
+and the line the progress bar prints for it."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from typing import TYPE_CHECKING
+
+import jax
+import numpy as np
+
+from ..batching import padded_rows
+from ..errors import RunWriteError, first_line
+from ..models.loading import Models
+from ..parallel import ParallelConfig
+from ..peak import device_peak, shared_by_devices
+from ..roofline import ClipShape, DalleBartShape, VQGANShape, pipeline_cost
+from ..sampling import SamplingConfig, SamplingStructure
+from ..stats import LatencyStats
+from .shares import publish_shares
+from .spec import Point
+from .store import RunStore
+
+if TYPE_CHECKING:
+    from .execute import Context
+
+
+def structure_of(settings: dict) -> SamplingStructure:
+    """The sampling structure of a point's settings (valid or not)."""
+    return SamplingStructure.of(settings["cond_scale"], settings["top_k"], settings["top_p"])
+
+
+def base_row(store: RunStore, context: Context, point: Point) -> dict:
+    definition, s = context.definition, point.settings
+    processes = context.cluster.process_count
+    return {
+        "run_id": store.run_id, "point_id": point.point_id, "point_index": point.index,
+        "preset": definition.preset, "dtype": s["dtype"], "parallel": s["parallel"], "devices": s["devices"],
+        "processes": processes, "local_devices": s["devices"] // processes,
+        "batch_per_device": s["batch_per_device"], "global_batch": s["devices"] * s["batch_per_device"],
+        "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"], "cond_scale": s["cond_scale"],
+        "seed": s["seed"], "structure": structure_of(s).key, "prompts": definition.prompts_source,
+        "num_prompts": len(context.prompts),
+        "num_images": definition.num_images,
+    }
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def point_configs(point: Point) -> tuple[SamplingConfig, ParallelConfig]:
+    """The point's sampling and layout configs (ValueError for a bad combination)."""
+    s = point.settings
+    return (SamplingConfig(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"],
+                           cond_scale=s["cond_scale"]),
+            ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"]))
+
+
+def combine_reports(store: RunStore, context: Context, point: Point, reports: list[dict]) -> dict:
+    """Process 0: one row from every process's report, and the point's images
+    folder from their shares. Latencies are taken call by call from the
+    slowest process: a global batch is done when its last rows are."""
+    row = base_row(store, context, point)
+    rss = [r["host_peak_rss_bytes"] for r in reports if "host_peak_rss_bytes" in r]  # none for invalid points
+    row["host_peak_rss_bytes"] = max(rss) if rss else None
+    bad = [(k, r) for k, r in enumerate(reports) if r["status"] != "ok"]
+    if bad:
+        k, report = bad[0]
+        shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
+        where = f"process {k}: " if len(reports) > 1 and report["status"] != "invalid" else ""
+        return {**row, "status": report["status"], "error": where + report["error"], "finished_at": utc_now()}
+    try:
+        return _combine_measured(store, context, point, reports, row)
+    except RunWriteError:
+        raise  # the run folder cannot be written: the run stops, this point is measured again on resume
+    except Exception as e:  # e.g. a share missing from the images: the point failed, the sweep goes on
+        shutil.rmtree(store.staging_dir(point.point_id), ignore_errors=True)
+        return {**row, "status": "failed", "error": f"{type(e).__name__}: {first_line(e)}"[:500],
+                "finished_at": utc_now()}
+
+
+def _combine_measured(store: RunStore, context: Context, point: Point, reports: list[dict], row: dict) -> dict:
+    calls = min(len(r["latencies"]) for r in reports)
+    per_process = np.array([r["latencies"][:calls] for r in reports])
+    latencies = per_process.max(axis=0)
+    process_p50 = np.median(per_process, axis=1)
+    sampling, parallel = point_configs(point)
+    dtype = point.settings["dtype"]
+    models = context.models_for(dtype)
+    images_dir = publish_shares(store, point, len(context.prompts), context.definition.num_images, len(reports),
+                                latencies)
+    timing = _timing_columns(LatencyStats.of(list(latencies)), parallel, models.geometry.image_length)
+    stage_names = reports[0]["stages"]
+    memory = [r["peak_device_memory_bytes"] for r in reports if r["peak_device_memory_bytes"] is not None]
+    clip_scores = np.load(images_dir / "clip_scores.npy")
+    return {
+        **row, "status": "ok", "finished_at": utc_now(), "random_weights": reports[0]["random_weights"],
+        "compile_s": max(r["compile_s"] for r in reports), "compiled": any(r["compiled"] for r in reports),
+        "stage_compile_s": max(r["stage_compile_s"] for r in reports), "warmup": max(r["warmup"] for r in reports),
+        "timed_s": float(latencies.sum()), **timing,
+        "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),
+        "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
+        **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
+        **roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
+        "peak_device_memory_bytes": max(memory) if memory else None,
+        "images_dir": str(images_dir.relative_to(store.run_dir)), "clip_score_mean": float(np.mean(clip_scores)),
+    }
+
+
+def _timing_columns(stats: LatencyStats, parallel: ParallelConfig, image_tokens: int) -> dict:
+    images_per_s = parallel.global_batch / stats.p50
+    return {
+        "iterations": stats.count, "latency_min_s": stats.min, "latency_p50_s": stats.p50,
+        "latency_p90_s": stats.p90, "latency_p99_s": stats.p99, "latency_mean_s": stats.mean,
+        "latency_std_s": stats.std, "latency_p50_ci_low_s": stats.p50_ci_low,
+        "latency_p50_ci_high_s": stats.p50_ci_high, "p90_supported": stats.p90_supported,
+        "p99_supported": stats.p99_supported, "images_per_s": images_per_s,
+        "images_per_s_per_device": images_per_s / parallel.devices, "image_tokens_per_s": images_per_s * image_tokens,
+        "seconds_per_image": stats.p50 / parallel.global_batch,
+    }
+
+
+def roofline_columns(context: Context, models: Models, sampling: SamplingConfig, parallel: ParallelConfig,
+                      dtype: str, seconds_per_image: float) -> dict:
+    cost = pipeline_cost(DalleBartShape.of(models.dalle.config), VQGANShape.of(models.vqgan.config),
+                         ClipShape.of(models.clip.config, models.clip_prep.text_length),
+                         unconditioned_pass=sampling.unconditioned_pass, batch=parallel.batch_per_device,
+                         itemsize=jax.numpy.dtype(dtype).itemsize)
+    device = jax.local_devices()[0]
+    peak = device_peak(device, dtype, measure=context.definition.measure_peak, cache=context.peaks)
+    # Per-image time counts every device working together; emulated CPU devices share their host's peak.
+    peak = peak.times(context.cluster.hosts if shared_by_devices(device.platform) else parallel.devices)
+    roofline_s = cost.seconds(peak)
+    return {
+        "flops_per_image": cost.total.flops, "bytes_per_image": cost.total.bytes, "peak_flops": peak.flops,
+        "peak_bandwidth": peak.bandwidth, "peak_source": peak.source, "roofline_s_per_image": roofline_s,
+        "roofline_fraction": roofline_s / seconds_per_image,
+        "achieved_flops": cost.total.flops / seconds_per_image,
+    }
+
+
+def summary_line(row: dict, finished: int, total: int) -> str:
+    s = (f"[{finished}/{total}] {row['point_id']} {row['parallel']} devices={row['devices']} "
+         f"batch/device={row['batch_per_device']} T={row['temperature']:g} top_k={row['top_k']} "
+         f"top_p={row['top_p']:g} cond={row['cond_scale']:g} {row['dtype']}")
+    if row.get("status") != "ok":
+        return f"{s}: {row['status']}: {row.get('error')}"
+    compiled = (f"compile {row['compile_s']:.1f} s" if row.get("compiled")
+                else f"program reused ({row.get('structure')})")
+    line = (f"{s}: {row['images_per_s']:.3f} images/s (full batches), p50 {row['latency_p50_s']:.3f} s/batch, "
+            f"{compiled}, roofline {100 * row['roofline_fraction']:.1f} %")
+    if row.get("padded_rows"):
+        line += f"; warning: {padding_note(row)}"
+    return line
+
+
+def padding_note(row: dict) -> str:
+    """Why a point's images/s is more than the images it made per second."""
+    images = row["num_prompts"] * row["num_images"]
+    return (f"{images} image(s) leave {row['padded_rows']} of {images + row['padded_rows']} batch rows as padding; "
+            f"images/s counts full batches")
