@@ -136,7 +136,7 @@ def test_too_few_images_give_null_with_a_reason(command, count, networks, folder
 
 def test_bad_reference_is_one_line(networks, folders, run_cli, tmp_path):
     proc = run_cli("metrics", "prdc", folders["a"][0], tmp_path / "nowhere", "--dinov2", networks["dinov2"])
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "neither a folder" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "is not a folder of images" in proc.stderr
     proc = run_cli("metrics", "cmmd", folders["a"][0], folders["b"][0], "--clip", tmp_path / "no-clip")
     assert proc.returncode == 2 and "checkpoint folder not found" in proc.stderr
 
