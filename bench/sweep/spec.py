@@ -143,8 +143,9 @@ def read_sweep_file(path: Path) -> tuple[dict[str, tuple], tuple[dict[str, tuple
     if not isinstance(data, dict):
         raise SpecError(f"--sweep: {path} must hold 'grid' and/or 'zip' tables")
     unknown = set(data) - {"grid", "zip"}
-    if unknown:
-        raise SpecError(f"--sweep: {path}: unknown section(s) {', '.join(sorted(unknown))} (expected grid, zip)")
+    if unknown:  # YAML keys need not be text: `?` alone is the mapping {None: None}
+        names = ", ".join(sorted(map(str, unknown)))
+        raise SpecError(f"--sweep: {path}: unknown section(s) {names} (expected grid, zip)")
     grid_table = data.get("grid", {})
     if not isinstance(grid_table, dict):
         raise SpecError(f"--sweep: {path}: 'grid' must be a table of axis = [values]")
