@@ -23,6 +23,7 @@ MISSING = ("dalle-mini is not installed: install it without its dependencies, "
            "`pip install --no-deps dalle-mini==0.1.5` (its own pins, jax 0.3 / flax 0.6 / transformers 4.25, "
            "do not install on current Python; README: Installing)")
 
+
 def apply_shims() -> None:
     if not hasattr(jnp, "DeviceArray"):
         jnp.DeviceArray = jax.Array
