@@ -117,8 +117,18 @@ class Runner:
         """As `compile`, for inputs already on device in this runner's layout
         (another runner's outputs, say)."""
         start = time.perf_counter()
-        self._compiled = self._fn.lower(self.params, device_batch).compile()
+        self.adopt(self.lower_for(device_batch).compile())
         return time.perf_counter() - start
+
+    def lower_for(self, device_batch):
+        """The program traced and lowered for these inputs' shapes (jax's
+        `Lowered`): its `compile()` releases the GIL, so other threads can
+        compile while this one lowers the next program."""
+        return self._fn.lower(self.params, device_batch)
+
+    def adopt(self, executable) -> None:
+        """Use `executable` (this runner's `lower_for(...).compile()`, compiled elsewhere)."""
+        self._compiled = executable
 
     @property
     def compiled(self):

@@ -261,3 +261,22 @@ def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_
             env={"JAX_COMPILATION_CACHE_DIR": ""})
     fewer = json.loads((tmp_path / "fewer" / "run.json").read_text())["sessions"][0]["time"]
     assert fewer["xla_compile_requests"] == spent["xla_compile_requests"]
+
+
+def test_a_layouts_programs_compile_together_and_draw_the_same_tokens(tmp_path, run_cli):
+    """--compile-workers 2: the first point of a layout compiles both structures'
+    programs at once (each row says 2 compiled together); --compile-workers 1
+    compiles each alone when its first point runs. The tokens are the same."""
+    counts = {}
+    for workers in (1, 2):
+        run_cli("sweep", *SHARING, "--no-stages", "--compile-workers", str(workers), "--no-compilation-cache",
+                "--out", tmp_path, "--run-id", f"w{workers}", check=True)
+        run_dir = tmp_path / f"w{workers}"
+        rows = pd.read_parquet(run_dir / "points.parquet")
+        assert list(rows.compiled) == [True, True, False, False]
+        counts[workers] = [None if pd.isna(v) else int(v) for v in rows.compile_concurrency]
+        assert json.loads((run_dir / "run.json").read_text())["sessions"][0]["compile_workers"] == workers
+        for row in rows.itertuples():
+            np.testing.assert_array_equal(np.load(run_dir / row.images_dir / "tokens.npy"),
+                                          np.load(tmp_path / "w1" / row.images_dir / "tokens.npy"))
+    assert counts == {1: [1, 1, None, None], 2: [2, 2, None, None]}

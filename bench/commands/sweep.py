@@ -145,6 +145,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     from ..compile_log import CompileLog
 
     compile_log = CompileLog()
+    options["compile_workers"] = _compile_workers(options, cluster)
     session = _session(options, cluster, available, cache_state)
     store = _open_store(resumed, options, definition, session, cluster, locks)
     store, done = _shared_store(store, cluster)
@@ -227,6 +228,17 @@ def _evaluation_settings(options: dict, definition: SweepDefinition):
     return evaluation
 
 
+def _compile_workers(options: dict, cluster) -> int:
+    """Programs compiled at once (`bench/sweep/ahead.py`). Across processes
+    each program is compiled when its first point runs, as every process
+    reaches it: concurrent compilation is tried in one process only."""
+    from ..sweep.ahead import default_compile_workers
+
+    if cluster.process_count > 1:
+        return 1
+    return options.get("compile_workers") or default_compile_workers()
+
+
 def _session(options: dict, cluster, available: list, cache_state: dict) -> dict:
     """This invocation's entry of run.json's sessions: when, how, and on what."""
     import jax
@@ -238,7 +250,8 @@ def _session(options: dict, cluster, available: list, cache_state: dict) -> dict
     # pairs the runs' calls only when both name the same file (bench/compare/runs.took_turns).
     interleave = str(Path(options["interleave"]).resolve()) if options.get("interleave") else None
     return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": sys.argv, "compilation_cache": cache_state, "interleave": interleave,
+            "command": sys.argv, "compilation_cache": cache_state, "compile_workers": options["compile_workers"],
+            "interleave": interleave,
             "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                             "devices": device_info(available), "processes": hosts}}
 
@@ -324,7 +337,8 @@ def _measure(store, definition: SweepDefinition, todo: list, options: dict, eval
     try:
         with stop_cleanly(store):
             run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
-                       after_point=after_point, cluster=cluster, clock=clock, turns=turns)
+                       after_point=after_point, cluster=cluster, clock=clock, turns=turns,
+                       compile_workers=options["compile_workers"])
     finally:
         if turns is not None:
             turns.leave()

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..errors import BenchError, first_line
+from ..sweep.schema import implied_compile_concurrency
 from ..sweep.store import POINTS_FILE, read_run_file
 from .gates import required_columns
 from .match import required_key_columns
@@ -54,6 +55,8 @@ def load_run(path: Path, side: str) -> Run:
         raise BenchError(f"{side} {points_file} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
                          f"not a dalle-bench result file, or from another version")
     rows = tuple({**row, "latencies": _latencies(path, row, side)} for row in table.to_pylist())
+    if "compile_concurrency" not in table.column_names:  # written before schema 6
+        rows = tuple({**row, "compile_concurrency": implied_compile_concurrency(row)} for row in rows)
     return Run(path, run, rows, frozenset(table.column_names))
 
 

@@ -28,9 +28,10 @@ from ..memory import host_peak_rss_bytes, peak_device_bytes
 from ..models.loading import ModelSpec, Models, load_models
 from ..parallel import ParallelConfig, Runner, place_params
 from ..pipeline import PromptTable, Stages, build_program, build_stages
-from ..sampling import SamplingConfig
+from ..sampling import SamplingConfig, SamplingStructure
 from ..stats import LatencyStats
 from ..timing import TimingPolicy, time_calls
+from .ahead import compile_together
 from .clock import SweepClock
 from .rows import base_row, combine_reports, point_configs, structure_of, summary_line, utc_now
 from .shares import write_share
@@ -59,6 +60,14 @@ class Context:
     programs: dict = field(default_factory=dict)
     clock: SweepClock = field(default_factory=SweepClock)
     truncation_warned: bool = False
+    compile_workers: int = 1
+    """Programs of one layout compiled at once (`sweep/ahead.py`); 1: each when its first point runs."""
+    pending: list = field(default_factory=list)
+    """Points not measured yet, in execution order (the current one first)."""
+    ahead: dict = field(default_factory=dict)
+    """Programs compiled together before their first point ran: key -> (runner, seconds) or the exception."""
+    concurrency: dict = field(default_factory=dict)
+    """Per program compiled with others: how many compiled together (absent: alone)."""
 
     def warn_truncated(self, table: PromptTable) -> None:
         """Once per run: name the prompts cut to the model's text length."""
@@ -76,6 +85,8 @@ class Context:
             self.models.clear()  # one model in memory at a time: points are grouped by dtype
             self.placed.clear()
             self.programs.clear()
+            self.ahead.clear()
+            self.concurrency.clear()
             gc.collect()
             with self.clock.timing("load"):
                 self.models[dtype] = load_models(ModelSpec(preset=d.preset, weights=d.weights, model=d.model,
@@ -90,6 +101,8 @@ class Context:
         if key not in self.placed:
             self.placed.clear()
             self.programs.clear()
+            self.ahead.clear()
+            self.concurrency.clear()
             gc.collect()
             with self.clock.timing("load"):
                 self.placed[key] = place_params(models.params, devices, parallel.mode)
@@ -99,6 +112,12 @@ class Context:
         """The runner of `key` (program and layout) compiled for `device_batch`'s
         shapes: compiled on first use, then reused. Returns it and the seconds
         this call spent compiling (0 when reused)."""
+        if key in self.ahead:  # compiled with its layout's other programs: this point paid for it
+            outcome = self.ahead.pop(key)
+            if isinstance(outcome, Exception):
+                raise outcome
+            self.programs[key] = outcome[0]
+            return outcome
         if key in self.programs:
             self.clock.programs_reused += 1
             return self.programs[key], 0.0
@@ -108,6 +127,29 @@ class Context:
         self.clock.programs_compiled += 1
         self.programs[key] = runner
         return runner, seconds
+
+    def compile_ahead(self, makers: dict, device_batch) -> None:
+        """Compile the programs `makers` names (key -> runner maker) together,
+        for `compiled` to hand out; the clock counts the wall time once."""
+        started = time.perf_counter()
+        outcomes = compile_together(makers, device_batch, self.compile_workers)
+        self.clock.add("compile", time.perf_counter() - started)
+        self.clock.programs_compiled += sum(not isinstance(o, Exception) for o in outcomes.values())
+        self.ahead.update(outcomes)
+        self.concurrency.update({key: min(self.compile_workers, len(makers)) for key in outcomes})
+
+    def structures_ahead(self, layout: tuple) -> list[SamplingStructure]:
+        """The sampling structures of the valid pending points of `layout`, in execution order."""
+        found: dict[str, SamplingStructure] = {}
+        for point in self.pending:
+            if program_group(point)[:4] != layout:
+                continue
+            try:
+                sampling, _ = point_configs(point)
+            except ValueError:
+                continue  # an invalid point runs nothing
+            found.setdefault(sampling.structure.key, sampling.structure)
+        return list(found.values())
 
 
 def program_group(point: Point) -> tuple:
@@ -130,17 +172,19 @@ def execution_order(points: list[Point]) -> list[Point]:
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
                progress: bool = True, after_point=None, cluster: Cluster | None = None,
-               clock: SweepClock | None = None, turns=None) -> None:
+               clock: SweepClock | None = None, turns=None, compile_workers: int = 1) -> None:
     """Measure `points`, grouped by program (`execution_order`). With several
     processes every one measures its share of each point; process 0 gathers
     their reports, writes the row and tells the others to go on, so all start
     each point together."""
     cluster = cluster or Cluster()
+    ordered = execution_order(points)
     context = Context(definition, prompts, {}, {}, {}, cluster, clock=clock or SweepClock(),
-                      turns=turns)
-    bar = tqdm(execution_order(points), desc="points", unit="point", disable=not progress or not cluster.is_main,
+                      turns=turns, compile_workers=compile_workers)
+    bar = tqdm(ordered, desc="points", unit="point", disable=not progress or not cluster.is_main,
                dynamic_ncols=True)
-    for point in bar:
+    for position, point in enumerate(bar):
+        context.pending = ordered[position:]
         report = measure_here(store, context, point, progress and cluster.is_main)
         try:
             reports = cluster.gather(f"{point.point_id}/report", report)
@@ -220,7 +264,17 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     fresh = runner_of(build_program(models, structure))
     device_batches = [fresh.put(table.batch(b.prompt_index, b.sample_index, point.settings["seed"], sampling))
                       for b in batches]
-    runner, compile_s = context.compiled((*layout, "pipeline", structure.key), lambda: fresh, device_batches[0])
+    key = (*layout, "pipeline", structure.key)
+    if context.compile_workers > 1 and key not in context.programs and key not in context.ahead:
+        # The first point of its layout: compile the programs of the layout's
+        # other structures beside its own (every structure takes the same inputs).
+        others = [s for s in context.structures_ahead(layout)
+                  if s != structure and (*layout, "pipeline", s.key) not in context.programs]
+        if others:
+            context.compile_ahead({key: lambda: fresh, **{
+                (*layout, "pipeline", s.key): (lambda s=s: runner_of(build_program(models, s))) for s in others
+            }}, device_batches[0])
+    runner, compile_s = context.compiled(key, lambda: fresh, device_batches[0])
     rows = runner.local_rows()
     outputs: list = [None] * len(batches)
 
@@ -265,6 +319,7 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     with context.clock.timing("writing"):
         write_share(store.staging_dir(point.point_id), merged, context.cluster.process_index)
     return {"random_weights": models.random_weights, "compile_s": compile_s, "compiled": compile_s > 0,
+            "compile_concurrency": context.concurrency.get(key, 1) if compile_s > 0 else None,
             "stage_compile_s": stage_compile_s, "latencies": latencies, "stages": stages, "warmup": policy.warmup,
             "peak_device_memory_bytes": peak_memory}
 

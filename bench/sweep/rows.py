@@ -100,6 +100,8 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
     return {
         **row, "status": "ok", "finished_at": utc_now(), "random_weights": reports[0]["random_weights"],
         "compile_s": max(r["compile_s"] for r in reports), "compiled": any(r["compiled"] for r in reports),
+        "compile_concurrency": max((r["compile_concurrency"] for r in reports if r["compile_concurrency"]),
+                                   default=None),
         "stage_compile_s": max(r["stage_compile_s"] for r in reports), "warmup": max(r["warmup"] for r in reports),
         "timed_s": float(latencies.sum()), **timing,
         "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-# 5: adherence_ci_low and adherence_ci_high. Columns are only added: older files read with nulls there.
-SCHEMA_VERSION = 5
+# 5: adherence_ci_low and adherence_ci_high. 6: compile_concurrency. Columns are only added: older
+# files read with nulls there (or the value their version implies).
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("compiled", pa.bool_(), "True when this point compiled its whole-pipeline program (or loaded it from "
            "the persistent compilation cache); False when it reused the one an earlier point of the same "
            "structure, dtype and layout compiled in this session."),
+    Column("compile_concurrency", pa.int32(), "Programs that compiled at the same time as this point's, itself "
+           "included (`--compile-workers`: a layout's structures compile together): 1, alone; more, compile_s "
+           "overlapped theirs and is longer than alone (compare gates compile_s only between equal values). "
+           "Null when the point reused a program."),
     Column("stage_compile_s", pa.float64(), "Compilation of the stage-breakdown programs this point paid for, "
            "seconds (0 when all were reused)."),
     Column("warmup", pa.int32(), "Untimed calls before timing: `--warmup` when the point compiled its program "
@@ -174,6 +179,15 @@ MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", 
 COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")
 # Came in schema 4 too, null in files written before them.
 LATER_COLUMNS = ("padded_rows",)
+# Came in schema 6: earlier versions compiled one program at a time (read as 1 where a point compiled).
+CONCURRENCY_COLUMNS = ("compile_concurrency",)
+
+
+def implied_compile_concurrency(row: dict) -> int | None:
+    """compile_concurrency of a row written before schema 6: 1 where the point
+    compiled (schema 3 and before, without `compiled`: every ok point did)."""
+    compiled = row.get("compiled", row.get("status") == "ok")
+    return 1 if compiled else None
 THROUGHPUT_DEFINITION = ("images_per_s = global_batch / median batch latency: the capacity of full batches "
                          "(padding rows of a last, partly filled batch count as images)")
 

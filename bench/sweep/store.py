@@ -22,7 +22,8 @@ from ..atomic import replacing
 from ..errors import BenchError, RunWriteError, first_line
 from ..outputs import write_json_atomic
 from ..sampling.config import SamplingStructure
-from .schema import COMPILE_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES, QUALITY_COLUMNS, SCHEMA, check_row
+from .schema import (COMPILE_COLUMNS, CONCURRENCY_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES,
+                     QUALITY_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -148,7 +149,8 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    if missing - set(QUALITY_COLUMNS) - set(MULTI_PROCESS_COLUMNS) - set(COMPILE_COLUMNS) - set(LATER_COLUMNS):
+    optional = {*QUALITY_COLUMNS, *MULTI_PROCESS_COLUMNS, *COMPILE_COLUMNS, *LATER_COLUMNS, *CONCURRENCY_COLUMNS}
+    if missing - optional:
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
     # Quality columns came in schema 2 (older files were simply not evaluated),
     # process columns in schema 3 (older files ran in one process).
@@ -160,6 +162,9 @@ def read_points(run_dir: Path) -> list[dict]:
         for row in rows:
             structure = SamplingStructure.of(row["cond_scale"], row["top_k"], row["top_p"])
             row.update(compiled=row["status"] == "ok", structure=structure.key)
+    if "compile_concurrency" in missing:  # schema 5 and before compiled one program at a time
+        for row in rows:
+            row.update(compile_concurrency=implied_compile_concurrency(row))
     return rows
 
 
