@@ -167,8 +167,8 @@ def test_the_page_in_a_headless_browser(html_report, evaluated_sweep, tmp_path):
             assert reason in banner
         assert browser.evaluate("document.querySelectorAll('#table-points tbody tr').length") == len(rows)
         # The inline script sorts a table by the clicked column, ascending then descending.
-        column = f"Array.from(document.querySelectorAll('#table-points th')).findIndex(h => " \
-                 f"h.textContent === 'images_per_s')"
+        column = "Array.from(document.querySelectorAll('#table-points th')).findIndex(h => " \
+                 "h.textContent === 'images_per_s')"
         values = f"Array.from(document.querySelectorAll('#table-points tbody tr')).map(r => " \
                  f"Number(r.cells[{column}].textContent))"
         header = f"document.querySelectorAll('#table-points th')[{column}]"
