@@ -154,8 +154,8 @@ def _axis_options(f):
               help="Compile every program afresh: no persistent compilation cache.")
 @click.option("--compile-workers", type=click.IntRange(min=1), default=None,
               help="Programs of one layout (their sampling structures) compiled at once, before its first "
-                   "point is timed (default: the CPU count, at most 4; one process only). 1: each program "
-                   "when its first point runs, alone.")
+                   "point is timed (default on the CPU backend: the usable cores, at most 4; on GPU and TPU: "
+                   "1; one process only). 1: each program when its first point runs, alone.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Folder for the run folder.")
 @click.option("--run-id", default=None, help="Name of the run folder (default: time and definition hash).")

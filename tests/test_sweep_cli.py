@@ -275,7 +275,9 @@ def test_a_layouts_programs_compile_together_and_draw_the_same_tokens(tmp_path, 
         rows = pd.read_parquet(run_dir / "points.parquet")
         assert list(rows.compiled) == [True, True, False, False]
         counts[workers] = [None if pd.isna(v) else int(v) for v in rows.compile_concurrency]
-        assert json.loads((run_dir / "run.json").read_text())["sessions"][0]["compile_workers"] == workers
+        session = json.loads((run_dir / "run.json").read_text())["sessions"][0]
+        assert session["compile_workers"] == workers
+        assert (session["time"]["programs_compiled"], session["time"]["programs_reused"]) == (2, 2)  # none twice
         for row in rows.itertuples():
             np.testing.assert_array_equal(np.load(run_dir / row.images_dir / "tokens.npy"),
                                           np.load(tmp_path / "w1" / row.images_dir / "tokens.npy"))

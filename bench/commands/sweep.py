@@ -232,11 +232,13 @@ def _compile_workers(options: dict, cluster) -> int:
     """Programs compiled at once (`bench/sweep/ahead.py`). Across processes
     each program is compiled when its first point runs, as every process
     reaches it: concurrent compilation is tried in one process only."""
+    import jax
+
     from ..sweep.ahead import default_compile_workers
 
     if cluster.process_count > 1:
         return 1
-    return options.get("compile_workers") or default_compile_workers()
+    return options.get("compile_workers") or default_compile_workers(jax.default_backend())
 
 
 def _session(options: dict, cluster, available: list, cache_state: dict) -> dict:

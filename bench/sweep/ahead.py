@@ -19,12 +19,18 @@ from ..parallel import Runner
 
 MAX_DEFAULT_WORKERS = 4
 """Concurrent compilations by default: each holds its own XLA compiler
-memory, which for mega on a GPU host is gigabytes."""
+memory, which for mega is gigabytes."""
 
 
-def default_compile_workers() -> int:
-    """Up to one compilation per CPU core, at most `MAX_DEFAULT_WORKERS`."""
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+def default_compile_workers(backend: str) -> int:
+    """On the CPU backend, up to one compilation per usable core, at most
+    `MAX_DEFAULT_WORKERS`. Elsewhere 1: XLA's GPU compiler autotunes kernels by
+    timing them on the device, and compilations at once would time their
+    candidates against each other, which could change the programs measured."""
+    if backend != "cpu":
+        return 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(usable, MAX_DEFAULT_WORKERS))
 
 
 def _compile(lowered) -> tuple[object, float]:

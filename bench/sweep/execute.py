@@ -114,10 +114,12 @@ class Context:
         this call spent compiling (0 when reused)."""
         if key in self.ahead:  # compiled with its layout's other programs: this point paid for it
             outcome = self.ahead.pop(key)
-            if isinstance(outcome, Exception):
-                raise outcome
-            self.programs[key] = outcome[0]
-            return outcome
+            if not isinstance(outcome, Exception):
+                self.programs[key] = outcome[0]
+                return outcome
+            # It failed beside the others (their compiler memory, perhaps): it is
+            # compiled alone below, so the point records what its program does alone.
+            self.concurrency.pop(key, None)
         if key in self.programs:
             self.clock.programs_reused += 1
             return self.programs[key], 0.0
@@ -268,8 +270,9 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     if context.compile_workers > 1 and key not in context.programs and key not in context.ahead:
         # The first point of its layout: compile the programs of the layout's
         # other structures beside its own (every structure takes the same inputs).
-        others = [s for s in context.structures_ahead(layout)
-                  if s != structure and (*layout, "pipeline", s.key) not in context.programs]
+        others = [s for s in context.structures_ahead(layout) if s != structure
+                  and (*layout, "pipeline", s.key) not in context.programs
+                  and (*layout, "pipeline", s.key) not in context.ahead]
         if others:
             context.compile_ahead({key: lambda: fresh, **{
                 (*layout, "pipeline", s.key): (lambda s=s: runner_of(build_program(models, s))) for s in others

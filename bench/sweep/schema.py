@@ -59,7 +59,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("compile_concurrency", pa.int32(), "Programs that compiled at the same time as this point's, itself "
            "included (`--compile-workers`: a layout's structures compile together): 1, alone; more, compile_s "
            "overlapped theirs and is longer than alone (compare gates compile_s only between equal values). "
-           "Null when the point reused a program."),
+           "Null when the point reused a program, and for failed and invalid points."),
     Column("stage_compile_s", pa.float64(), "Compilation of the stage-breakdown programs this point paid for, "
            "seconds (0 when all were reused)."),
     Column("warmup", pa.int32(), "Untimed calls before timing: `--warmup` when the point compiled its program "
