@@ -4,13 +4,12 @@ compiled is reported for its own point without stopping the others."""
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from bench.devices import cpu_cores
 from bench.parallel import ParallelConfig, Runner
 from bench.sweep.ahead import compile_together, default_compile_workers
 from bench.sweep.execute import Context
@@ -57,8 +56,7 @@ def test_a_program_that_fails_is_reported_and_the_others_compile():
 
 
 def test_default_workers_are_the_cpu_cores_up_to_four_on_cpu_and_one_elsewhere():
-    cores = len(os.sched_getaffinity(0))
-    assert default_compile_workers("cpu") == min(cores, 4)
+    assert default_compile_workers("cpu") == min(cpu_cores(), 4)
     assert default_compile_workers("gpu") == default_compile_workers("tpu") == 1
 
 

@@ -10,11 +10,11 @@ their layout is ready."""
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Hashable
 
+from ..devices import cpu_cores
 from ..parallel import Runner
 
 MAX_DEFAULT_WORKERS = 4
@@ -29,8 +29,7 @@ def default_compile_workers(backend: str) -> int:
     candidates against each other, which could change the programs measured."""
     if backend != "cpu":
         return 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(usable, MAX_DEFAULT_WORKERS))
+    return max(1, min(cpu_cores(), MAX_DEFAULT_WORKERS))
 
 
 def _compile(lowered) -> tuple[object, float]:

@@ -119,7 +119,6 @@ class Context:
                 return outcome
             # It failed beside the others (their compiler memory, perhaps): it is
             # compiled alone below, so the point records what its program does alone.
-            self.concurrency.pop(key, None)
         if key in self.programs:
             self.clock.programs_reused += 1
             return self.programs[key], 0.0
@@ -136,9 +135,10 @@ class Context:
         started = time.perf_counter()
         outcomes = compile_together(makers, device_batch, self.compile_workers)
         self.clock.add("compile", time.perf_counter() - started)
-        self.clock.programs_compiled += sum(not isinstance(o, Exception) for o in outcomes.values())
+        compiled = [key for key, outcome in outcomes.items() if not isinstance(outcome, Exception)]
+        self.clock.programs_compiled += len(compiled)
         self.ahead.update(outcomes)
-        self.concurrency.update({key: min(self.compile_workers, len(makers)) for key in outcomes})
+        self.concurrency.update(dict.fromkeys(compiled, min(self.compile_workers, len(makers))))
 
     def structures_ahead(self, layout: tuple) -> list[SamplingStructure]:
         """The sampling structures of the valid pending points of `layout`, in execution order."""
@@ -270,12 +270,11 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     if context.compile_workers > 1 and key not in context.programs and key not in context.ahead:
         # The first point of its layout: compile the programs of the layout's
         # other structures beside its own (every structure takes the same inputs).
-        others = [s for s in context.structures_ahead(layout) if s != structure
-                  and (*layout, "pipeline", s.key) not in context.programs
-                  and (*layout, "pipeline", s.key) not in context.ahead]
+        others = {(*layout, "pipeline", s.key): s for s in context.structures_ahead(layout) if s != structure}
+        others = {k: s for k, s in others.items() if k not in context.programs and k not in context.ahead}
         if others:
             context.compile_ahead({key: lambda: fresh, **{
-                (*layout, "pipeline", s.key): (lambda s=s: runner_of(build_program(models, s))) for s in others
+                k: (lambda s=s: runner_of(build_program(models, s))) for k, s in others.items()
             }}, device_batches[0])
     runner, compile_s = context.compiled(key, lambda: fresh, device_batches[0])
     rows = runner.local_rows()
