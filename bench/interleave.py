@@ -61,13 +61,18 @@ class Turns:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 try:
-                    state = json.loads(self.path.read_text())
+                    before = self.path.read_text()
+                    state = json.loads(before)
                 except (OSError, ValueError):
-                    state = {}
+                    before, state = None, {}
                 state.setdefault("members", {})
                 state.setdefault("turn", None)
                 yield state
-                write_text_atomic(self.path, json.dumps(state))
+                after = json.dumps(state)
+                # A waiting process looks 100 times a second: only a change is written,
+                # so its looks do not write files during the other's timed call.
+                if after != before:
+                    write_text_atomic(self.path, after)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

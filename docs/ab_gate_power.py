@@ -2,10 +2,10 @@
 alpha 0.05) fails an unchanged candidate, and how often it catches every call 30 % slower, by
 resampling per-call latencies measured on this machine (docs/compare.md: Throughput A/B).
 
-    python docs/ab_gate_power.py RUN_DIR [RUN_DIR ...]   # runs of the baseline's 3-point sweep
+    python docs/ab_gate_power.py [--calls N] RUN_DIR [RUN_DIR ...]   # runs of the baseline's 3-point sweep
 
-Each run's points are resampled with replacement (CALLS a side, DRAWS times); a run of three
-points fails when any point's gate fails."""
+Each run's points are resampled with replacement (N calls a side, default 12 as the baseline's
+sweep times; DRAWS times); a run of three points fails when any point's gate fails."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.compare.noise import latency_test
 
-CALLS, DRAWS = 12, 300
+DRAWS = 300
 
 
 def gate_fails(base, cand, drop: float) -> bool:
@@ -24,19 +24,23 @@ def gate_fails(base, cand, drop: float) -> bool:
     return bool(test.significant and 1 - 1 / test.ratio > drop)
 
 
-def main(runs: list[str]) -> None:
+def main(runs: list[str], calls: int) -> None:
     for drop in (0.15, 0.20):
         for run in runs:
             rng = np.random.default_rng(0)
             alarms, catches = [], []
             for path in sorted(Path(run).glob("images/*/latencies.npy")):
-                calls = np.load(path)
-                draws = [(rng.choice(calls, CALLS), rng.choice(calls, CALLS)) for _ in range(DRAWS)]
+                measured = np.load(path)
+                draws = [(rng.choice(measured, calls), rng.choice(measured, calls)) for _ in range(DRAWS)]
                 alarms.append(np.mean([gate_fails(a, b, drop) for a, b in draws]))
                 catches.append(np.mean([gate_fails(a, 1.3 * b, drop) for a, b in draws]))
-            print(f"drop {drop:.0%} {run}: unchanged fails {1 - np.prod(1 - np.array(alarms)):.3f}, "
+            print(f"drop {drop:.0%}, {calls} calls a side, {run}: unchanged fails {1 - np.prod(1 - np.array(alarms)):.3f}, "
                   f"30 % slower caught {1 - np.prod(1 - np.array(catches)):.3f}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    calls = 12
+    if args[:1] == ["--calls"]:
+        calls, args = int(args[1]), args[2:]
+    main(args, calls)
