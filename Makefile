@@ -29,8 +29,8 @@ browser:
 # parallel modes, 1 and 2 emulated devices, two condition scales and two temperatures (16 points),
 # four held-out world prompts scored for adherence, then the report with the HTML page. No stage
 # breakdown: its programs would double the compilation. 12 timed calls a point: the 8 programs'
-# compilation (45-49 s on this machine's slower hours, 32 s on its faster ones) is fixed, and the
-# timed calls must be at least 40 % of the sweep.
+# compilation (32-49 s on this 2-core machine, README "How long it takes") is fixed, and the timed
+# calls were 35-49 % of the sweep.
 demo: setup
 	$(VENV)/bin/dalle-bench sweep --preset shapes --prompts shapes_demo -n 1 --iters 12 --eval adherence --no-stages \
 		--parallel pmap,sharded --devices 1,2 --cond-scale 1,3 --temperature 0.7,1.0 --html --out results $(DEMO_ARGS)
