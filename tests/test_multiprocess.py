@@ -133,9 +133,11 @@ def test_four_processes_reproduce_one(tiny_cache, single_process, tmp_path):
     assert np.array_equal(_tokens(run_dir)[("sharded", 8)], single_process[("sharded", 8)])
 
 
-@pytest.mark.xfail(strict=False, reason="under load the resume fails: a process that compiles the second structure "
-                   "late misses Gloo's own 30 s key-value deadline at context initialisation (GetKeyValue "
-                   "DEADLINE_EXCEEDED, measured 2026-11-30), which --distributed-timeout does not set")
+GLOO_DEADLINE = ("under load the resume can fail: a process that compiles the second structure late misses "
+                 "Gloo's own 30 s key-value deadline at context initialisation (GetKeyValue DEADLINE_EXCEEDED, "
+                 "measured 2026-11-30), which --distributed-timeout does not set")
+
+
 def test_a_killed_process_fails_the_point_and_the_run_resumes(tiny_cache, tmp_path):
     args = ["--parallel", "sharded", "--devices", "3", "--host-devices", "1", "--cond-scale", "1,3",
             "--iters", "1", "--no-stages", "--out", tmp_path, "--run-id", "killed", "--no-report"]
@@ -160,7 +162,13 @@ def test_a_killed_process_fails_the_point_and_the_run_resumes(tiny_cache, tmp_pa
 
     resume = ["--resume", run_dir, "--no-stages", "--no-report"]
     with Processes(tiny_cache, 3, resume, tmp_path) as procs:
-        assert procs.wait() == [0, 0, 0], procs.output(0)[-3000:]
+        codes = procs.wait()
+        outputs = "".join(procs.output(i) for i in range(3))
+    # Only that known failure is expected; the kill above and any other failure of the resume fail.
+    # (Marked xfail as a whole, the test could not fail at all: it cost 156 s of make test for nothing.)
+    if codes != [0, 0, 0] and "DEADLINE_EXCEEDED" in outputs:
+        pytest.xfail(GLOO_DEADLINE)
+    assert codes == [0, 0, 0], procs.output(0)[-3000:]
     assert "Measuring again the point(s) lost with a process" in procs.output(0)
     rows = pd.read_parquet(run_dir / "points.parquet")
     assert list(rows.status) == ["ok", "ok"] and list(rows.point_index) == [0, 1]
