@@ -569,10 +569,10 @@ def test_too_few_calls_are_undecided_and_require_decided_fails(fresh_run, run_cl
                                       for m in messages)
 
 
-def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs, run_cli, tmp_path, tiny_cache):
+def test_ab_gate_passes_the_same_code_and_catches_a_50_percent_slowdown(ab_runs, run_cli, tmp_path, tiny_cache):
     """The CI recipe's A/B throughput gate: the baseline's version measured in the same job,
     taking turns with the candidate. Same code on both sides must pass (under load too: see the
-    README); every call 30 % slower must fail."""
+    README); every call 50 % slower must fail."""
     base_now, fresh = ab_runs
     runs = [json.loads((run / "run.json").read_text()) for run in ab_runs]
     assert all(Path(run["sessions"][0]["interleave"]).is_absolute() for run in runs) and took_turns(*runs)
@@ -590,7 +590,12 @@ def test_ab_gate_passes_the_same_code_and_catches_a_30_percent_slowdown(ab_runs,
     result = json.loads(proc.stdout)
     assert result["undecided"] == 0 and result["matched_points"] == 3
     assert {g["verdict"] for p in result["points"] for g in p["gates"] if g["metric"] == "images_per_s"} <= {OK, NOISE}
-    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=1.3)
+    # Every call 50 % slower must fail. Not 30 %: the threshold is a 25 % rise, and on real pairs the
+    # unchanged candidate's median per-turn ratio was 0.93-1.26 (2026-12-02), so x1.3 lands below
+    # the threshold in some runs (it did: 0.93 x 1.3 = 1.21, a failed make test). The gate's power
+    # at x1.3 is documented as measured (docs/compare.md), and every turn exactly x1.3 must fail
+    # in test_every_call_30_percent_slower_fails_the_gate_an_unchanged_copy_passes.
+    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=1.5)
     proc = run_cli("compare", base_now, slower, "--thresholds", AB_THRESHOLDS, "--format", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
