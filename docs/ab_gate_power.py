@@ -25,6 +25,9 @@ def gate_fails(base, cand, drop: float) -> bool:
 
 
 def main(runs: list[str], calls: int) -> None:
+    empty = [run for run in runs if not any(Path(run).glob("images/*/latencies.npy"))]
+    if not runs or empty:
+        sys.exit(f"Error: no run folder with images/*/latencies.npy given{': ' + ', '.join(empty) if empty else ''}")
     for drop in (0.15, 0.20):
         for run in runs:
             rng = np.random.default_rng(0)
@@ -34,7 +37,8 @@ def main(runs: list[str], calls: int) -> None:
                 draws = [(rng.choice(measured, calls), rng.choice(measured, calls)) for _ in range(DRAWS)]
                 alarms.append(np.mean([gate_fails(a, b, drop) for a, b in draws]))
                 catches.append(np.mean([gate_fails(a, 1.3 * b, drop) for a, b in draws]))
-            print(f"drop {drop:.0%}, {calls} calls a side, {run}: unchanged fails {1 - np.prod(1 - np.array(alarms)):.3f}, "
+            print(f"drop {drop:.0%}, {calls} calls a side, {run}: "
+                  f"unchanged fails {1 - np.prod(1 - np.array(alarms)):.3f}, "
                   f"30 % slower caught {1 - np.prod(1 - np.array(catches)):.3f}")
 
 
