@@ -108,13 +108,18 @@ COLUMNS: tuple[Column, ...] = (
     # Outputs
     Column("images_dir", pa.string(), "Folder of the point's PNGs, tokens.npy, clip_scores.npy and latencies.npy, "
            "relative to the run."),
-    Column("clip_score_mean", pa.float64(), "Mean in-pipeline CLIP score (meaningless with random weights)."),
+    Column("clip_score_mean", pa.float64(), "Mean of the in-pipeline CLIP's per-image scores 100 x max(cosine, 0), "
+           "each image clamped (the re-ranking score; clip_score clamps the mean instead); meaningless with "
+           "random weights."),
     # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated
     Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns (Hub id or folder)."),
-    Column("clip_score", pa.float64(), "Mean CLIP score, torchmetrics' definition: 100 x max(cosine, 0)."),
-    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores."),
-    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
-    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
+    Column("clip_score", pa.float64(), "CLIP score, torchmetrics' definition: max(mean, 0) of the per-image "
+           "scores 100 x cosine (the mean is clamped, not each image)."),
+    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores (unclamped)."),
+    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean of the "
+           "unclamped per-image CLIP scores, clamped at 0 as clip_score is."),
+    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean of the "
+           "unclamped per-image CLIP scores, clamped at 0 as clip_score is."),
     Column("adherence_checker", pa.string(), "Shapes world only: the checker (and its version) behind adherence."),
     Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
                                       "(every object, count, relation, background right)."),
