@@ -183,6 +183,15 @@ def _axis_options(f):
               help="Take turns call by call with another sweep started with the same FILE (another checkout or "
                    "installed version): their timed calls alternate under the same machine load, for an A/B "
                    "`compare` (docs/compare.md).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Measure every point in R separate fresh processes (the unit of replication: a process has "
+                   "its own speed offset), taking turns point by point and sharing the compilation cache; "
+                   "the run's rows pool their calls (docs/sweeps.md). With --interleave, both sweeps' "
+                   "processes take turns point by point.")
+@click.option("--turn-file", hidden=True, type=click.Path(dir_okay=False), default=None,
+              help="A process of --repeat: take turns point by point through this file.")
+@click.option("--turn-members", hidden=True, type=click.IntRange(min=1), default=None,
+              help="A process of --repeat: processes taking turns through --turn-file.")
 @distributed_options
 @click.pass_context
 def sweep(ctx, **options):

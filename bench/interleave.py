@@ -1,4 +1,4 @@
-"""Two sweeps on one machine taking turns call by call (`sweep --interleave FILE`).
+"""Processes on one machine taking turns (`sweep --interleave FILE`, `sweep --repeat R`).
 
 An A/B comparison of two versions (two checkouts, or two installed
 versions) measured one after the other compares the machine's load at two
@@ -11,14 +11,22 @@ process keeps the turn through everything between two timed calls (writing
 images, compiling the next point, warm-up), so the other's timed calls never
 overlap its work.
 
-The turn lives in FILE (JSON: the members' process ids, whose turn it is,
-who has finished), changed under an exclusive lock on FILE.lock. A member
-that has finished, or whose process is gone, is no longer waited for: the
-other goes on alone. Same host only (process ids)."""
+The members form a ring in the order they joined: `take()` hands the turn to
+the next member of the ring still taking turns. `sweep --repeat R` runs R
+processes that take turns point by point (each calls `take()` before a point
+and keeps the turn through it); with `--interleave` too, the 2R processes of
+both sweeps form one ring. `expected` members must join before anyone takes
+the first turn (or the join wait runs out).
+
+The turn lives in FILE (JSON: the members' process ids in ring order, whose
+turn it is, who has finished), changed under an exclusive lock on FILE.lock.
+A member that has finished, or whose process is gone, is no longer waited
+for: the others go on without it. Same host only (process ids)."""
 
 from __future__ import annotations
 
 import fcntl
+import math
 import json
 import os
 import socket
@@ -42,17 +50,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def next_in_ring(ring: list[str], member: str, live: set[str]) -> str | None:
+    """The first live member after `member` in `ring` (cyclically), `member`
+    itself last; None when none is live. Pure."""
+    if member not in ring:
+        return next((m for m in ring if m in live), None)
+    start = ring.index(member)
+    order = ring[start + 1:] + ring[:start + 1]
+    return next((m for m in order if m in live), None)
+
+
 class Turns:
     """This process's side of a turn file."""
 
-    def __init__(self, path: Path, wait_for_peer_s: float = JOIN_WAIT_S, echo=None):
+    def __init__(self, path: Path, wait_for_peer_s: float = JOIN_WAIT_S, echo=None, expected: int = 2):
         self.path = Path(path)
         self.me = str(os.getpid())
         self.wait_for_peer_s = wait_for_peer_s
         self.echo = echo or (lambda line: None)
+        self.expected = expected
         self.holding = False
         self.alone = False
         self.handoffs = 0
+        self.held: list[list[float]] = []
+        """Each turn this process held: [start, end], seconds since the epoch."""
+
+    def _acquired(self) -> None:
+        self.holding = True
+        self.held.append([time.time(), math.nan])
+
+    def _released(self) -> None:
+        if self.holding and self.held and math.isnan(self.held[-1][1]):
+            self.held[-1][1] = time.time()
+        self.holding = False
 
     @contextmanager
     def _state(self):
@@ -67,6 +97,7 @@ class Turns:
                     before, state = None, {}
                 state.setdefault("members", {})
                 state.setdefault("turn", None)
+                state.setdefault("started", False)
                 yield state
                 after = json.dumps(state)
                 # A waiting process looks 100 times a second: only a change is written,
@@ -76,56 +107,78 @@ class Turns:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _peer(self, state: dict) -> str | None:
-        """The other member still taking turns, if any (finished or dead members are dropped)."""
-        for pid, info in list(state["members"].items()):
-            if pid != self.me and (info.get("done") or not _alive(int(pid))):
-                del state["members"][pid]
-                if state["turn"] == pid:
-                    state["turn"] = None
-        return next((pid for pid in state["members"] if pid != self.me), None)
+    def _live(self, state: dict) -> list[str]:
+        """The members still taking turns, in ring order. Finished or dead
+        members are dropped; a turn one of them held passes to its successor."""
+        ring = list(state["members"])
+        gone = [pid for pid, info in state["members"].items()
+                if pid != self.me and (info.get("done") or not _alive(int(pid)))]
+        live = [pid for pid in ring if pid not in gone]
+        if state["turn"] in gone:
+            state["turn"] = next_in_ring(ring, state["turn"], set(live))
+        for pid in gone:
+            del state["members"][pid]
+        if not live:
+            state["started"] = False
+        return live
+
+    def _peers(self, state: dict) -> list[str]:
+        return [pid for pid in self._live(state) if pid != self.me]
 
     def join(self) -> None:
-        """Register, and wait (up to wait_for_peer_s) for the other sweep to register too."""
+        """Register, and wait (up to wait_for_peer_s) until `expected` members have joined."""
         with self._state() as state:
-            self._peer(state)
-            if len(state["members"]) >= 2:
-                raise RuntimeError(f"{self.path}: two sweeps already take turns with this file")
+            live = self._live(state)
+            if len(live) >= self.expected:
+                raise RuntimeError(f"{self.path}: {self.expected} processes already take turns with this file")
+            if not live:  # a file left by earlier sweeps: start afresh
+                state.update(turn=None, started=False)
             state["members"][self.me] = {"host": socket.gethostname(), "done": False}
         deadline = time.monotonic() + self.wait_for_peer_s
         while True:
             with self._state() as state:
-                if self._peer(state):
+                members = len(self._live(state))
+                if members >= self.expected or state["started"]:
+                    state["started"] = True
                     return
-            if time.monotonic() > deadline:
-                self.alone = True
-                self.echo(f"Warning: --interleave {self.path}: no other sweep joined within "
-                          f"{self.wait_for_peer_s:g} s; measuring alone")
-                return
+                if time.monotonic() > deadline:
+                    state["started"] = True
+                    self.alone = members == 1
+                    break
             time.sleep(0.1)
+        if self.alone:
+            self.echo(f"Warning: turn file {self.path}: no other process joined within "
+                      f"{self.wait_for_peer_s:g} s; measuring alone")
+        else:
+            self.echo(f"Warning: turn file {self.path}: {members} of {self.expected} processes joined within "
+                      f"{self.wait_for_peer_s:g} s; taking turns among them")
 
     def take(self) -> None:
-        """Before a timed call: hand the turn over (if held) and wait until it is this process's."""
+        """Before a turn's work: hand the turn on (if held) and wait until it is this process's."""
         while True:
             with self._state() as state:
-                peer = self._peer(state)
-                if peer is None:
-                    self.holding = True
+                live = self._live(state)
+                if live == [self.me] or self.me not in live:
+                    self._released()  # alone: each take starts a turn of its own
+                    self._acquired()
                     return
                 if self.holding and state["turn"] == self.me:
-                    state["turn"] = peer
-                    self.holding = False
+                    state["turn"] = next_in_ring(live, self.me, set(live) - {self.me})
+                    self._released()
                     self.handoffs += 1
                 elif state["turn"] in (None, self.me):
                     state["turn"] = self.me
-                    self.holding = True
+                    self._acquired()
                     return
             time.sleep(POLL_S)
 
     def leave(self) -> None:
-        """Finished (or stopped): the other sweep goes on alone."""
+        """Finished (or stopped): the others go on without this process; the turn passes to the next."""
         with self._state() as state:
+            live = self._live(state)
             state["members"].setdefault(self.me, {})["done"] = True
             if state["turn"] == self.me:
-                state["turn"] = None
-        self.holding = False
+                state["turn"] = next_in_ring(live, self.me, set(live) - {self.me})
+            if not (set(live) - {self.me}):
+                state.update(turn=None, started=False)
+            self._released()

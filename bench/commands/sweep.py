@@ -118,21 +118,28 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     from ..runlock import check_run_id
     from ..sweep.clock import SweepClock
 
+    from .repeat import check_repeat, run_repeats
+
+    environ = dict(os.environ)  # as the user started it: what the processes of --repeat inherit
     clock = SweepClock()
     if options.get("run_id") is not None:
         check_run_id(options["run_id"])
     definition, resumed = _definition_and_store(options, explicit)
+    repeats = check_repeat(options, explicit, resumed)
     points = definition.points()
     if not options.get("resume"):
         _check_writable(Path(options["out"]), "--out")
     config = distributed_config(options)
     emulated = _devices_to_emulate(definition, options, config)
     evaluation = _evaluation_settings(options, definition)
-    from ..models.loading import ModelSpec, check_spec  # no JAX work: safe before XLA_FLAGS is set
+    from ..models.spec import ModelSpec, check_spec  # imports no JAX: safe before XLA_FLAGS is set
 
     for dtype in sorted({p.settings["dtype"] for p in points}):
         check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,
                              vqgan=definition.vqgan, clip=definition.clip, dtype=dtype))
+    if repeats > 1:  # this process only starts, merges and closes: the repeats measure (and emulate devices)
+        run_repeats(options, explicit, definition, resumed, repeats, evaluation, environ, locks)
+        return
     if emulated is not None:
         emulate_host_devices(*emulated)
 
@@ -252,8 +259,9 @@ def _session(options: dict, cluster, available: list, cache_state: dict) -> dict
     # pairs the runs' calls only when both name the same file (bench/compare/runs.took_turns).
     interleave = str(Path(options["interleave"]).resolve()) if options.get("interleave") else None
     return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": sys.argv, "compilation_cache": cache_state, "compile_workers": options["compile_workers"],
-            "interleave": interleave,
+            "command": sys.argv, "pid": os.getpid(), "compilation_cache": cache_state, "compile_workers": options["compile_workers"],
+            "interleave": interleave, "turn_file": str(Path(options["turn_file"]).resolve())
+            if options.get("turn_file") else None,
             "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                             "devices": device_info(available), "processes": hosts}}
 
@@ -336,14 +344,26 @@ def _measure(store, definition: SweepDefinition, todo: list, options: dict, eval
         turns = Turns(Path(options["interleave"]), echo=lambda line: click.echo(line, err=True))
         echo(f"Taking turns call by call with the other sweep of {options['interleave']}", err=True)
         turns.join()
+    point_turns = None
+    if options.get("turn_file"):  # a process of `sweep --repeat` (bench/commands/repeat.py)
+        from ..interleave import Turns
+
+        point_turns = Turns(Path(options["turn_file"]), expected=options.get("turn_members") or 2,
+                            echo=lambda line: click.echo(line, err=True))
+        echo(f"Taking turns point by point with the other processes of {options['turn_file']}", err=True)
+        point_turns.join()
     try:
         with stop_cleanly(store):
             run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
                        after_point=after_point, cluster=cluster, clock=clock, turns=turns,
-                       compile_workers=options["compile_workers"])
+                       compile_workers=options["compile_workers"], point_turns=point_turns)
     finally:
-        if turns is not None:
-            turns.leave()
+        for held in (turns, point_turns):
+            if held is not None:
+                held.leave()
+        if point_turns is not None:  # when this process held the turn: [start, end] of each point, epoch seconds
+            sessions = store.run.get("sessions") or [{}]
+            store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "turns_held": point_turns.held}])
 
 
 def _finish(store, rows, options: dict, clock) -> None:

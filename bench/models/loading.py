@@ -8,32 +8,17 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from ..choices import DTYPES, WEIGHTS
+from ..choices import DTYPES
 from ..errors import BenchError, first_line
 from ..sources import looks_local, weights_id
 from . import clip as clip_lib
 from . import dallebart
-from .presets import UnknownPreset, get_preset
+from .presets import get_preset
+from .spec import ModelSpec, check_spec  # noqa: F401  (their home before bench/models/spec.py)
 from .tiny import tiny_folder, tokenizer_folders
 from .vqgan import VQGANConfig, VQModel
 
 JAX_DTYPES = {name: getattr(jnp, name) for name in DTYPES}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    preset: str = "tiny"
-    weights: str | None = None
-    """'pretrained' or 'random'; None picks the preset's default (random for tiny)."""
-    model: str | None = None
-    vqgan: str | None = None
-    clip: str | None = None
-    dtype: str = "float32"
-
-    def resolved_weights(self) -> str:
-        if get_preset(self.preset).random_only and self.weights != "pretrained":
-            return "random"
-        return self.weights or "pretrained"
 
 
 @dataclass
@@ -59,26 +44,6 @@ class Models:
     @property
     def params(self) -> dict:
         return {"dalle": self.dalle_params, "vqgan": self.vqgan_params, "clip": self.clip_params}
-
-
-def check_spec(spec: ModelSpec):
-    """The checks that need no loading (names, combinations, local paths);
-    a one-line BenchError for the first problem. Returns the preset."""
-    try:
-        preset = get_preset(spec.preset)
-    except UnknownPreset as e:
-        raise BenchError(f"--preset: {e.args[0]}") from None
-    if spec.weights not in (None, *WEIGHTS):
-        raise BenchError(f"--weights must be one of {', '.join(WEIGHTS)}, got '{spec.weights}'")
-    if spec.dtype not in DTYPES:
-        raise BenchError(f"--dtype must be one of {', '.join(DTYPES)}, got '{spec.dtype}'")
-    if preset.random_only and spec.weights == "pretrained" and not (spec.model and spec.vqgan and spec.clip):
-        raise BenchError("--weights pretrained: the tiny preset has no published weights; "
-                         "give --model, --vqgan and --clip, or use --preset mini/mega")
-    for option, source in (("--model", spec.model), ("--vqgan", spec.vqgan), ("--clip", spec.clip)):
-        if source and looks_local(source) and not Path(source).exists():
-            raise BenchError(f"{option}: checkpoint not found: {source}")
-    return preset
 
 
 def load_models(spec: ModelSpec) -> Models:

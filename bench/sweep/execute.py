@@ -174,11 +174,13 @@ def execution_order(points: list[Point]) -> list[Point]:
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
                progress: bool = True, after_point=None, cluster: Cluster | None = None,
-               clock: SweepClock | None = None, turns=None, compile_workers: int = 1) -> None:
+               clock: SweepClock | None = None, turns=None, compile_workers: int = 1, point_turns=None) -> None:
     """Measure `points`, grouped by program (`execution_order`). With several
     processes every one measures its share of each point; process 0 gathers
     their reports, writes the row and tells the others to go on, so all start
-    each point together."""
+    each point together. `turns` (bench.interleave.Turns) is taken before each
+    timed call; `point_turns` before each point, and held through its
+    compilation, warm-up, timed calls and writing (`sweep --repeat`)."""
     cluster = cluster or Cluster()
     ordered = execution_order(points)
     context = Context(definition, prompts, {}, {}, {}, cluster, clock=clock or SweepClock(),
@@ -187,6 +189,8 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
                dynamic_ncols=True)
     for position, point in enumerate(bar):
         context.pending = ordered[position:]
+        if point_turns is not None:
+            point_turns.take()
         report = measure_here(store, context, point, progress and cluster.is_main)
         try:
             reports = cluster.gather(f"{point.point_id}/report", report)

@@ -20,7 +20,9 @@ from ..peak import device_peak, shared_by_devices
 from ..roofline import ClipShape, DalleBartShape, VQGANShape, pipeline_cost
 from ..sampling import SamplingConfig, SamplingStructure
 from ..stats import LatencyStats
+from .merge import timing_columns
 from .shares import publish_shares
+from .summary import padding_note, summary_line  # noqa: F401  (the progress line, JAX-free)
 from .spec import Point
 from .store import RunStore
 
@@ -44,7 +46,7 @@ def base_row(store: RunStore, context: Context, point: Point) -> dict:
         "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"], "cond_scale": s["cond_scale"],
         "seed": s["seed"], "structure": structure_of(s).key, "prompts": definition.prompts_source,
         "num_prompts": len(context.prompts),
-        "num_images": definition.num_images,
+        "num_images": definition.num_images, "repeats": 1,
     }
 
 
@@ -93,7 +95,8 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
     models = context.models_for(dtype)
     images_dir = publish_shares(store, point, len(context.prompts), context.definition.num_images, len(reports),
                                 latencies)
-    timing = _timing_columns(LatencyStats.of(list(latencies)), parallel, models.geometry.image_length)
+    timing = timing_columns(LatencyStats.of(list(latencies)), parallel.global_batch, parallel.devices,
+                            models.geometry.image_length)
     stage_names = reports[0]["stages"]
     memory = [r["peak_device_memory_bytes"] for r in reports if r["peak_device_memory_bytes"] is not None]
     clip_scores = np.load(images_dir / "clip_scores.npy")
@@ -106,23 +109,11 @@ def _combine_measured(store: RunStore, context: Context, point: Point, reports: 
         "timed_s": float(latencies.sum()), **timing,
         "padded_rows": padded_rows(len(context.prompts), context.definition.num_images, parallel.global_batch),
         "process_latency_p50_s": [float(v) for v in process_p50], "slowest_process": int(np.argmax(process_p50)),
+        "repeat_latency_p50_s": [timing["latency_p50_s"]],
         **{f"stage_{name}_s": max(r["stages"][name] for r in reports) for name in stage_names},
         **roofline_columns(context, models, sampling, parallel, dtype, timing["seconds_per_image"]),
         "peak_device_memory_bytes": max(memory) if memory else None,
         "images_dir": str(images_dir.relative_to(store.run_dir)), "clip_score_mean": float(np.mean(clip_scores)),
-    }
-
-
-def _timing_columns(stats: LatencyStats, parallel: ParallelConfig, image_tokens: int) -> dict:
-    images_per_s = parallel.global_batch / stats.p50
-    return {
-        "iterations": stats.count, "latency_min_s": stats.min, "latency_p50_s": stats.p50,
-        "latency_p90_s": stats.p90, "latency_p99_s": stats.p99, "latency_mean_s": stats.mean,
-        "latency_std_s": stats.std, "latency_p50_ci_low_s": stats.p50_ci_low,
-        "latency_p50_ci_high_s": stats.p50_ci_high, "p90_supported": stats.p90_supported,
-        "p99_supported": stats.p99_supported, "images_per_s": images_per_s,
-        "images_per_s_per_device": images_per_s / parallel.devices, "image_tokens_per_s": images_per_s * image_tokens,
-        "seconds_per_image": stats.p50 / parallel.global_batch,
     }
 
 
@@ -143,25 +134,3 @@ def roofline_columns(context: Context, models: Models, sampling: SamplingConfig,
         "roofline_fraction": roofline_s / seconds_per_image,
         "achieved_flops": cost.total.flops / seconds_per_image,
     }
-
-
-def summary_line(row: dict, finished: int, total: int) -> str:
-    s = (f"[{finished}/{total}] {row['point_id']} {row['parallel']} devices={row['devices']} "
-         f"batch/device={row['batch_per_device']} T={row['temperature']:g} top_k={row['top_k']} "
-         f"top_p={row['top_p']:g} cond={row['cond_scale']:g} {row['dtype']}")
-    if row.get("status") != "ok":
-        return f"{s}: {row['status']}: {row.get('error')}"
-    compiled = (f"compile {row['compile_s']:.1f} s" if row.get("compiled")
-                else f"program reused ({row.get('structure')})")
-    line = (f"{s}: {row['images_per_s']:.3f} images/s (full batches), p50 {row['latency_p50_s']:.3f} s/batch, "
-            f"{compiled}, roofline {100 * row['roofline_fraction']:.1f} %")
-    if row.get("padded_rows"):
-        line += f"; warning: {padding_note(row)}"
-    return line
-
-
-def padding_note(row: dict) -> str:
-    """Why a point's images/s is more than the images it made per second."""
-    images = row["num_prompts"] * row["num_images"]
-    return (f"{images} image(s) leave {row['padded_rows']} of {images + row['padded_rows']} batch rows as padding; "
-            f"images/s counts full batches")

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-# 5: adherence_ci_low and adherence_ci_high. 6: compile_concurrency. Columns are only added: older
-# files read with nulls there (or the value their version implies).
-SCHEMA_VERSION = 6
+# 5: adherence_ci_low and adherence_ci_high. 6: compile_concurrency. 7: repeats and
+# repeat_latency_p50_s (`sweep --repeat`; older files read as one repeat). Columns are only added:
+# older files read with nulls there (or the value their version implies).
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("process_latency_p50_s", pa.list_(pa.float64()), "Median batch latency of each process, in process "
            "order; the latency columns above take, call by call, the slowest process."),
     Column("slowest_process", pa.int32(), "Process with the highest median batch latency."),
+    Column("repeats", pa.int32(), "Separate sweep processes whose timed calls the row holds: R for `sweep --repeat "
+           "R` (each repeat a fresh process, taking turns point by point; the latency columns pool every "
+           "repeat's calls, images/latencies.npy holds them as an (R, calls) array), 1 for a plain sweep."),
+    Column("repeat_latency_p50_s", pa.list_(pa.float64()), "Median batch latency of each repeat, in repeat order "
+           "(one element for a plain sweep); null when the point is not ok."),
     Column("images_per_s", pa.float64(), "global_batch / median latency: the capacity of full batches, padding "
            "rows counted as images (see padded_rows)."),
     Column("padded_rows", pa.int32(), "Rows of the point's batches that carry no image: batches x global_batch - "
@@ -186,6 +192,8 @@ COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")
 LATER_COLUMNS = ("padded_rows",)
 # Came in schema 6: earlier versions compiled one program at a time (read as 1 where a point compiled).
 CONCURRENCY_COLUMNS = ("compile_concurrency",)
+# Came in schema 7: earlier runs were one process each (read as 1 repeat).
+REPEAT_COLUMNS = ("repeats", "repeat_latency_p50_s")
 
 
 def implied_compile_concurrency(row: dict) -> int | None:

@@ -23,7 +23,7 @@ from ..errors import BenchError, RunWriteError, first_line
 from ..outputs import write_json_atomic
 from ..sampling.config import SamplingStructure
 from .schema import (COMPILE_COLUMNS, CONCURRENCY_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES,
-                     QUALITY_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
+                     QUALITY_COLUMNS, REPEAT_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -149,7 +149,8 @@ def read_points(run_dir: Path) -> list[dict]:
         reason = first_line(e)
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
-    optional = {*QUALITY_COLUMNS, *MULTI_PROCESS_COLUMNS, *COMPILE_COLUMNS, *LATER_COLUMNS, *CONCURRENCY_COLUMNS}
+    optional = {*QUALITY_COLUMNS, *MULTI_PROCESS_COLUMNS, *COMPILE_COLUMNS, *LATER_COLUMNS, *CONCURRENCY_COLUMNS,
+                *REPEAT_COLUMNS}
     if missing - optional:
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
     # Quality columns came in schema 2 (older files were simply not evaluated),
@@ -165,6 +166,10 @@ def read_points(run_dir: Path) -> list[dict]:
     if "compile_concurrency" in missing:  # schema 5 and before compiled one program at a time
         for row in rows:
             row.update(compile_concurrency=implied_compile_concurrency(row))
+    if "repeats" in missing:  # schema 6 and before: one process measured each point
+        for row in rows:
+            p50 = row.get("latency_p50_s")
+            row.update(repeats=1, repeat_latency_p50_s=[p50] if row["status"] == "ok" and p50 is not None else None)
     return rows
 
 

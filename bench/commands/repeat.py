@@ -1,0 +1,250 @@
+"""`dalle-bench sweep --repeat R`: every point measured by R separate, fresh
+processes (a process carries its own speed offset, so the calls of one run
+are not independent: runs are the unit of replication, as in pyperf).
+
+This process validates, creates the run folder and one ordinary run folder
+per repeat (repeats/r1 ... rR), then starts R `dalle-bench sweep --resume
+repeats/rK` processes that take turns point by point through a turn file
+(bench/interleave.py), sharing the persistent compilation cache. It never
+imports JAX: it polls the repeats' points.parquet and merges each point as
+soon as every repeat has finished it (bench/sweep/repeats.py), then closes
+the run as a plain sweep does (evaluation, key table, report)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..errors import BenchError, Interrupted, Terminated
+
+MAX_REPEATS = 64
+POLL_S = 0.5
+STOP_WAIT_S = 120.0  # how long a stopped repeat may take to write its last point and exit
+TURN_FILE = "turns.json"
+DESCRIPTION = "separate processes, taking turns point by point"
+
+
+class RepeatFailed(BenchError):
+    """A repeat's process stopped with an error of its own (not "points failed")."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def check_repeat(options: dict, explicit: set[str], resumed) -> int:
+    """The repeat count of this run; a one-line BenchError for what cannot be repeated."""
+    repeats = options.get("repeat") or 1
+    if resumed is not None:
+        stored = int(resumed.run.get("repeats") or 1)
+        if "repeat" in explicit and repeats != stored:
+            raise BenchError(f"--resume {resumed.run_dir}: that run was made with --repeat {stored}; "
+                             f"a resume cannot change it (got --repeat {repeats})")
+        repeats = stored
+    if repeats > MAX_REPEATS:
+        raise BenchError(f"--repeat {repeats}: at most {MAX_REPEATS} repeats")
+    if repeats > 1 and (options.get("num_processes") is not None or options.get("coordinator")):
+        raise BenchError("--repeat runs separate single-process sweeps on one host: not with --num-processes "
+                         "or --coordinator")
+    if repeats > 1 and options.get("turn_file"):
+        raise BenchError("--repeat: a repeat's process cannot itself repeat")
+    return repeats
+
+
+def _session(options: dict, repeats: int) -> dict:
+    """This process's entry of run.json's sessions (it measures nothing: no devices)."""
+    from ..environment import git_commit, host_info, package_versions
+
+    interleave = str(Path(options["interleave"]).resolve()) if options.get("interleave") else None
+    if options.get("no_compilation_cache"):
+        cache = {"enabled": False}
+    else:
+        from .sweep import default_compilation_cache
+
+        folder = (options.get("compilation_cache") or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+                  or default_compilation_cache())
+        cache = {"enabled": True, "dir": str(Path(folder).expanduser())}
+    return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": sys.argv, "pid": os.getpid(), "repeats": repeats, "turns": "point by point",
+            "compilation_cache": cache, "compile_workers": options.get("compile_workers"), "interleave": interleave,
+            "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit()}}
+
+
+def _child_command(options: dict, child: Path, turn_file: Path, members: int) -> list[str]:
+    command = [sys.executable, "-m", "bench", "sweep", "--resume", str(child.absolute()), "--no-report",
+               "--no-progress", "--turn-file", str(turn_file.absolute()), "--turn-members", str(members)]
+    if options.get("no_compilation_cache"):
+        command.append("--no-compilation-cache")
+    elif options.get("compilation_cache"):
+        command += ["--compilation-cache", str(Path(options["compilation_cache"]).expanduser().absolute())]
+    if options.get("compile_workers"):
+        command += ["--compile-workers", str(options["compile_workers"])]
+    return command
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def run_repeats(options: dict, explicit: set[str], definition, resumed, repeats: int, evaluation, environ: dict,
+                locks) -> None:
+    """The whole of a `--repeat` sweep in this (JAX-free) process."""
+    from ..runlock import run_lock
+    from ..sweep.clock import SweepClock
+    from ..sweep.repeats import REPEATS_DIR, RepeatMerger, repeat_dirs
+    from ..sweep.schema import SCHEMA_VERSION
+    from ..sweep.store import RunStore
+    from ..sweep.summary import summary_line
+    from .sweep import FAILED_STATUSES, PointsFailed, _default_run_id, _finish
+
+    clock = SweepClock()
+    session = _session(options, repeats)
+    record = {"schema_version": SCHEMA_VERSION, "command": sys.argv, "created_at": session["started_at"],
+              "definition": definition.to_json(), "fingerprint": definition.fingerprint(),
+              "environment": session["environment"], "compilation_cache": session["compilation_cache"]}
+    if resumed is None:
+        run_dir = Path(options["out"]) / (options.get("run_id") or _default_run_id(definition))
+        if run_dir.exists():
+            raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
+        store = RunStore.create(run_dir, {**record, "run_id": run_dir.name, "repeats": repeats,
+                                          "sessions": [session]})
+        locks.enter_context(run_lock(run_dir))
+    else:
+        locks.enter_context(run_lock(resumed.run_dir))
+        store = RunStore.open(resumed.run_dir)
+        store.discard_staging()
+        store.update_run(sessions=[*store.run.get("sessions", []), session])
+    run_dir = store.run_dir
+    children = repeat_dirs(run_dir, repeats)
+    for k, child in enumerate(children):
+        if not (child / "run.json").is_file():
+            RunStore.create(child, {**record, "run_id": child.name, "repeat_of": run_dir.name,
+                                    "repeat": k + 1, "sessions": []})
+    points = definition.points()
+    all_ids = {p.point_id for p in points}
+    merger = RepeatMerger(store, children)
+    merger.merge_finished()  # what a stopped run's repeats finished after it stopped
+    todo = [child for child in children if not all_ids <= _finished(child)]
+    click.echo(f"Run {run_dir}: {len(points)} points, {len(store.finished_ids())} already done "
+               f"(resume with: dalle-bench sweep --resume {run_dir})", err=True)
+    click.echo(f"{repeats} repeats ({DESCRIPTION}); their logs: {run_dir / REPEATS_DIR}/rK.log", err=True)
+
+    if options.get("interleave"):
+        turn_file, members = Path(options["interleave"]), 2 * len(todo)
+        click.echo(f"Taking turns point by point with the other sweep of {options['interleave']}", err=True)
+    else:
+        turn_file, members = run_dir / REPEATS_DIR / TURN_FILE, len(todo)
+        turn_file.unlink(missing_ok=True)
+    failure = _run_children(options, store, merger, children, todo, turn_file, members, environ, summary_line,
+                            len(points))
+
+    if evaluation is not None and len(store.finished_ids()):
+        from evals.evaluate import Evaluator
+
+        Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True)).evaluate_missing()
+    if failure is not None:
+        raise failure
+    rows = store.rows()
+    _record(store, clock, children)
+    _finish(store, rows, options, clock)
+    summary = _record(store, clock, children)
+    click.echo(f"Sweep wall time {summary['wall_s']:.1f} s, {repeats} repeats ({DESCRIPTION}): timed "
+               f"{summary['timed_s']:.1f} s over all repeats; compilation cache hits per repeat "
+               f"{summary['compilation_cache_hits']}.", err=True)
+    failed = rows[rows.status.isin(FAILED_STATUSES)]
+    if len(failed):
+        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
+        raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({counts}): {', '.join(failed.point_id)}")
+
+
+def _finished(child: Path) -> set[str]:
+    from ..sweep.store import read_points
+
+    return {row["point_id"] for row in read_points(child)}
+
+
+def _run_children(options, store, merger, children, todo, turn_file, members, environ, summary_line,
+                  total) -> BenchError | None:
+    """Start the repeats still to finish, merge their points as they come,
+    wait for them; a stop (SIGINT, SIGTERM) is passed on to them. Returns the
+    error of a repeat that failed (after merging what finished)."""
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    def merge() -> None:
+        for row in merger.merge_finished():
+            click.echo(summary_line(row, len(store.finished_ids()), total), err=True)
+
+    env = {k: v for k, v in environ.items()}
+    procs: dict[Path, subprocess.Popen] = {}
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        try:
+            for child in todo:
+                with open(child.with_suffix(".log"), "a") as log:
+                    # A session of its own: a Ctrl-C reaches this process only, which stops the repeats itself.
+                    procs[child] = subprocess.Popen(_child_command(options, child, turn_file, members), env=env,
+                                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                    start_new_session=True)
+            while any(proc.poll() is None for proc in procs.values()):
+                merge()
+                time.sleep(POLL_S)
+        except KeyboardInterrupt as e:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=STOP_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            merge()
+            signal_name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
+            raise Interrupted(f"stopped by {signal_name}; the finished points are kept; resume with: "
+                              f"dalle-bench sweep --resume {store.run_dir}", code) from None
+        merge()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for child, proc in procs.items():
+        if proc.returncode not in (0, 1):  # 1: some points failed, which their rows say
+            log = child.with_suffix(".log")
+            return RepeatFailed(f"repeat {child.name} stopped with exit status {proc.returncode}: "
+                                f"{_log_tail(log)} (log: {log})", proc.returncode if proc.returncode > 0 else 1)
+    return None
+
+
+def _record(store, clock, children) -> dict:
+    """This session's time in run.json: its own wall time and report, and what each repeat's last session spent."""
+    import json
+
+    from ..sweep.store import RUN_FILE
+
+    repeat_times = []
+    for child in children:
+        try:
+            sessions = json.loads((child / RUN_FILE).read_text()).get("sessions") or [{}]
+        except (OSError, ValueError):
+            sessions = [{}]
+        repeat_times.append(sessions[-1].get("time") or {})
+    summary = {**clock.summary(), "timed_s": round(sum(t.get("timed_s", 0.0) for t in repeat_times), 3),
+               "compilation_cache_hits": [t.get("compilation_cache_hits") for t in repeat_times],
+               "repeats": repeat_times}
+    sessions = store.run.get("sessions") or [{}]
+    store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "time": summary}])
+    return summary
