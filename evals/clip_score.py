@@ -1,7 +1,10 @@
-"""CLIP score as torchmetrics' `CLIPScore` defines it: 100 x max(cosine, 0)
-between the image and prompt embeddings of a transformers CLIP (PyTorch),
-from a Hub id or a local folder. Scores are kept per image (torchmetrics
-keeps only their mean) so points get a spread and per-prompt figures."""
+"""CLIP score as torchmetrics' `CLIPScore` defines it: per image 100 x the
+cosine between the image and prompt embeddings of a transformers CLIP
+(PyTorch), from a Hub id or a local folder; the score of a set is their mean
+clamped at 0, max(mean, 0) (`evals.statistics.clip_score_summary`): it is
+the mean torchmetrics clamps, not each image. Scores are kept per image and
+unclamped (torchmetrics keeps only their sum), so points get a standard
+deviation, an interval and per-prompt figures."""
 
 from __future__ import annotations
 
@@ -63,7 +66,8 @@ def _from_flax(folder: Path):
 
 
 def clip_scores(model, processor, images: np.ndarray, prompts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Per-image scores of uint8 (N, H, W, 3) images against their prompts."""
+    """Per-image scores 100 x cosine (unclamped: may be negative) of uint8 (N, H, W, 3) images
+    against their prompts."""
     import torch
 
     if len(images) != len(prompts):
@@ -81,5 +85,5 @@ def clip_scores(model, processor, images: np.ndarray, prompts: list[str], batch_
                                                     attention_mask=inputs["attention_mask"])
             image_features = image_features / image_features.norm(p=2, dim=-1, keepdim=True)
             text_features = text_features / text_features.norm(p=2, dim=-1, keepdim=True)
-            scores.append((100 * (image_features * text_features).sum(-1)).clamp(min=0).numpy())
+            scores.append((100 * (image_features * text_features).sum(-1)).numpy())
     return np.concatenate(scores).astype(np.float64)

@@ -11,7 +11,7 @@ from bench.prompts import read_prompt_file
 
 from .clip_score import check_clip_source, clip_scores, load_clip
 from .images import load_folder
-from .statistics import ScoreSummary
+from .statistics import clip_score_summary
 
 _GENERATED = re.compile(r"prompt(\d+)_sample(\d+)\.png$")
 
@@ -33,7 +33,7 @@ def clip_score_of_folder(folder: Path, prompts_file: Path, clip_source: str) -> 
     files, images = load_folder(folder)
     prompts = prompts_for(files, list(read_prompt_file(prompts_file).prompts), prompts_file)
     scores = clip_scores(*load_clip(clip_source), images, prompts)
-    summary = ScoreSummary.of(scores)
+    summary = clip_score_summary(scores)
     return {"clip_model": clip_source, "images": summary.count, "clip_score": summary.mean,
             "clip_score_std": summary.std, "clip_score_ci95": [summary.ci_low, summary.ci_high],
             "per_image": {f.name: float(s) for f, s in zip(files, scores)}}

@@ -30,7 +30,7 @@ from .images import IMAGE_SUFFIXES, load_images
 from .metric import DEFAULT_CMMD_CLIP, DEFAULT_DINOV2, Metric, Networks
 from .notes import format_notes, parse_notes
 from .scoring import FeatureBank, compute
-from .statistics import ScoreSummary
+from .statistics import clip_score_summary
 
 METRICS = tuple(registry.METRICS)
 PROMPT_SCORES = "prompt_scores.parquet"
@@ -77,7 +77,7 @@ def prompt_table(point_id: str, definition: SweepDefinition, scores: np.ndarray,
     per_prompt = scores.reshape(len(definition.prompts), definition.num_images)
     rows = []
     for i, prompt in enumerate(definition.prompts):
-        s = ScoreSummary.of(per_prompt[i])
+        s = clip_score_summary(per_prompt[i])
         rows.append({
             "point_id": point_id, "prompt_index": i, "prompt": prompt,
             "category": definition.prompt_categories[i] if definition.prompt_categories else None,

@@ -158,3 +158,17 @@ class ScoreSummary:
         std = float(values.std(ddof=1))
         half = float(scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1)) * std / math.sqrt(values.size)
         return cls(int(values.size), mean, std, mean - half, mean + half)
+
+
+def _at_least_zero(value: float) -> float:
+    return value if math.isnan(value) else max(value, 0.0)
+
+
+def clip_score_summary(scores, confidence: float = 0.95) -> ScoreSummary:
+    """The CLIP score of a set of images from its per-image scores 100 x cosine,
+    unclamped: torchmetrics' `CLIPScore` value max(mean, 0) (it clamps the
+    mean, not each image); the sample std of the unclamped scores; the
+    Student-t interval of their mean, its ends clamped at 0 like the mean (an
+    interval for max(mean, 0), so it always holds the value)."""
+    s = ScoreSummary.of(scores, confidence)
+    return ScoreSummary(s.count, max(s.mean, 0.0), s.std, _at_least_zero(s.ci_low), _at_least_zero(s.ci_high))

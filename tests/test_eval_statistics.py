@@ -11,8 +11,8 @@ from scipy import stats as scipy_stats
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 
-from evals.statistics import (ScoreSummary, feature_statistics, frechet_distance, kernel_distance,
-                              polynomial_mmd2)
+from evals.statistics import (ScoreSummary, clip_score_summary, feature_statistics, frechet_distance,
+                              kernel_distance, polynomial_mmd2)
 
 
 def test_frechet_distance_of_gaussians_in_closed_form():
@@ -82,6 +82,17 @@ def test_score_summary_matches_scipy():
     assert s.std == pytest.approx(values.std(ddof=1))
     assert (s.ci_low, s.ci_high) == (pytest.approx(low), pytest.approx(high))
     assert math.isnan(ScoreSummary.of([1.0]).ci_low)
+
+
+def test_clip_score_summary_clamps_the_mean_as_torchmetrics():
+    # torchmetrics' CLIPScore.compute: max(score sum / n, 0) over the unclamped 100 x cosines.
+    scores = np.array([-30.0, 10.0, 35.0, -5.0])
+    s = clip_score_summary(scores)
+    assert s.mean == pytest.approx(2.5) and s.std == pytest.approx(scores.std(ddof=1))
+    assert s.ci_low == 0.0 and s.ci_high == pytest.approx(ScoreSummary.of(scores).ci_high)
+    negative = clip_score_summary([-12.0, -10.0, -11.0, -9.0])  # the whole interval below 0
+    assert (negative.mean, negative.ci_low, negative.ci_high) == (0.0, 0.0, 0.0)
+    assert math.isnan(clip_score_summary([-1.0]).ci_low) and clip_score_summary([-1.0]).mean == 0.0
 
 
 def _first_covariances(kind: str):

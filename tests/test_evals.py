@@ -74,6 +74,57 @@ def test_clip_score_cli_agrees_with_torchmetrics_and_the_flax_reranker(torch_cli
     np.testing.assert_allclose(np.asarray(flax), direct, atol=0.05)
 
 
+def _random_clip(folder: Path, seed: int) -> Path:
+    """A randomly initialised tiny CLIP (its embeddings about orthogonal: cosines of either sign)."""
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+
+    from bench.models.presets import PRESETS
+    from bench.models.tiny import tiny_folder
+
+    torch.manual_seed(seed)
+    CLIPModel(CLIPConfig(**PRESETS["tiny"].clip_config)).eval().save_pretrained(folder)
+    CLIPProcessor.from_pretrained(tiny_folder() / "clip").save_pretrained(folder)
+    return folder
+
+
+def test_clip_score_clamps_the_mean_not_each_image_as_torchmetrics(tiny_cache, image_sets, run_cli, tmp_path):
+    # torchmetrics' CLIPScore is max(mean of 100 x cosine, 0): with some cosines negative, clamping each
+    # image first (max(cosine, 0) per image) gives a larger mean than torchmetrics does.
+    from torchmetrics.functional.multimodal import clip_score
+    from transformers import CLIPModel, CLIPProcessor
+
+    from evals.commands import clip_score_of_folder
+
+    folder, images = image_sets["a"]
+    prompts_file = tmp_path / "prompts.txt"
+    prompts_file.write_text("\n".join(PROMPTS) + "\n")
+    per_image = [PROMPTS[i // 2] for i in range(6)]
+    tensors = [torch.from_numpy(im).permute(2, 0, 1) for im in images]
+
+    # Seed 4: cosines of both signs, positive mean. Through the command, as a user runs it.
+    mixed = _random_clip(tmp_path / "mixed", seed=4)
+    out = json.loads(run_cli("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", mixed,
+                             check=True).stdout)
+    scores = np.array(list(out["per_image"].values()))
+    assert (scores < 0).any() and scores.mean() > 0  # the case this test is about
+    model, processor = CLIPModel.from_pretrained(mixed).eval(), CLIPProcessor.from_pretrained(mixed)
+    expected = float(clip_score(tensors, per_image, model_name_or_path=lambda: (model, processor)))
+    assert out["clip_score"] == pytest.approx(expected, rel=1e-4)
+    assert out["clip_score"] < np.maximum(scores, 0).mean() - 0.1  # not the per-image clamp
+    assert out["clip_score_std"] == pytest.approx(scores.std(ddof=1), rel=1e-6)  # of the unclamped scores
+    assert out["clip_score_ci95"][0] < out["clip_score"] < out["clip_score_ci95"][1]
+
+    # Seed 0: a negative mean. torchmetrics says 0; the interval's ends are clamped at 0 as the mean is.
+    negative = _random_clip(tmp_path / "negative", seed=0)
+    out = clip_score_of_folder(folder, prompts_file, str(negative))
+    scores = np.array(list(out["per_image"].values()))
+    assert (scores > 0).any() and scores.mean() < 0
+    model, processor = CLIPModel.from_pretrained(negative).eval(), CLIPProcessor.from_pretrained(negative)
+    assert float(clip_score(tensors, per_image, model_name_or_path=lambda: (model, processor))) == 0.0
+    assert out["clip_score"] == 0.0
+    assert out["clip_score_ci95"][0] == 0.0 < out["clip_score_ci95"][1]
+
+
 def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image_sets, run_cli, tmp_path):
     # The tiny preset's CLIP is saved with Flax weights only: `eval`/`metrics` convert them on load.
     import jax.numpy as jnp

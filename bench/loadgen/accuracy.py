@@ -45,7 +45,7 @@ def write_accuracy_images(log: Path, layout: ResponseLayout, num_prompts: int, n
 def evaluate_images(folder: Path, prompts: list[str], num_images: int, settings: QualitySettings) -> dict:
     """Quality columns of the scenario row for the images in `folder`."""
     from evals.images import load_images
-    from evals.statistics import ScoreSummary
+    from evals.statistics import clip_score_summary
 
     files = [folder / image_name(p, s) for p in range(len(prompts)) for s in range(num_images)]
     images = load_images(files)
@@ -54,7 +54,7 @@ def evaluate_images(folder: Path, prompts: list[str], num_images: int, settings:
         from evals.clip_score import clip_scores, load_clip
 
         scores = clip_scores(*load_clip(settings.clip), images, [p for p in prompts for _ in range(num_images)])
-        summary = ScoreSummary.of(scores)
+        summary = clip_score_summary(scores)
         row.update(clip_model=settings.clip, clip_score=summary.mean, clip_score_std=summary.std,
                    clip_score_ci_low=summary.ci_low, clip_score_ci_high=summary.ci_high)
     if settings.fid_ref:

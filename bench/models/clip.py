@@ -51,7 +51,8 @@ def tokenize(processor, prompts: list[str], length: int) -> tuple[np.ndarray, np
 
 def clip_scores(model, params, images: jax.Array, text_ids: jax.Array, text_mask: jax.Array,
                 prep: ClipPreprocessing) -> jax.Array:
-    """CLIP score as torchmetrics defines it: 100 * max(cos(image, text), 0). Images in [0, 1], NHWC."""
+    """Per-image CLIP score 100 * max(cos(image, text), 0), each image clamped (the notebook's re-ranking
+    score; torchmetrics clamps only the mean of a set, as evals/clip_score.py). Images in [0, 1], NHWC."""
     batch = images.shape[0]
     pixels = jax.image.resize(images.astype(jnp.float32), (batch, prep.image_size, prep.image_size, 3),
                               method="bicubic", antialias=True)
