@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..compare.formats import FORMATS
 from ..compare.gates import compare_points
-from ..compare.load import load_run
+from ..compare.load import load_side
 from ..compare.match import key_columns, match_points
-from ..compare.runs import check_same_models, machine_warnings, took_turns
+from ..compare.runs import check_same_models, machine_warnings
 from ..compare.thresholds import build_thresholds, read_thresholds_file
 from ..errors import BenchError
 
@@ -23,13 +23,12 @@ def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], t
 
     if is_loadgen_run(baseline) or is_loadgen_run(candidate):
         return _compare_loadgen(baseline, candidate, thresholds, fmt, output)
-    base, cand = load_run(baseline, "baseline"), load_run(candidate, "candidate")
+    base, cand = load_side(baseline, "baseline"), load_side(candidate, "candidate")
     check_same_models(base.run, cand.run)
     key = key_columns(base.columns, cand.columns)
     match = match_points(list(base.rows), list(cand.rows), key)
     warnings = machine_warnings(base.run, cand.run)
-    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided,
-                                paired=took_turns(base.run, cand.run))
+    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided)
     text = FORMATS[fmt](comparison)
     _write(output, text)
     return text, (0 if comparison.passed else 1), warnings

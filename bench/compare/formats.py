@@ -8,26 +8,25 @@ import json
 import math
 import xml.etree.ElementTree as ET
 
-from .gates import METRICS, STATUS, Comparison, Gate, PointComparison
-from .noise import (INFO, NA, NOISE, OFF, RATIO_CONFIDENCE, RATIO_RESAMPLES, RATIO_SEED, REGRESSION, PAIRED_TEST, TEST,
-                    UNDECIDED, minimum_calls)
+from .gates import METRICS, STATUS, SWEEP, Comparison, Gate, PointComparison
+from .family import METHOD
+from .noise import (CONFIDENCE, INFO, MIN_CALIBRATION_RUNS, NA, NOISE, OFF, REGRESSION, UNDECIDED)
 from .thresholds import describe
 
 MARKS = {REGRESSION: " ✗", NOISE: " ~", UNDECIDED: " ?"}
 
 
 def test_text(comparison: Comparison) -> str:
-    """How throughput and latency are decided, with the significance level: said in every format."""
-    if comparison.paired:
-        return (f"throughput and latency: the runs took turns call by call (sweep --interleave), so each "
-                f"candidate call is paired with the baseline call before it: {PAIRED_TEST}, α = "
-                f"{comparison.alpha:g} (at least {minimum_calls(comparison.alpha, True)} turns; points with "
-                f"unequal call counts: {TEST}), with the {RATIO_CONFIDENCE:.0%} bootstrap interval of the "
-                f"median per-turn ratio ({RATIO_RESAMPLES} resamples of the turns, seed {RATIO_SEED})")
-    return (f"throughput and latency: {TEST} on every timed call of both points, α = {comparison.alpha:g} "
-            f"(at least {minimum_calls(comparison.alpha)} calls a side), with the "
-            f"{RATIO_CONFIDENCE:.0%} bootstrap interval of the ratio of medians "
-            f"({RATIO_RESAMPLES} resamples of both sides, seed {RATIO_SEED})")
+    """How the gates are decided, with the family's size and level: said in every format."""
+    runs = f"{comparison.runs[0]} vs {comparison.runs[1]} runs"
+    return (f"latency (one test per point; images/s shown): runs are the unit ({runs}): each run's median, "
+            f"Welch's t-test on the log run medians, one-sided against the threshold (a single candidate run "
+            f"against a baseline of at least {MIN_CALIBRATION_RUNS} runs: a prediction test; one run a side: "
+            f"undecided); the sweep: the geometric mean of the points' latency ratios, the same test on one "
+            f"figure per run; CLIP score: Welch's t-test on the means; adherence: Newcomb's interval on the pass "
+            f"counts; family-wise: {METHOD} over the {comparison.tests} tested gate"
+            f"{'s' if comparison.tests != 1 else ''} at α = {comparison.alpha:g}; intervals "
+            f"{CONFIDENCE:.0%} two-sided")
 
 
 def _settings_text(point: PointComparison, names) -> str:
@@ -59,6 +58,8 @@ def _cell(gate: Gate | None) -> str:
         return "—"
     if gate.verdict == NA:
         return "n/a"
+    if gate.note:
+        return gate.note.split(":")[0]  # "undecided": the reason is in the notes under the table
     return _change(gate) + _interval_text(gate) + MARKS.get(gate.verdict, "")
 
 
@@ -77,6 +78,18 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def sweep_text(comparison: Comparison) -> str:
+    """The figure a reviewer reads first: the sweep's latency change with its interval and verdict."""
+    g = comparison.sweep
+    if g is None:
+        return ""
+    if g.verdict in (OFF, NA):
+        return f"sweep latency: {g.reason}"
+    word = {REGRESSION: "regression", NOISE: "beyond threshold, within noise", UNDECIDED: "undecided"}.get(
+        g.verdict, "ok")
+    return f"sweep latency {_change(g)}{_interval_text(g)} ({word})"
+
+
 def verdict_line(comparison: Comparison) -> str:
     runs = f"baseline `{comparison.baseline}`, candidate `{comparison.candidate}`"
     matched = f"{len(comparison.points)} matched point{'s' if len(comparison.points) != 1 else ''}"
@@ -84,31 +97,30 @@ def verdict_line(comparison: Comparison) -> str:
     noise_text = f"; {noise} change{'s' if noise != 1 else ''} beyond threshold within noise" if noise else ""
     undecided = len(comparison.undecided())
     failing = " (fails: --require-decided)" if comparison.require_decided and undecided else ""
-    undecided_text = (f"; {undecided} gate{'s' if undecided != 1 else ''} undecided, too few calls{failing}"
-                      if undecided else "")
+    undecided_text = (f"; {undecided} gate{'s' if undecided != 1 else ''} undecided{failing}" if undecided else "")
+    family = f"; {METHOD} over {comparison.tests} test{'s' if comparison.tests != 1 else ''} at α = {comparison.alpha:g}"
+    sweep = sweep_text(comparison)
+    sweep = f"{sweep}; " if sweep else ""
     regressions = len(comparison.regressions())
     if regressions or not comparison.passed:
         what = (f"{regressions} regression{'s' if regressions != 1 else ''}" if regressions
                 else "no regression, but undecided gates")
-        return f"**FAIL**: {what} in {matched} ({runs}{noise_text}{undecided_text})."
-    return f"**PASS**: no regression in {matched} ({runs}{noise_text}{undecided_text})."
+        return f"**FAIL**: {what} in {matched} ({sweep}{runs}{noise_text}{undecided_text}{family})."
+    return f"**PASS**: no regression in {matched} ({sweep}{runs}{noise_text}{undecided_text}{family})."
 
 
 def _interval_text(gate: Gate) -> str:
-    """The change's bootstrap interval, in % of the baseline, oriented like the change."""
+    """The change's interval, oriented like the change: in % of the baseline, or in points."""
     interval = change_interval(gate)
-    return "" if interval is None else f" [{interval[0] * 100:+.1f}, {interval[1] * 100:+.1f}]"
+    if interval is None:
+        return ""
+    if gate.relative:
+        return f" [{interval[0] * 100:+.1f}, {interval[1] * 100:+.1f}]"
+    return f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
 
 
 def change_interval(gate: Gate) -> tuple[float, float] | None:
-    """The ratio-of-medians interval as a change of the gate's metric: latency rises with the
-    ratio, images/s falls with it (images/s = global batch / median latency)."""
-    t = gate.test
-    if t is None or t.ratio_low is None:
-        return None
-    if gate.metric == "images_per_s":
-        return 1.0 / t.ratio_high - 1.0, 1.0 / t.ratio_low - 1.0
-    return t.ratio_low - 1.0, t.ratio_high - 1.0
+    return gate.interval()
 
 
 def markdown(comparison: Comparison) -> str:
@@ -134,17 +146,17 @@ def markdown(comparison: Comparison) -> str:
                   "|---|---|---|---|---|---|---|"]
         for p, g in listed:
             threshold = describe(_threshold_name(g), g.threshold) if g.metric != STATUS else "—"
-            cells = [_point(p), g.metric, _number(g.baseline), _number(g.candidate),
+            cells = ["sweep" if p is None else _point(p), g.metric, _number(g.baseline), _number(g.candidate),
                      _change(g) + _interval_text(g) if g.metric != STATUS else "—", threshold, g.reason]
             lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
     t = comparison.thresholds
     lines += ["", "Thresholds: " + ", ".join(f"{name} {describe(name, getattr(t, name))}" for name in t.names())
-              + ". Change: candidate against baseline, in % (absolute for CLIP score and FID); in brackets its "
-              "95 % bootstrap interval. Significance: " + test_text(comparison) + "; the evaluated CLIP score: "
-              "95 % Student-t intervals. "
+              + ". Change: candidate against baseline, in % (absolute for CLIP score, FID and adherence); in "
+              "brackets its interval. Tests: " + test_text(comparison) + ". "
               "✗ regression: beyond its threshold and not noise (or no test); "
-              "~ beyond its threshold but within noise; ? undecided: too few calls for the test."]
+              "~ beyond its threshold but within noise; ? undecided (why: below)."]
     notes = [f"Not measured in both runs: {', '.join(missing)}."] if missing else []
+    notes += sorted({f"{g.label}: {g.note}." for p in compared for g in p.gates if g.note})
     notes += sorted({f"Not compared: {g.label}, {g.reason}." for p in compared for g in p.gates
                      if g.reason.startswith("not comparable")})
     for side, ids in (("baseline", comparison.only_baseline), ("candidate", comparison.only_candidate)):
@@ -157,6 +169,8 @@ def markdown(comparison: Comparison) -> str:
 
 
 def _threshold_name(gate: Gate) -> str | None:
+    if gate.metric == SWEEP:
+        return "max_sweep_latency_rise"
     return next((m.threshold for m in METRICS if m.column == gate.metric), None)
 
 
@@ -166,11 +180,27 @@ def _plain(value):
     return value
 
 
+def _gate_json(g: Gate) -> dict:
+    t = g.test
+    tested = {}
+    if t is not None:
+        tested = {"test": t.name, "p_value": t.p_value, "holm_adjusted_p": g.adjusted_p,
+                  "change_interval": list(change_interval(g)) if change_interval(g) else None}
+        if hasattr(t, "baseline_runs"):
+            tested.update(runs=[t.baseline_runs, t.candidate_runs], calls=[t.baseline_calls, t.candidate_calls])
+    return {"metric": g.metric, "baseline": _plain(g.baseline), "candidate": _plain(g.candidate),
+            "change": _plain(g.change),
+            "change_kind": None if g.metric == STATUS else "relative" if g.relative else "absolute",
+            "threshold": g.threshold, "verdict": g.verdict, "reason": g.reason,
+            **({"note": g.note} if g.note else {}), **tested}
+
+
 def to_json(comparison: Comparison) -> dict:
     return {
         "verdict": "pass" if comparison.passed else "fail",
         "baseline": comparison.baseline,
         "candidate": comparison.candidate,
+        "runs": list(comparison.runs),
         "key": list(comparison.key),
         "thresholds": comparison.thresholds.to_json(),
         "matched_points": len(comparison.points),
@@ -179,7 +209,9 @@ def to_json(comparison: Comparison) -> dict:
         "undecided": comparison.count(UNDECIDED),
         "require_decided": comparison.require_decided,
         "significance_level": comparison.alpha,
+        "family": {"method": METHOD, "tests": comparison.tests, "alpha": comparison.alpha},
         "test": test_text(comparison),
+        "sweep": None if comparison.sweep is None else _gate_json(comparison.sweep),
         "only_baseline": list(comparison.only_baseline),
         "only_candidate": list(comparison.only_candidate),
         "warnings": list(comparison.warnings),
@@ -187,15 +219,7 @@ def to_json(comparison: Comparison) -> dict:
             "baseline_point": p.baseline_id,
             "candidate_point": p.candidate_id,
             "settings": {k: _plain(v) for k, v in p.settings.items()},
-            "gates": [{
-                "metric": g.metric, "baseline": _plain(g.baseline), "candidate": _plain(g.candidate),
-                "change": _plain(g.change),
-                "change_kind": None if g.metric == STATUS else "relative" if g.relative else "absolute",
-                "threshold": g.threshold, "verdict": g.verdict, "reason": g.reason,
-                **({} if g.test is None else {
-                    "calls": [g.test.baseline_calls, g.test.candidate_calls], "p_value": g.test.p_value,
-                    "change_interval": list(change_interval(g)) if change_interval(g) else None}),
-            } for g in p.gates],
+            "gates": [_gate_json(g) for g in p.gates],
         } for p in comparison.points],
     }
 
@@ -213,29 +237,30 @@ def junit(comparison: Comparison) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in (("baseline", comparison.baseline), ("candidate", comparison.candidate),
                         ("significance_level", f"{comparison.alpha:g}"), ("test", test_text(comparison)),
+                        ("family", f"{METHOD}, {comparison.tests} tests"),
                         *((f"threshold.{n}", describe(n, v)) for n, v in comparison.thresholds.to_json().items()),
                         *(("warning", w) for w in comparison.warnings)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     tests = failures = skipped = 0
-    for p in comparison.points:
-        for g in p.gates:
-            if g.verdict == INFO and g.metric != STATUS:
-                continue
-            tests += 1
-            case = ET.SubElement(suite, "testcase", classname=f"compare.{p.baseline_id}",
-                                 name=f"{g.metric} ({_settings_text(p, names)})", time="0")
-            detail = f"baseline {_number(g.baseline)}, candidate {_number(g.candidate)}"
-            if g.metric != STATUS:
-                detail += (f", change {_change(g)}{_interval_text(g)}, "
-                           f"threshold {describe(_threshold_name(g), g.threshold)}")
-            if g.verdict == REGRESSION or (g.verdict == UNDECIDED and comparison.require_decided):
-                failures += 1
-                ET.SubElement(case, "failure", message=g.reason, type=g.verdict).text = detail
-            elif g.verdict in (OFF, NA, INFO, UNDECIDED):
-                skipped += 1
-                ET.SubElement(case, "skipped", message=g.reason)
-            else:
-                ET.SubElement(case, "system-out").text = f"{g.verdict}: {g.reason}; {detail}"
+    for p, g in comparison.all_gates():
+        if g.verdict == INFO and g.metric != STATUS:
+            continue
+        tests += 1
+        case = ET.SubElement(suite, "testcase", time="0",
+                             classname="compare.sweep" if p is None else f"compare.{p.baseline_id}",
+                             name=g.label if p is None else f"{g.metric} ({_settings_text(p, names)})")
+        detail = f"baseline {_number(g.baseline)}, candidate {_number(g.candidate)}"
+        if g.metric != STATUS:
+            detail += (f", change {_change(g)}{_interval_text(g)}, "
+                       f"threshold {describe(_threshold_name(g), g.threshold)}")
+        if g.verdict == REGRESSION or (g.verdict == UNDECIDED and comparison.require_decided):
+            failures += 1
+            ET.SubElement(case, "failure", message=g.reason, type=g.verdict).text = detail
+        elif g.verdict in (OFF, NA, INFO, UNDECIDED):
+            skipped += 1
+            ET.SubElement(case, "skipped", message=g.reason)
+        else:
+            ET.SubElement(case, "system-out").text = f"{g.verdict}: {g.reason}; {detail}"
     counts = {"tests": str(tests), "failures": str(failures), "errors": "0", "skipped": str(skipped), "time": "0"}
     suite.attrib.update(counts)
     root = ET.Element("testsuites", name="dalle-bench compare", **{k: v for k, v in counts.items() if k != "skipped"})

@@ -66,7 +66,8 @@ def settings_of(row: dict, key: tuple[KeyColumn, ...]) -> dict:
     return settings
 
 
-def _key(row: dict, key: tuple[KeyColumn, ...]) -> tuple:
+def point_key(row: dict, key: tuple[KeyColumn, ...]) -> tuple:
+    """The row's settings as a hashable key (what matches points)."""
     return tuple(_normal(v) for v in settings_of(row, key).values())
 
 
@@ -80,7 +81,7 @@ class Match:
 def _index(rows: list[dict], key: tuple[KeyColumn, ...], side: str) -> dict[tuple, dict]:
     index: dict[tuple, dict] = {}
     for row in rows:
-        k = _key(row, key)
+        k = point_key(row, key)
         if k in index:
             raise BenchError(f"the {side} run has two points with the same settings ({index[k]['point_id']} "
                              f"and {row['point_id']}): compare cannot tell them apart")

@@ -7,195 +7,233 @@ threshold:
 
 1. gate off (threshold None): `off`;
 2. a value missing on either side: `n/a`;
-3. the metric is decided by a test that cannot reach its significance level
-   with the calls measured (too few, or no per-call latencies): `undecided`,
+3. the metric has a test that cannot decide with what was measured (one run
+   a side for latency, fewer than two images for the CLIP score): `undecided`,
    whatever the change (counted apart; `--require-decided` fails on it);
 4. worsening <= threshold: `ok`;
-5. worsening > threshold and the test says the difference may be noise:
-   `noise`, not a regression;
-6. otherwise (the test says it is not noise, or the metric has no test: FID,
-   compile time, memory, the in-pipeline CLIP score): `regression`.
+5. worsening > threshold, and the test cannot reject "worse by at most the
+   threshold" (after the family-wise correction, `family.py`): `noise`;
+6. otherwise (rejected, or the metric has no test: FID, compile time,
+   memory, the in-pipeline CLIP score): `regression`.
 
-Throughput and median latency are decided from every timed call of both
-points (`images/<point-id>/latencies.npy`) with the Mann–Whitney U test,
-two-sided, at `ALPHA`, as Google Benchmark's `compare.py` does: the change is
-noise when p >= ALPHA. Beside it the 95 % percentile-bootstrap interval of
-the ratio of medians (candidate / baseline, both sides resampled, fixed
-seed) says how large the change is.
+Every test here is one-sided and tests the threshold itself: the null
+hypothesis is "the candidate is worse by at most the threshold", so at a true
+change exactly at the threshold a gate fails with probability α, and an
+unchanged candidate far less often. (Testing "no change" and then comparing
+the estimate with the threshold, as before, fails about half the candidates
+that sit at the threshold.)
 
-Two runs that took turns call by call (`sweep --interleave`) are paired:
-call i of the candidate ran right after call i of the baseline, under the
-same load. On a shared runner the load drifts by tens of percent within a
-run, which widens both samples until an unpaired test cannot see a 30 %
-slowdown; the per-turn ratio cancels the drift. Paired points are decided
-by the Wilcoxon signed-rank test (two-sided) on the log of the per-turn
-ratios, and the change is the median per-turn ratio, with a bootstrap
-interval over turns. The evaluated CLIP score, whose
-per-image values are not kept by `eval`, uses its 95 % Student-t interval:
-the change is noise when the intervals overlap (touching counts)."""
+**Latency: runs are the unit.** A process carries its own speed offset
+(memory placement, thread scheduling, what the host did that minute), so the
+calls of one run are correlated and say little about the next run. Each
+run's figure is the median of its timed calls; a point's change is the ratio
+of the geometric means of the two sides' run medians, and the test is
+Welch's t-test on the log run medians (one-sided, shifted by the
+threshold). With so few runs (3-10 a side) a bootstrap over runs
+underestimates the spread (it sees R runs' variance as (R-1)/R of itself and
+has few distinct resamples), while the t-test's level holds for
+log-normal-ish run offsets. One run a side carries no run-to-run spread:
+`undecided`, unless the baseline has `MIN_CALIBRATION_RUNS` or more runs;
+then a single candidate run is judged against the baseline's run-level
+distribution (a prediction interval: Student's t with the baseline's spread
+and R - 1 degrees of freedom)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from fractions import Fraction
+from typing import Sequence
 
 import numpy as np
-from scipy.stats import mannwhitneyu, wilcoxon
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 OK, NOISE, REGRESSION, OFF, NA, INFO = "ok", "noise", "regression", "off", "n/a", "info"
 UNDECIDED = "undecided"
 HIGHER, LOWER = "higher", "lower"
 
-ALPHA = 0.05  # significance level of the latency test
-TEST = "Mann–Whitney U test (two-sided)"
-PAIRED_TEST = "Wilcoxon signed-rank test (two-sided) on the per-turn ratios"
-RATIO_CONFIDENCE = 0.95
-RATIO_RESAMPLES = 2000
-RATIO_SEED = 0
+ALPHA = 0.05  # family-wise significance level of one compare call
+CONFIDENCE = 0.95  # of the intervals shown beside a change
+MIN_CALIBRATION_RUNS = 5  # baseline runs that can judge a single candidate run
+
+WELCH = "Welch's t-test on the log run medians (one-sided, against the threshold)"
+PREDICTION = ("prediction test: the single candidate run against the baseline's run-to-run spread "
+              "(Student's t, one-sided, against the threshold)")
+CLIP_WELCH = "Welch's t-test on the mean CLIP scores (one-sided, against the threshold)"
+NEWCOMB = "Newcomb's hybrid score interval for a difference of proportions (one-sided, against the threshold)"
 
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def apart(base_low, base_high, cand_low, cand_high, worse: str) -> bool | None:
-    """Whether the candidate's interval lies entirely on the worse side of the
-    baseline's (`worse`: 'higher' or 'lower' values are worse); None when a
-    bound is missing (fewer than two images)."""
-    if any(_missing(v) for v in (base_low, base_high, cand_low, cand_high)):
-        return None
-    if worse == HIGHER:
-        return cand_low > base_high
-    if worse == LOWER:
-        return cand_high < base_low
-    raise ValueError(f"worse must be '{HIGHER}' or '{LOWER}', got {worse!r}")
-
-
-@lru_cache(maxsize=None)
-def smallest_p(baseline_calls: int, candidate_calls: int) -> float:
-    """The smallest p-value the test can give with these sample sizes (every
-    candidate call slower than every baseline call)."""
-    if baseline_calls < 1 or candidate_calls < 1:
-        return 1.0
-    separated = mannwhitneyu(np.arange(baseline_calls), np.arange(candidate_calls) + baseline_calls,
-                             alternative="two-sided")
-    return float(separated.pvalue)
-
-
-@lru_cache(maxsize=None)
-def smallest_paired_p(turns: int) -> float:
-    """The smallest p-value the paired test can give with this many turns (every turn slower)."""
-    if turns < 1:
-        return 1.0
-    return float(wilcoxon(np.arange(1.0, turns + 1), alternative="two-sided").pvalue)
-
-
-def decidable(baseline_calls: int, candidate_calls: int, alpha: float = ALPHA, paired: bool = False) -> bool:
-    if paired:
-        return smallest_paired_p(min(baseline_calls, candidate_calls)) < alpha
-    return smallest_p(baseline_calls, candidate_calls) < alpha
-
-
-@lru_cache(maxsize=None)
-def minimum_calls(alpha: float = ALPHA, paired: bool = False) -> int:
-    """Fewest calls a side (as many on both) with which the test can reach `alpha`: 4 at 0.05
-    (two-sided exact p of complete separation: 2 / C(2n, n) = 0.029 for 4, 0.1 for 3); paired,
-    6 turns (2 / 2^n = 0.031 for 6, 0.063 for 5)."""
-    n = 1
-    while not decidable(n, n, alpha, paired):
-        n += 1
-    return n
-
-
-def _resampled_medians(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    return np.median(values[rng.integers(0, values.size, (resamples, values.size))], axis=1)
-
-
-def _percentile_interval(estimates: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(estimates, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
-def ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE, resamples: int = RATIO_RESAMPLES,
-                   seed: int = RATIO_SEED) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(candidate) / median(baseline), both sides
-    resampled with one seeded generator: the same latencies always give the same interval."""
-    base, cand = np.asarray(baseline, np.float64), np.asarray(candidate, np.float64)
-    rng = np.random.default_rng(seed)
-    base_medians = _resampled_medians(base, rng, resamples)
-    cand_medians = _resampled_medians(cand, rng, resamples)
-    return _percentile_interval(cand_medians / base_medians, confidence)
-
-
-def paired_ratio_interval(baseline, candidate, confidence: float = RATIO_CONFIDENCE,
-                          resamples: int = RATIO_RESAMPLES, seed: int = RATIO_SEED) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the median per-turn ratio, turns resampled."""
-    ratios = np.asarray(candidate, np.float64) / np.asarray(baseline, np.float64)
-    return _percentile_interval(_resampled_medians(ratios, np.random.default_rng(seed), resamples), confidence)
-
-
 @dataclass(frozen=True)
-class LatencyTest:
-    """What the test says about two points' per-call latencies."""
+class ShiftTest:
+    """A one-sided test of H0 "the candidate is worse by at most `margin`" on some scale
+    (log latency, CLIP points, a share of images). `estimate`, `low` and `high` are the
+    worsening and its two-sided `CONFIDENCE` interval on that scale; `p_value` None: undecided."""
 
-    baseline_calls: int
-    candidate_calls: int
-    ratio: float | None  # median(candidate) / median(baseline)
-    ratio_low: float | None  # its bootstrap interval
-    ratio_high: float | None
-    p_value: float | None  # None: undecided
-    alpha: float = ALPHA
-    paired: bool = False  # calls paired by turn (interleaved runs): ratio is the median per-turn ratio
-
-    @property
-    def name(self) -> str:
-        return PAIRED_TEST if self.paired else TEST
+    name: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    reason: str = ""  # why undecided
 
     @property
     def decided(self) -> bool:
         return self.p_value is not None
 
-    @property
-    def significant(self) -> bool | None:
-        """True: not noise; False: may be noise; None: undecided."""
-        return None if self.p_value is None else self.p_value < self.alpha
+
+def _undecided(name: str, estimate: float | None, reason: str) -> ShiftTest:
+    return ShiftTest(name, estimate, None, None, None, reason)
+
+
+def _t_test(estimate: float, se: float, df: float, margin: float, name: str) -> ShiftTest:
+    if se == 0.0 or not math.isfinite(se):
+        # Identical figures on each side (copies of one run): no spread to weigh the change against.
+        p = 0.0 if estimate > margin else 1.0
+        return ShiftTest(name, estimate, estimate, estimate, p)
+    half = float(student_t.ppf(1.0 - (1.0 - CONFIDENCE) / 2.0, df)) * se
+    p = float(student_t.sf((estimate - margin) / se, df))
+    return ShiftTest(name, estimate, estimate - half, estimate + half, p)
+
+
+def welch_shift(base: np.ndarray, cand: np.ndarray, margin: float, name: str = WELCH) -> ShiftTest:
+    """Welch's one-sided t-test of mean(cand) - mean(base) <= margin (both sides >= 2 values);
+    with one candidate value and >= MIN_CALIBRATION_RUNS baseline values, the prediction test."""
+    base, cand = np.asarray(base, np.float64), np.asarray(cand, np.float64)
+    nb, nc = base.size, cand.size
+    if nb == 0 or nc == 0:
+        return _undecided(name, None, f"nothing measured in the {'baseline' if nb == 0 else 'candidate'}")
+    estimate = float(cand.mean() - base.mean())
+    if nb >= 2 and nc >= 2:
+        vb, vc = base.var(ddof=1) / nb, cand.var(ddof=1) / nc
+        denominator = vb ** 2 / (nb - 1) + vc ** 2 / (nc - 1)
+        df = (vb + vc) ** 2 / denominator if denominator > 0 else nb + nc - 2
+        return _t_test(estimate, math.sqrt(vb + vc), df, margin, name)
+    if nc == 1 and nb >= MIN_CALIBRATION_RUNS and name == WELCH:
+        se = float(base.std(ddof=1)) * math.sqrt(1.0 + 1.0 / nb)
+        return _t_test(estimate, se, nb - 1, margin, PREDICTION)
+    return _undecided(name, estimate, f"run-to-run variance unknown: {nb} run{'s' if nb != 1 else ''} in the "
+                                      f"baseline, {nc} in the candidate; {DECIDE_HINT}")
+
+
+DECIDE_HINT = (f"what would decide it: at least 2 runs a side (sweep --repeat 2 or more; 5 recommended), or a "
+               f"baseline of {MIN_CALIBRATION_RUNS} or more runs for a single candidate run")
+
+
+def run_medians(runs: Sequence[np.ndarray]) -> np.ndarray:
+    """Each run's figure: the median of its timed calls (NaN padding ignored)."""
+    return np.asarray([float(np.nanmedian(r)) for r in runs if np.isfinite(r).any()], np.float64)
+
+
+@dataclass(frozen=True)
+class LatencyTest:
+    """What the run-level test says about a point's latency: the ratio of the geometric means of
+    the run medians (candidate / baseline), its interval, and the one-sided p-value."""
+
+    baseline_runs: int
+    candidate_runs: int
+    baseline_calls: int
+    candidate_calls: int
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    p_value: float | None  # None: undecided
+    name: str = WELCH
+    undecided_reason: str = ""
 
     @property
-    def undecided_reason(self) -> str:
-        if self.baseline_calls == 0 or self.candidate_calls == 0:
-            side = "baseline" if self.baseline_calls == 0 else "candidate"
-            return f"no per-call latencies in the {side} (images/<point-id>/latencies.npy)"
-        return (f"{self.baseline_calls} vs {self.candidate_calls} calls; at least "
-                f"{minimum_calls(self.alpha, self.paired)} a side needed for the {self.name} to reach α = {self.alpha:g}")
+    def decided(self) -> bool:
+        return self.p_value is not None
 
 
-def latency_test(baseline, candidate, alpha: float = ALPHA, paired: bool = False) -> LatencyTest:
-    """The Mann–Whitney U test and the ratio interval of two latency samples (None: not recorded);
-    `paired` (the runs took turns): the paired test when both have as many calls, else unpaired."""
-    base = np.asarray([] if baseline is None else baseline, np.float64)
-    cand = np.asarray([] if candidate is None else candidate, np.float64)
-    n, m = base.size, cand.size
-    if n == 0 or m == 0:
-        return LatencyTest(n, m, None, None, None, None, alpha)
-    if paired and n == m:
-        return _paired_test(base, cand, alpha)
-    ratio = float(np.median(cand) / np.median(base))
-    low, high = ratio_interval(base, cand)
-    # The documented rule is "at least minimum_calls a side": 12 vs 3 calls can reach alpha on paper,
-    # but three calls say nothing about the candidate's spread.
-    if min(n, m) < minimum_calls(alpha) or not decidable(n, m, alpha):
-        return LatencyTest(n, m, ratio, low, high, None, alpha)
-    p = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
-    return LatencyTest(n, m, ratio, low, high, p, alpha)
+def latency_test(baseline_runs: Sequence[np.ndarray], candidate_runs: Sequence[np.ndarray],
+                 max_rise: float) -> LatencyTest:
+    """The latency test of one point, against a rise of `max_rise` (a fraction)."""
+    base, cand = run_medians(baseline_runs), run_medians(candidate_runs)
+    calls = [int(sum(np.isfinite(r).sum() for r in runs)) for runs in (baseline_runs, candidate_runs)]
+    if base.size == 0 or cand.size == 0:
+        side = "baseline" if base.size == 0 else "candidate"
+        return LatencyTest(base.size, cand.size, *calls, None, None, None, None,
+                           undecided_reason=f"no per-call latencies in the {side} (images/<point-id>/latencies.npy)")
+    test = welch_shift(np.log(base), np.log(cand), math.log1p(max_rise))
+    ratio = math.exp(test.estimate)
+    low = None if test.low is None else math.exp(test.low)
+    high = None if test.high is None else math.exp(test.high)
+    return LatencyTest(base.size, cand.size, *calls, ratio, low, high, test.p_value, test.name, test.reason)
 
 
-def verdict(worsening: float | None, threshold: float | None, not_noise: bool | None,
+def clip_score_test(base_mean, base_std, base_n, cand_mean, cand_std, cand_n, max_drop: float) -> ShiftTest:
+    """Welch's one-sided t-test of a drop of the mean CLIP score by more than `max_drop` points,
+    from each side's mean, sample standard deviation and image count."""
+    values = (base_mean, base_std, base_n, cand_mean, cand_std, cand_n)
+    if any(_missing(v) for v in values):
+        return _undecided(CLIP_WELCH, None if _missing(base_mean) or _missing(cand_mean) else base_mean - cand_mean,
+                          "no per-image spread recorded (clip_score_std, images): run `dalle-bench eval` again")
+    if min(base_n, cand_n) < 2:
+        return _undecided(CLIP_WELCH, base_mean - cand_mean, "fewer than 2 images on a side")
+    vb, vc = base_std ** 2 / base_n, cand_std ** 2 / cand_n
+    denominator = vb ** 2 / (base_n - 1) + vc ** 2 / (cand_n - 1)
+    df = (vb + vc) ** 2 / denominator if denominator > 0 else base_n + cand_n - 2
+    return _t_test(float(base_mean - cand_mean), math.sqrt(vb + vc), df, max_drop, CLIP_WELCH)
+
+
+def wilson(passed: int, total: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of passed / total at normal quantile z."""
+    share = passed / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z / (1 + z * z / total) * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def newcomb_drop_interval(base_passed: int, base_total: int, cand_passed: int, cand_total: int,
+                          z: float) -> tuple[float, float]:
+    """Newcomb's hybrid score interval (his method 10) of base share - candidate share."""
+    p1, p2 = base_passed / base_total, cand_passed / cand_total
+    l1, u1 = wilson(base_passed, base_total, z)
+    l2, u2 = wilson(cand_passed, cand_total, z)
+    drop = p1 - p2
+    return drop - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), drop + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def exceeds(drop: Fraction, threshold: float) -> bool:
+    """drop > threshold, exactly: a threshold typed as 0.05 means 1/20, not 0.05000000000000000277."""
+    return drop > Fraction(threshold).limit_denominator(10 ** 9)
+
+
+def adherence_test(base_passed: int, base_total: int, cand_passed: int, cand_total: int,
+                   max_drop: float) -> ShiftTest:
+    """One-sided test of an adherence drop by more than `max_drop` from pass counts: the p-value is
+    the smallest level at which Newcomb's interval's lower end lies above the threshold."""
+    if min(base_total, cand_total) < 1:
+        return _undecided(NEWCOMB, None, "no images checked on a side")
+    drop = Fraction(base_passed, base_total) - Fraction(cand_passed, cand_total)
+    two_sided = norm.ppf(1.0 - (1.0 - CONFIDENCE) / 2.0)
+    low, high = newcomb_drop_interval(base_passed, base_total, cand_passed, cand_total, two_sided)
+    if not exceeds(drop, max_drop):
+        return ShiftTest(NEWCOMB, float(drop), low, high, 1.0)
+
+    def lower_end(level: float) -> float:
+        return newcomb_drop_interval(base_passed, base_total, cand_passed, cand_total, norm.isf(level))[0]
+
+    # The lower end rises with the level; bisect on log10(level) for where it crosses the threshold.
+    lo, hi = -15.0, math.log10(0.5)
+    if lower_end(10 ** lo) > max_drop:
+        return ShiftTest(NEWCOMB, float(drop), low, high, 10 ** lo)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if lower_end(10 ** mid) > max_drop else (mid, hi)
+    return ShiftTest(NEWCOMB, float(drop), low, high, 10 ** hi)
+
+
+def verdict(worsening: float | None, threshold: float | None, rejected: bool | None,
             decided: bool = True) -> str:
-    """The rule above. `not_noise`: True when the test (or the intervals) says the difference
-    is real, False when it may be noise, None when the metric has no test (threshold only).
-    `decided`: False when the metric has a test that cannot decide at these sample sizes."""
+    """The rule above. `rejected`: True when the test rejects "worse by at most the threshold"
+    (after the family-wise correction), False when it does not, None when the metric has no test
+    (threshold only). `decided`: False when the metric's test cannot decide with what was measured."""
     if threshold is None:
         return OFF
     if _missing(worsening):
@@ -204,18 +242,6 @@ def verdict(worsening: float | None, threshold: float | None, not_noise: bool | 
         return UNDECIDED
     if not worsening > threshold:
         return OK
-    if not_noise is False:
+    if rejected is False:
         return NOISE
     return REGRESSION
-
-
-def _paired_test(base: np.ndarray, cand: np.ndarray, alpha: float) -> LatencyTest:
-    n = base.size
-    ratio = float(np.median(cand / base))
-    low, high = paired_ratio_interval(base, cand)
-    if n < minimum_calls(alpha, paired=True):
-        return LatencyTest(n, n, ratio, low, high, None, alpha, paired=True)
-    differences = np.log(cand) - np.log(base)
-    # Every turn exactly equal (a copy of the same run): no difference at all, not an error.
-    p = 1.0 if not np.any(differences) else float(wilcoxon(differences, alternative="two-sided").pvalue)
-    return LatencyTest(n, n, ratio, low, high, p, alpha, paired=True)

@@ -7,11 +7,7 @@ the comparison carries a warning (as pytest-benchmark warns)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-
 from ..errors import BenchError
-from ..interleave import JOIN_WAIT_S
 
 # What a definition records of the models a run used.
 MODEL_FIELDS = ("preset", "weights", "model", "vqgan", "clip")
@@ -40,32 +36,3 @@ def machine_warnings(baseline_run: dict, candidate_run: dict) -> tuple[str, ...]
             warnings.append(f"different {section} {name}: {base} (baseline) vs {cand} (candidate); "
                             f"timings compare machines as much as changes")
     return tuple(warnings)
-
-
-def _same_turn_file(base: str | None, cand: str | None) -> bool:
-    if not base or not cand:
-        return False
-    if Path(base).is_absolute() and Path(cand).is_absolute():
-        return base == cand
-    # Runs of older versions recorded the path as typed, relative to each checkout: the name only.
-    return Path(base).name == Path(cand).name
-
-
-def took_turns(baseline_run: dict, candidate_run: dict) -> bool:
-    """Whether the two runs took turns call by call with each other: each measured in one session,
-    on one host, with the same `--interleave` file, started within the window in which the first
-    waits for the second. Only then is call i of one paired with call i of the other."""
-    sessions = [run.get("sessions") or [] for run in (baseline_run, candidate_run)]
-    if any(len(s) != 1 for s in sessions):
-        return False
-    (base,), (cand,) = sessions
-    if not _same_turn_file(base.get("interleave"), cand.get("interleave")):
-        return False
-    hosts = [s.get("environment", {}).get("host", {}).get("hostname") for s in (base, cand)]
-    if hosts[0] != hosts[1]:
-        return False
-    try:
-        starts = [datetime.fromisoformat(s["started_at"]) for s in (base, cand)]
-    except (KeyError, TypeError, ValueError):
-        return False
-    return abs((starts[0] - starts[1]).total_seconds()) <= JOIN_WAIT_S

@@ -27,25 +27,32 @@ class Thresholds:
     Relative thresholds are fractions of the baseline (0.05 = 5 %)."""
 
     max_throughput_drop: float | None = _gate(
-        0.05, RELATIVE, "Largest accepted drop of images/s, as 5% or 0.05; a larger drop fails only when the "
-                        "Mann-Whitney U test on both points' per-call latencies says it is not noise "
-                        "(p < 0.05).", below_one=True)
+        0.05, RELATIVE, "Largest accepted drop of images/s, as 5% or 0.05: the point's latency gate allows "
+                        "the tighter of this (a drop x is a latency rise of 1/(1-x) - 1) and --max-latency-rise; "
+                        "beyond it a point fails only when Welch's t-test on the runs' log median latencies "
+                        "rejects 'worse by at most the threshold' at the family-wise level.", below_one=True)
     max_latency_rise: float | None = _gate(
-        0.05, RELATIVE, "Largest accepted rise of the median latency, as 5% or 0.05 (same test).")
+        0.05, RELATIVE, "Largest accepted rise of a point's median latency, as 5% or 0.05 (run-level test, "
+                        "as above).")
+    max_sweep_latency_rise: float | None = _gate(
+        0.05, RELATIVE, "Largest accepted rise of the sweep's latency: the geometric mean of the matched "
+                        "points' latency ratios, tested on one figure per run (run-level test, as above).")
     max_compile_rise: float | None = _gate(
         None, RELATIVE, "Largest accepted rise of compile time (threshold only: no interval).")
     max_memory_rise: float | None = _gate(
         None, RELATIVE, "Largest accepted rise of peak device memory and host peak RSS (threshold only).")
     max_clip_drop: float | None = _gate(
         1.0, ABSOLUTE, "Largest accepted drop of CLIP score, in CLIP-score points (0-100 scale, not %): "
-                       "the evaluated clip_score (fails only when its intervals do not overlap) and the "
-                       "in-pipeline clip_score_mean (threshold only).")
+                       "the evaluated clip_score (beyond it, fails only when Welch's t-test on the mean "
+                       "scores rejects 'a drop of at most the threshold') and the in-pipeline "
+                       "clip_score_mean (threshold only).")
     max_fid_rise: float | None = _gate(
         2.0, ABSOLUTE, "Largest accepted rise of FID, absolute (threshold only: no interval).")
     max_adherence_drop: float | None = _gate(
         0.05, ABSOLUTE, "Largest accepted drop of adherence (shapes world: the share of images the checker "
-                        "passes, 0-1; 0.05 = 5 points), threshold only: images of fixed seeds are the same "
-                        "in every run, so any change is the code's.")
+                        "passes, 0-1; 0.05 = 5 points), decided on the pass counts: beyond it, fails only when "
+                        "Newcomb's interval for the difference of proportions lies above the threshold at the "
+                        "family-wise level.")
 
     @staticmethod
     def names() -> tuple[str, ...]:
