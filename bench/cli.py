@@ -312,10 +312,13 @@ def _threshold_options(f):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the output to this file.")
 @click.option("--require-decided", is_flag=True,
-              help="Fail (exit 1) when a throughput or latency gate is undecided: too few timed calls for the "
-                   "test to reach its significance level, or no latencies.npy.")
+              help="Fail (exit 1) when a gate is undecided: one run a side for latency (run-to-run variance "
+                   "unknown), no latencies.npy, or no per-image spread for the CLIP score.")
 def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_decided, **flags):
-    """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input."""
+    """Gate CANDIDATE_RUN against BASELINE_RUN: exit 0 when every gate holds, 1 on a regression, 2 on bad input.
+
+    Each side is a run folder (with its `sweep --repeat` processes) or a folder of run folders of the
+    same sweep, pooled. Latency is decided on runs, not calls: one run a side is undecided."""
     from .commands.compare import run_compare
 
     text, status, warnings = run_compare(baseline_run, candidate_run, flags, thresholds_file, fmt, output,
