@@ -39,7 +39,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
             load=lambda networks: clip_embedding.load(networks.cmmd_clip),
             extract=lambda model, images, prompts: clip_embedding.embeddings(model, images),
             cache_tag=lambda networks: (f"clip-{slug(networks.cmmd_clip)}-{slug(weights_id(networks.cmmd_clip))}"
-                                        f"-jaxbicubic{clip_embedding.input_size(networks.cmmd_clip)}")),
+                                        f"-croppilbicubic{clip_embedding.input_size(networks.cmmd_clip)}")),
     Feature(name="dinov2",
             describe=lambda networks: f"DINOv2 {networks.dinov2}, weights {weights_id(networks.dinov2)} "
                                       f"({dinov2.RESIZE})",

@@ -52,18 +52,45 @@ def folders(tmp_path_factory):
 
 
 def _clip_embeddings(folder, images):
-    """The CMMD recipe written out: [0, 1], jax bicubic resize to the input size, CLIP mean/std, unit vectors."""
-    import jax
+    """The CMMD recipe written out (google-research cmmd/io_util.py, embedding.py): centre square crop,
+    PIL bicubic resize to the input size as uint8, [0, 1], CLIP mean/std, unit vectors."""
     import torch
     from transformers import CLIPVisionModelWithProjection
 
     model = CLIPVisionModelWithProjection.from_pretrained(folder).eval()
     size = model.config.image_size
-    x = np.asarray(jax.image.resize(images / 255.0, (len(images), size, size, 3), "bicubic"))
+    squares = []
+    for im in images:
+        h, w = im.shape[:2]
+        side = min(h, w)
+        square = im[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+        squares.append(np.asarray(Image.fromarray(square).resize((size, size), Image.BICUBIC)))
+    x = np.stack(squares) / 255.0
     x = (x - [0.48145466, 0.4578275, 0.40821073]) / [0.26862954, 0.26130258, 0.27577711]
     with torch.no_grad():
         e = model(pixel_values=torch.tensor(x.transpose(0, 3, 1, 2), dtype=torch.float32)).image_embeds.numpy()
     return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+def test_cmmd_embeds_a_non_square_image_as_its_centre_square(networks):
+    # As the reference: the centred square of the shorter side, then the resize (not the whole image squashed).
+    from evals import clip_embedding
+
+    wide = np.zeros((200, 300, 3), np.uint8)  # H 200, W 300: the crop is columns 50-249
+    wide[:, :150] = (220, 40, 30)  # left half red, right half blue ...
+    wide[:, 150:] = (20, 60, 210)
+    wide[:, :50] = (30, 200, 40)  # ... but for a green strip that the crop drops and squashing keeps
+    wide[::7] = 255  # some texture, so the towers see more than two flat colours
+    model = clip_embedding.load(str(networks["clip"]))
+    size = model.config.image_size
+    squashed = np.asarray(Image.fromarray(wide).resize((200, 200), Image.BICUBIC))
+    got, crop, whole = (clip_embedding.embeddings(model, im[None])[0] for im in (wide, wide[:, 50:250], squashed))
+    np.testing.assert_allclose(got, crop, atol=1e-6)
+    assert np.abs(got - whole).max() > 1e-3
+    np.testing.assert_allclose(got, _clip_embeddings(networks["clip"], wide[None])[0], atol=1e-5)
+    tall = np.ascontiguousarray(wide.transpose(1, 0, 2))  # H 300, W 200: the crop is rows 50-249
+    np.testing.assert_allclose(clip_embedding.preprocess(tall[None], size),
+                               clip_embedding.preprocess(tall[None, 50:250], size))
 
 
 def _dinov2_features(folder, images):
