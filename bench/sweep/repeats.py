@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .merge import merged_row, stack_latencies
-from .store import IMAGES_DIR, POINTS_FILE, RunStore, read_points, writing
+from .store import POINTS_FILE, RunStore, read_points, writing
 
 REPEATS_DIR = "repeats"
 LATENCIES_FILE = "latencies.npy"
@@ -85,5 +85,3 @@ class RepeatMerger:
         return {**row, "images_dir": str(final.relative_to(self.store.run_dir))}
 
 
-def expected_images_dir(point_id: str) -> str:
-    return f"{IMAGES_DIR}/{point_id}"
