@@ -2,7 +2,8 @@
 
 A percentile is only reported as supported when the sample holds enough
 observations beyond it to mean something: p90 needs at least 10, p99 at
-least 100 (below that the "p99" is just the maximum). The median's
+least 100 (below that the "p99" is just the maximum); a table shows an
+unsupported one as undecided, `percentile_cell`. The median's
 uncertainty is a percentile bootstrap interval with a fixed seed, so the same
 latencies always give the same interval."""
 
@@ -17,6 +18,27 @@ import numpy as np
 def min_samples_for(percentile: float) -> int:
     """Fewest observations for which the `percentile`-th is not simply the maximum."""
     return math.ceil(100.0 / (100.0 - percentile) - 1e-9)
+
+
+def unsupported_reason(percentile: float, count: int, unit: str = "calls") -> str | None:
+    """None when `count` observations support the percentile; else what a table shows instead of
+    its value: 'n/a (12 calls < 100)'."""
+    needed = min_samples_for(percentile)
+    return None if count >= needed else f"n/a ({count} {unit} < {needed})"
+
+
+def percentile_cell(value: float | None, percentile: float, count: int | None, unit: str = "calls",
+                    fmt: str = ".4g") -> str | None:
+    """A percentile as a table shows it: the value, or 'n/a (...)' when `count` cannot support it;
+    None (an empty cell) without a value; the value when the count is unknown."""
+    if value is None or value != value:  # None or NaN
+        return None
+    reason = None if count is None or count != count else unsupported_reason(percentile, int(count), unit)
+    return reason or format(value, fmt)
+
+
+UNSUPPORTED_NOTE = ("n/a (k < m): too few observations for that percentile, which needs m of them to be more than "
+                    "the largest (p90: 10, p99: 100); the CSV keeps the value, with a *_supported column.")
 
 
 def bootstrap_median_ci(values, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:

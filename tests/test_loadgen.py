@@ -89,6 +89,18 @@ def test_report_shows_the_scenarios_table(every_scenario, run_cli):
     html = run_cli("report", run_dir, "--html", check=True)
     page = Path(html.stdout.strip()).read_text()
     assert "server-performance" in page and "data:image/png" in page
+    # Short tests: too few latencies for LoadGen's tail percentiles, shown undecided with the count
+    # (Offline's are over the samples of its one query, the others' over queries).
+    rows = pd.read_parquet(run_dir / "scenarios.parquet")
+    csv = pd.read_csv(run_dir / "report" / "scenarios.csv")
+    for row, saved in zip(rows.itertuples(), csv.itertuples()):
+        count, unit = ((row.query_count * row.samples_per_query, "samples") if row.scenario == "Offline"
+                       else (row.query_count, "queries"))
+        assert count < 100 and f"n/a ({count} {unit} < 100)" in proc.stdout
+        assert f"n/a ({count} {unit} &lt; 100)" in page
+        assert (saved.p90_supported, saved.p99_supported) == (count >= 10, False)
+        assert saved.latency_p99_s == pytest.approx(row.latency_p99_s)  # the CSV keeps the value
+    assert "too few observations" in proc.stdout and "too few observations" in page
 
 
 @pytest.mark.slow  # minutes on a loaded 2-core machine (README: --find-peak)

@@ -132,6 +132,40 @@ def test_compare_gates_validity_and_the_result_metric():
     assert "VALID" in lost[0].reason and lost[2].reason == "missing from the candidate"
 
 
+def test_the_scenarios_table_marks_tail_percentiles_its_latencies_cannot_support():
+    import pandas as pd
+
+    from bench.loadgen.report import scenario_table, with_support
+
+    # As a `loadgen --scenario offline,server,singlestream,multistream --samples-per-query 2` run on the tiny
+    # preset logs them: Offline's one query holds its 4 samples (LoadGen's percentiles are per sample there),
+    # MultiStream's percentiles are per query.
+    rows = pd.DataFrame([
+        {"scenario_id": "offline-performance", "scenario": "Offline", "query_count": 1, "samples_per_query": 4,
+         "latency_p50_s": 0.8795, "latency_p90_s": 0.8795, "latency_p99_s": 0.8795, "latency_p99_9_s": 0.8795},
+        {"scenario_id": "server-performance", "scenario": "Server", "query_count": 25, "samples_per_query": 1,
+         "latency_p50_s": 3.2939, "latency_p90_s": 5.298082, "latency_p99_s": 5.6809, "latency_p99_9_s": 5.7},
+        {"scenario_id": "singlestream-performance", "scenario": "SingleStream", "query_count": 120,
+         "samples_per_query": 1, "latency_p50_s": 0.4361, "latency_p90_s": 0.4601, "latency_p99_s": 0.4722,
+         "latency_p99_9_s": 0.48},
+        {"scenario_id": "multistream-performance", "scenario": "MultiStream", "query_count": 4, "samples_per_query": 2,
+         "latency_p50_s": 0.4645, "latency_p90_s": 0.4783, "latency_p99_s": 0.4783, "latency_p99_9_s": 0.4783},
+    ])
+    table = scenario_table(rows)
+    assert list(table["p90 s"]) == ["n/a (4 samples < 10)", "5.298", "0.4601", "n/a (4 queries < 10)"]
+    assert list(table["p99 s"]) == ["n/a (4 samples < 100)", "n/a (25 queries < 100)", "0.4722",
+                                    "n/a (4 queries < 100)"]
+    assert list(table["p50 s"]) == list(rows.latency_p50_s)  # the median is not checked
+    printed, markdown = table.to_string(index=False), table.to_markdown(index=False, floatfmt=".4g")
+    assert "n/a (25 queries < 100)" in printed and "n/a (25 queries < 100)" in markdown
+    csv = with_support(rows)  # the CSV keeps every value, with its verdict beside it
+    assert list(csv.columns[csv.columns.get_loc("latency_p90_s"):][:2]) == ["latency_p90_s", "p90_supported"]
+    assert list(csv.latency_p99_s) == list(rows.latency_p99_s)
+    assert list(csv.p90_supported) == [False, True, True, False]
+    assert list(csv.p99_supported) == [False, False, True, False]
+    assert not csv.p99_9_supported.any()
+
+
 def test_every_scenario_column_is_documented_in_the_schema_page():
     from bench.sweep.scenario_schema import COLUMNS
     from tests.conftest import REPO

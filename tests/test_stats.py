@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bench.stats import LatencyStats, bootstrap_median_ci, min_samples_for
+from bench.stats import LatencyStats, bootstrap_median_ci, min_samples_for, percentile_cell
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 10, 100, 101])
@@ -26,6 +26,14 @@ def test_small_samples_do_not_support_tail_percentiles():
     assert (few.p90_supported, few.p99_supported) == (False, False)
     assert (some.p90_supported, some.p99_supported) == (True, False)
     assert (many.p90_supported, many.p99_supported) == (True, True)
+
+
+def test_an_unsupported_percentile_is_shown_undecided():
+    assert percentile_cell(0.123456, 99, 12) == "n/a (12 calls < 100)"
+    assert percentile_cell(0.123456, 90, 12) == "0.1235"
+    assert percentile_cell(0.5, 90, 9, "queries") == "n/a (9 queries < 10)"
+    assert percentile_cell(float("nan"), 99, 12) is None and percentile_cell(None, 99, 500) is None
+    assert percentile_cell(0.5, 99, None) == "0.5"  # no count: nothing to decide on
 
 
 def test_bootstrap_interval_agrees_with_scipy():

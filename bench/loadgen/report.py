@@ -1,5 +1,9 @@
 """The scenarios table of a loadgen run (pure: rows in, table out), shared by
-`loadgen`'s closing print and `dalle-bench report`."""
+`loadgen`'s closing print and `dalle-bench report`. A tail percentile that
+the test's latencies cannot support (p90 below 10, p99 below 100: it is then
+only the largest) shows as undecided, 'n/a (4 queries < 10)', as in every
+table of the project (bench/stats.py); scenarios.csv keeps the value, with a
+p90_supported (...) column beside it."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import write_text_atomic
+from ..stats import UNSUPPORTED_NOTE, min_samples_for, percentile_cell
+from ..sweep.scenario_schema import PERCENTILES, percentile_column
 
 COLUMNS = {"scenario_id": "test", "status": "status", "validity": "validity", "result_metric": "metric",
            "result_value": "value", "peak_qps": "peak samples/s", "target_qps": "target samples/s",
@@ -17,11 +23,49 @@ COLUMNS = {"scenario_id": "test", "status": "status", "validity": "validity", "r
            "invalid_reason": "why invalid"}
 
 
+# The tail percentiles a test's latency count must support (the median needs no check).
+TAILS = {percentile_column(p): float(p) for p in PERCENTILES if float(p) > 50}
+
+
+def latency_count(row: dict) -> tuple[int | None, str]:
+    """How many latencies LoadGen's percentiles of a test are over, and of what: MultiStream's are
+    per query; the others' per sample (Server and SingleStream: a sample a query; Offline: its one
+    query holds every sample). (None, ...) when the row does not say."""
+    queries, per_query = row.get("query_count"), row.get("samples_per_query")
+    if queries is None or pd.isna(queries):
+        return None, "queries"
+    if row.get("scenario") == "MultiStream" or per_query is None or pd.isna(per_query) or per_query == 1:
+        return int(queries), "queries"
+    return int(queries) * int(per_query), "samples"
+
+
+def with_support(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a pNN_supported column beside each tail percentile (null when the count is unknown)."""
+    counts = [latency_count(r)[0] for r in rows.to_dict("records")]
+    out = rows.copy()
+    for column, percentile in TAILS.items():
+        if column in out:
+            supported = pd.array([None if n is None else n >= min_samples_for(percentile) for n in counts],
+                                 dtype="boolean")
+            name = f"p{column[len('latency_p'):-len('_s')]}_supported"
+            out.insert(out.columns.get_loc(column) + 1, name, supported)
+    return out
+
+
 def scenario_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per LoadGen test; columns that are empty for every test are left out."""
-    table = rows[[c for c in COLUMNS if c in rows]].rename(columns=COLUMNS)
+    """One line per LoadGen test; columns that are empty for every test are left out. The tail
+    percentiles are text: the value (4 significant digits), or 'n/a (...)' when unsupported."""
+    table = rows[[c for c in COLUMNS if c in rows]].copy()
+    counts = [latency_count(r) for r in rows.to_dict("records")]
+    for column in table.columns.intersection(list(TAILS)):
+        table[column] = [percentile_cell(v, TAILS[column], n, unit) for v, (n, unit) in zip(table[column], counts)]
+    table = table.rename(columns=COLUMNS)
     keep = [c for c in table.columns if table[c].notna().any() or c in ("test", "validity", "value")]
     return table[keep]
+
+
+def _undecided(table: pd.DataFrame) -> bool:
+    return bool(table.map(lambda v: isinstance(v, str) and v.startswith("n/a (")).any().any())
 
 
 def write_scenario_report(run_dir: Path) -> tuple[str, Path]:
@@ -39,9 +83,9 @@ def write_scenario_report(run_dir: Path) -> tuple[str, Path]:
     table = scenario_table(rows)
     markdown = "\n".join([f"# dalle-bench report: {run_dir.name}", "", header, "", "## Scenarios", "",
                           table.to_markdown(index=False, floatfmt=".4g") if len(table) else "(no test finished)",
-                          ""])
+                          "", *([UNSUPPORTED_NOTE, ""] if _undecided(table) else [])])
     (out / "report.md").write_text(markdown)
-    rows.to_csv(out / "scenarios.csv", index=False)
+    with_support(rows).to_csv(out / "scenarios.csv", index=False)
     return markdown, out
 
 
@@ -77,9 +121,11 @@ def write_scenario_html(run_dir: Path) -> Path:
     from .store import ScenarioStore
 
     rows = ScenarioStore.open(run_dir).rows()
-    table = scenario_table(rows).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    scenarios = scenario_table(rows)
+    table = scenarios.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    note = f"<p>{html.escape(UNSUPPORTED_NOTE)}</p>" if _undecided(scenarios) else ""
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title></head>"
-            f"<body><h1>dalle-bench loadgen: {html.escape(run_dir.name)}</h1><h2>Scenarios</h2>{table}"
+            f"<body><h1>dalle-bench loadgen: {html.escape(run_dir.name)}</h1><h2>Scenarios</h2>{table}{note}"
             f"<h2>Latency over time</h2><img alt='latency over time' "
             f"src='{figure_uri(latency_over_time(rows, run_dir))}'>"
             f"<p>From LoadGen's trace (mlperf_log_trace.json): every sample's issue-to-complete latency.</p>"
