@@ -431,22 +431,32 @@ def test_makefile_and_ci_example_run_the_baselines_sweep():
     assert workflow["env"]["BASELINE"] == "results/baselines/tiny"
     assert any("compare" in step.get("run", "") and "--format junit" in step["run"]
                for step in workflow["jobs"]["gate"]["steps"])
+    sweeps = [step["run"] for step in workflow["jobs"]["gate"]["steps"] if "sweep $SWEEP" in step.get("run", "")]
+    assert sweeps and all(run.count("--repeat 5") == 2 and run.count("--interleave") == 2 for run in sweeps)
 
 
 REPEATS = 3  # processes a side in the suite's A/B (docs/compare.md recommends 5 for CI)
+# The A/B pair's sweep: two tiny points (two programs), few calls; each side `--repeat 3`.
+AB_ARGS = ["--preset", "tiny", "-n", "1", "--iters", "8", "--warmup", "1", "--no-stages", "--cond-scale", "1,3",
+           "--parallel", "sharded", "--repeat", str(REPEATS)]
+
+
+def _env(tiny_cache: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    return env
 
 
 def _measure_ab(out: Path, tiny_cache: Path) -> tuple[Path, Path]:
-    """The stored baseline's sweep run twice into `out`, as CI runs the base branch's checkout and
-    the candidate's: each side `--repeat 3`, all six processes taking turns point by point."""
+    """An A/B pair into `out`, as CI runs the base branch's checkout and the candidate's: each side
+    `--repeat 3`, all six processes taking turns point by point (`--interleave`)."""
     out.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
     # One names the turn file absolutely, the other relative to its checkout, as docs/ci-example.yml does.
     turn_files = {"base-now": str(out / "turns.json"), "fresh": os.path.relpath(out / "turns.json", REPO)}
-    procs = [subprocess.Popen([sys.executable, "-m", "bench", "sweep", *SWEEP_ARGS, *QUIET, "--out", str(out),
-                               "--run-id", name, "--repeat", str(REPEATS), "--interleave", turn_file],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs = [subprocess.Popen([sys.executable, "-m", "bench", "sweep", *AB_ARGS, *QUIET, "--out", str(out),
+                               "--run-id", name, "--interleave", turn_file],
+                              cwd=REPO, env=_env(tiny_cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
              for name, turn_file in turn_files.items()]
     try:
         for proc in procs:
@@ -462,14 +472,19 @@ def _measure_ab(out: Path, tiny_cache: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def ab_runs(tmp_path_factory, tiny_cache) -> tuple[Path, Path]:
-    """The A/B pair of the stored baseline's sweep, measured now (read-only)."""
+    """The A/B pair, measured now (read-only)."""
     return _measure_ab(tmp_path_factory.mktemp("ab"), tiny_cache)
 
 
 @pytest.fixture(scope="module")
-def fresh_run(ab_runs) -> Path:
-    """The stored baseline's sweep run again now: the candidate of the CI gate (read-only)."""
-    return ab_runs[1]
+def fresh_run(tmp_path_factory, tiny_cache) -> Path:
+    """The stored baseline's sweep run again now, one process: the candidate of the CI gate (read-only)."""
+    out = tmp_path_factory.mktemp("fresh")
+    proc = subprocess.run([sys.executable, "-m", "bench", "sweep", *SWEEP_ARGS, *QUIET, "--out", str(out),
+                           "--run-id", "fresh"], cwd=REPO, env=_env(tiny_cache), capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out / "fresh"
 
 
 def _copy_run(run_dir: Path, dest: Path) -> Path:
@@ -499,7 +514,7 @@ def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
     assert result["verdict"] == "pass" and result["matched_points"] == 3 and not result["only_candidate"]
     for point in result["points"]:
         gates = {g["metric"]: g for g in point["gates"]}
-        assert gates["images_per_s"]["verdict"] == OFF and gates["latency_p50_s"]["verdict"] == OFF
+        assert gates["images_per_s"]["verdict"] == INFO and gates["latency_p50_s"]["verdict"] == OFF
         # The CLIP gate can only fail when the scores can move: positive, one per image.
         scores = np.load(BASELINE / "images" / point["baseline_point"] / "clip_scores.npy")
         assert (scores > 0).all() and len(np.unique(scores)) == scores.size, scores
@@ -520,58 +535,60 @@ def _copy_with_latencies(run_dir: Path, dest: Path, factor: float = 1.0, repeats
     return dest
 
 
-def test_every_call_30_percent_slower_fails_the_gate_an_unchanged_copy_passes(fresh_run, run_cli, tmp_path):
-    """The summary columns of the copies are untouched: the gate reads every process's timed calls."""
-    assert np.load(next(fresh_run.glob("images/*/latencies.npy"))).shape == (REPEATS, 12)
-    same = _copy_with_latencies(fresh_run, tmp_path / "same")
-    slower = _copy_with_latencies(fresh_run, tmp_path / "slower", factor=1.3)
-    proc = run_cli("compare", fresh_run, same, "--format", "json", "--require-decided")
+def test_every_call_twice_as_slow_fails_the_gate_an_unchanged_copy_passes(ab_runs, run_cli, tmp_path):
+    """The summary columns of the copies are untouched: the gate reads every process's timed calls.
+    Twice, not 30 %: with 3 runs a side the test can only see what the runs' own spread allows, and
+    beside the suite's other worker that spread reached 0.2 (log) in a point (docs/compare.md)."""
+    fresh = ab_runs[1]
+    assert np.load(next(fresh.glob("images/*/latencies.npy"))).shape == (REPEATS, 8)
+    same = _copy_with_latencies(fresh, tmp_path / "same")
+    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=2.0)
+    proc = run_cli("compare", fresh, same, "--format", "json", "--require-decided")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["undecided"] == 0
-    proc = run_cli("compare", fresh_run, slower, "--format", "json")
+    proc = run_cli("compare", fresh, slower, "--format", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["significance_level"] == 0.05 and result["family"]["method"] == "Holm–Bonferroni"
     assert result["runs"] == [REPEATS, REPEATS] and "runs are the unit" in result["test"]
     slow = {(p["baseline_point"], g["metric"]): g for p in result["points"] for g in p["gates"]
             if g["verdict"] == REGRESSION}
-    assert {metric for _, metric in slow} == {"latency_p50_s"} and len(slow) == 3  # once per point
-    assert all(g["change"] == pytest.approx(0.3) and g["p_value"] < 0.05 and g["runs"] == [REPEATS, REPEATS]
-               and g["calls"] == [12 * REPEATS] * 2 for g in slow.values())
-    assert result["sweep"]["verdict"] == REGRESSION and result["sweep"]["change"] == pytest.approx(0.3)
+    assert {metric for _, metric in slow} == {"latency_p50_s"} and len(slow) == 2  # once per point
+    assert all(g["change"] == pytest.approx(1.0) and g["p_value"] < 0.05 and g["runs"] == [REPEATS, REPEATS]
+               and g["calls"] == [8 * REPEATS] * 2 for g in slow.values())
+    assert result["sweep"]["verdict"] == REGRESSION and result["sweep"]["change"] == pytest.approx(1.0)
+    assert result["family"]["tests"] == 3  # two points and the sweep
 
 
 def test_one_run_a_side_is_undecided_and_require_decided_fails(fresh_run, run_cli, tmp_path):
-    one = _copy_with_latencies(fresh_run, tmp_path / "one", factor=1.3, repeats=1)
-    proc = run_cli("compare", _copy_with_latencies(fresh_run, tmp_path / "base", repeats=1), one)
+    one = _copy_with_latencies(fresh_run, tmp_path / "one", factor=1.3)
+    proc = run_cli("compare", fresh_run, one)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 gates undecided" in proc.stdout.splitlines()[0]  # 3 points and the sweep
     assert "run-to-run variance unknown: 1 run in the baseline, 1 in the candidate" in proc.stdout
-    proc = run_cli("compare", one, _copy_with_latencies(fresh_run, tmp_path / "one2", repeats=1),
-                   "--require-decided", "--format", "junit")
+    proc = run_cli("compare", one, fresh_run, "--require-decided", "--format", "junit")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     messages = [f.get("message") for f in ET.fromstring(proc.stdout).iter("failure")]
     assert len(messages) == 4 and all("what would decide it" in m for m in messages)
 
 
-def test_ab_gate_passes_the_same_code_and_catches_a_50_percent_slowdown(ab_runs, run_cli, tmp_path):
+def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, run_cli, tmp_path):
     """The CI recipe's A/B speed gate: the baseline's version measured in the same job, both sides
-    `--repeat`, taking turns point by point. Same code on both sides must pass (no retry: the
+    `--repeat`, taking turns point by point. Same code on both sides must pass, with no retry (the
     test is against the threshold, so an unchanged pair fails far less often than α); every call
-    50 % slower must fail."""
+    three times slower must fail, whatever the machine's load did to the runs' spread."""
     base_now, fresh = ab_runs
     gate = ("--thresholds", AB_THRESHOLDS, "--require-decided", "--format", "json")
     proc = run_cli("compare", base_now, fresh, *gate)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
-    assert result["undecided"] == 0 and result["matched_points"] == 3 and result["runs"] == [REPEATS, REPEATS]
+    assert result["undecided"] == 0 and result["matched_points"] == 2 and result["runs"] == [REPEATS, REPEATS]
     assert {g["verdict"] for p in result["points"] for g in p["gates"] if g["metric"] == "latency_p50_s"} <= {OK, NOISE}
-    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=1.5)
+    slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=3.0)
     proc = run_cli("compare", base_now, slower, *gate)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    result = json.loads(proc.stdout)
-    assert result["regressions"] >= 1 and result["sweep"]["verdict"] == REGRESSION
-    # The two sides pooled from folders of runs decide the same way as a run with repeats.
+    assert json.loads(proc.stdout)["sweep"]["verdict"] == REGRESSION
+    # The runs of one side pooled from a folder of runs decide as the run with repeats does.
     pooled = tmp_path / "pooled"
     pooled.mkdir()
     for k in range(REPEATS):

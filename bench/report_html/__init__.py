@@ -104,7 +104,8 @@ def _latencies(store, rows) -> dict[str, np.ndarray]:
     for row in rows[rows.status == "ok"].itertuples():
         path = store.run_dir / str(row.images_dir) / "latencies.npy"
         if path.is_file():
-            found[row.point_id] = np.load(path)
+            calls = np.load(path).ravel()  # a `sweep --repeat` run: one row per process, NaN-padded
+            found[row.point_id] = calls[np.isfinite(calls)]
     return found
 
 
