@@ -229,6 +229,10 @@ def sweep(ctx, **options):
 @click.option("--user-conf", type=click.Path(dir_okay=False), default=None,
               help="LoadGen settings file in its own format (user.conf: 'dalle-mini.Server.target_qps = 2'); "
                    "options given here override it.")
+@click.option("--trace", is_flag=True,
+              help="Write LoadGen's trace (mlperf_log_trace.json: every sample's issue and completion, for "
+                   "report --html's latency-over-time plot); off by default, as in MLPerf's references, "
+                   "which turn it on only to debug: it is logged while the test runs.")
 @click.option("--prompts", default="demo", show_default=True, help="Prompt set name (prompts/) or text file.")
 @click.option("-n", "--num-images", type=int, default=2, show_default=True,
               help="Images per prompt: the query sample library is every (prompt, sample) pair.")

@@ -82,7 +82,7 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     from ..sweep.scenario_schema import SCENARIO_SCHEMA_VERSION
     from ..loadgen.accuracy import QualitySettings
     from ..loadgen.pipeline import CompiledPipeline
-    from ..loadgen.settings import Capacity, check_find_peak_can_fail, test_settings
+    from ..loadgen.settings import MODEL_NAME, Capacity, check_find_peak_can_fail, test_settings
     from ..loadgen.store import ScenarioStore
 
     devices = select_devices(parallel.devices)
@@ -105,7 +105,8 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     first = scenarios[0]
     settings_record = {"scenarios": [option.scenario for option in scenarios],
                        **{name: getattr(first, name) for name in SCENARIO_FIELDS if name != "user_conf"},
-                       "user_conf": str(first.user_conf) if first.user_conf else None}
+                       "user_conf": str(first.user_conf) if first.user_conf else None,
+                       "mlperf_conf_model": MODEL_NAME, "trace": bool(o.get("trace"))}
     base = {
         "preset": spec.preset, "random_weights": models.random_weights, "dtype": spec.dtype,
         "parallel": parallel.mode, "devices": parallel.devices, "batch_per_device": parallel.batch_per_device,
@@ -158,7 +159,7 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
            "mode": test, "log_dir": str(log_dir.relative_to(store.run_dir))}
     click.echo(f"{scenario_id}: LoadGen running (logs in {log_dir})", err=True)
     try:
-        dispatcher = run_interruptibly(system.run_test, settings, log_dir)
+        dispatcher = run_interruptibly(system.run_test, settings, log_dir, bool(o.get("trace")))
     except KeyboardInterrupt:
         _interrupted(store, row, log_dir, system)
     detail = read_detail(log_dir / DETAIL)

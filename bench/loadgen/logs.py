@@ -21,9 +21,11 @@ _SAMPLE = re.compile(r'"name":"Sample".*?"ph":"b".*?"ts":([0-9.]+).*?"issue_star
 
 def read_detail(path: Path) -> dict:
     """key -> value of the detail log's records; a key logged more than once
-    (FindPeakPerformance runs several tests) keeps its last value, and every
-    `generic_message` is kept in order under "messages"."""
-    values: dict = {"messages": []}
+    (FindPeakPerformance runs several tests) keeps its last value, every
+    `generic_message` is kept in order under "messages", and every record
+    LoadGen flags as an error (`metadata.is_error`, as `error_invalid_config`
+    and `error_runtime`) under "errors" as "key: value"."""
+    values: dict = {"messages": [], "errors": []}
     for line in path.read_text(errors="replace").splitlines():
         if not line.startswith(":::MLLOG "):
             continue
@@ -31,6 +33,8 @@ def read_detail(path: Path) -> dict:
             record = json.loads(line[len(":::MLLOG "):])
         except ValueError:
             continue
+        if (record.get("metadata") or {}).get("is_error"):
+            values["errors"].append(f"{record.get('key')}: {record.get('value')}")
         if record.get("key") == "generic_message":
             values["messages"].append(record.get("value"))
         else:
@@ -69,7 +73,7 @@ def result_columns(detail: dict) -> dict:
         "loadgen_version": detail.get("loadgen_version"),
         "result_metric": metric, "result_value": None if value is None else float(value),
         "peak_qps": peaks[-1] if peaks else None,
-        "validity": detail.get("result_validity"),
+        "validity": "INVALID" if error_count(detail) else detail.get("result_validity"),
         "invalid_reason": invalid_reason(detail),
         "min_duration_met": detail.get("result_min_duration_met"),
         "min_queries_met": detail.get("result_min_queries_met"),
@@ -92,12 +96,28 @@ def result_columns(detail: dict) -> dict:
     }
 
 
+def error_count(detail: dict) -> int:
+    """LoadGen's `num_errors` (the errors of the test, as its summary's "1 ERROR
+    encountered"), or the error records when it did not get that far; as MLPerf's
+    submission checker counts them (tools/submission/log_parser.py num_errors)."""
+    logged = detail.get("num_errors")
+    return int(logged) if logged is not None else len(detail.get("errors") or [])
+
+
 def invalid_reason(detail: dict) -> str | None:
-    """Why LoadGen said INVALID, in its words: each unmet constraint, then its
-    recommendation and early-stopping message."""
-    if detail.get("result_validity") != "INVALID":
+    """Why the test is INVALID, in LoadGen's words: the errors it logged (MLPerf's
+    submission checker rejects a log with errors, whatever LoadGen's own
+    result_validity), each unmet constraint, then its recommendation and
+    early-stopping message."""
+    errors = error_count(detail)
+    if detail.get("result_validity") != "INVALID" and not errors:
         return None
     reasons = []
+    if errors:
+        logged = "; ".join(" ".join(str(e).split()) for e in detail.get("errors") or []) or "see its detail log"
+        reasons.append(f"LoadGen reported {errors} error{'s' if errors != 1 else ''}: {logged}"
+                       + (f" (its result: {detail['result_validity']})"
+                          if detail.get("result_validity") not in (None, "INVALID") else ""))
     if detail.get("result_perf_constraints_met") is False:
         percentile = detail.get("effective_target_latency_percentile")
         bound = _seconds(detail.get("effective_target_latency_ns"))
@@ -114,6 +134,25 @@ def invalid_reason(detail: dict) -> str | None:
         if text:
             reasons.append(text)
     return "; ".join(reasons) or "INVALID (no reason logged)"
+
+
+_SUMMARY_LINE = re.compile(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$")
+
+
+def read_summary(path: Path) -> dict:
+    """`name : value` of each line of LoadGen's mlperf_log_summary.txt (names as
+    it prints them, e.g. "Samples per second", "90.00 percentile latency (ns)",
+    "min_duration (ms)"), the value as text; the error count of its closing
+    line under "errors" (0 for "No errors encountered during test.")."""
+    values: dict = {}
+    for line in path.read_text(errors="replace").splitlines():
+        if m := re.match(r"^(\d+) ERRORS? encountered", line.strip()):
+            values["errors"] = int(m.group(1))
+        elif line.strip().startswith("No errors encountered"):
+            values["errors"] = 0
+        elif (m := _SUMMARY_LINE.match(line)) and m.group(2):
+            values.setdefault(m.group(1), m.group(2))
+    return values
 
 
 def read_trace_latencies(path: Path) -> np.ndarray:

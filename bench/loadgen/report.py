@@ -111,6 +111,13 @@ def latency_over_time(rows: pd.DataFrame, run_dir: Path):
     return fig
 
 
+def _traced(rows: pd.DataFrame, run_dir: Path) -> bool:
+    from .logs import TRACE
+
+    return any((run_dir / str(row.log_dir) / TRACE).is_file() and (run_dir / str(row.log_dir) / TRACE).stat().st_size
+               for row in rows.itertuples())
+
+
 def write_scenario_html(run_dir: Path) -> Path:
     """report/report.html: the scenarios table and the latency-over-time plot, self-contained."""
     import html
@@ -124,11 +131,15 @@ def write_scenario_html(run_dir: Path) -> Path:
     scenarios = scenario_table(rows)
     table = scenarios.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
     note = f"<p>{html.escape(UNSUPPORTED_NOTE)}</p>" if _undecided(scenarios) else ""
+    if _traced(rows, run_dir):
+        plot = (f"<img alt='latency over time' src='{figure_uri(latency_over_time(rows, run_dir))}'>"
+                f"<p>From LoadGen's trace (mlperf_log_trace.json): every sample's issue-to-complete latency.</p>")
+    else:
+        plot = ("<p>No trace: LoadGen's trace (mlperf_log_trace.json) is off by default, as in MLPerf's "
+                "references; <code>dalle-bench loadgen --trace</code> records it.</p>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title></head>"
             f"<body><h1>dalle-bench loadgen: {html.escape(run_dir.name)}</h1><h2>Scenarios</h2>{table}{note}"
-            f"<h2>Latency over time</h2><img alt='latency over time' "
-            f"src='{figure_uri(latency_over_time(rows, run_dir))}'>"
-            f"<p>From LoadGen's trace (mlperf_log_trace.json): every sample's issue-to-complete latency.</p>"
+            f"<h2>Latency over time</h2>{plot}"
             f"</body></html>")
     path = out / "report.html"
     write_text_atomic(path, page)

@@ -1,7 +1,21 @@
 """A LoadGen test's settings: the user's options, validated (pure), and
-turned into LoadGen's TestSettings. A --user-conf file is read by LoadGen
-itself (its mlperf.conf defaults, then the file, keyed `dalle-mini.<Scenario>.*`
-or `*.<Scenario>.*`); options given on the command line override it."""
+turned into LoadGen's TestSettings. Every test starts from LoadGen's
+built-in mlperf.conf (its seeds and per-scenario rules, for our model name),
+then a --user-conf file is layered on top (read by LoadGen itself, keyed
+`dalle-mini.<Scenario>.*` or `*.<Scenario>.*`); options given on the command
+line override both.
+
+How LoadGen 6.0.17 reads conf files (loadgen/test_settings_internal.cc,
+`TestSettings::FromConfig(path, model, scenario, conf_type)`): conf_type 0
+reads the built-in mlperf.conf (compiled in as `mlperf_conf`, no file) and is
+the only type that sets the seeds (qsl_rng_seed, sample_index_rng_seed,
+schedule_rng_seed); conf_type 1, the references' user.conf call, loads
+mlperf.conf first only on the process's first call (a function-`static`
+counter) and on every later call loads nothing more and logs the error
+"Multiple conf files are used"; any other conf_type reads the file with the
+same parser and lookups, without that counter. So each test here calls type 0,
+then the user's file with `USER_CONF` (2): what the references' single type-1
+call gives, once per test and for every scenario of the run."""
 
 from __future__ import annotations
 
@@ -13,9 +27,14 @@ from ..errors import BenchError, did_you_mean
 
 SCENARIOS = {"offline": "Offline", "server": "Server", "singlestream": "SingleStream", "multistream": "MultiStream"}
 MODES = ("performance", "accuracy", "both")
-MODEL_NAME = "dalle-mini"  # the model key of user.conf lines
+# The model name given to LoadGen: the key of user.conf lines and of mlperf.conf's lookups. mlperf.conf has
+# no line of its own for it, so its `*` defaults apply (the seeds, each scenario's percentile and 600 s
+# minimum duration, MultiStream's 8 samples a query and 662 queries): "stable-diffusion-xl" would add that
+# benchmark's dataset (5000 samples a test, performance_sample_count_override = 5000) and its 20 s
+# Server bound on other hardware, neither of which applies to this model or prompt set.
+MODEL_NAME = "dalle-mini"
+MLPERF_CONF, USER_CONF = 0, 2  # FromConfig's conf_type: the built-in mlperf.conf; a file, without the counter
 MLPERF_REFERENCE_MODEL = "stable-diffusion-xl"  # MLPerf's text-to-image benchmark: its minimums are the yardstick
-DEFAULT_PERCENTILE = {"Server": 0.99, "SingleStream": 0.9, "MultiStream": 0.99, "Offline": 0.99}
 
 
 @dataclass(frozen=True)
@@ -73,18 +92,43 @@ class ScenarioOptions:
                 "both": ["accuracy", performance]}[self.mode]
 
 
-def read_user_conf(path: Path, scenario: str):
-    """LoadGen's TestSettings from its mlperf.conf defaults and the file; a
-    BenchError when LoadGen cannot read it."""
-    import mlperf_loadgen as lg
+_CHECK_CONF = """
+import sys
+import mlperf_loadgen as lg
+print(lg.TestSettings().FromConfig(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+def read_user_conf(path: Path, scenario: str) -> None:
+    """A BenchError when LoadGen cannot read the file. LoadGen reads it in a
+    child process: what its parser logs (a bad line is logged as an error) would
+    otherwise wait in this process's LoadGen logger and land in the first test's
+    detail log."""
+    import subprocess
+    import sys
 
     if not Path(path).is_file():
         raise BenchError(f"--user-conf: file not found: {path}")
-    settings = lg.TestSettings()
-    status = settings.FromConfig(str(path), MODEL_NAME, scenario, 1)
-    if status != 0:
+    proc = subprocess.run([sys.executable, "-c", _CHECK_CONF, str(path), MODEL_NAME, scenario, str(USER_CONF)],
+                          capture_output=True, text=True)
+    status = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 and proc.stdout.strip() else None
+    if status != "0":
         raise BenchError(f"--user-conf: LoadGen could not read {path} (its error code {status}; lines look like "
                          f"'{MODEL_NAME}.{scenario}.target_qps = 2' or '*.{scenario}.min_duration = 60000')")
+
+
+def mlperf_conf_settings(scenario: str, user_conf: Path | None = None):
+    """LoadGen's TestSettings from its built-in mlperf.conf for MODEL_NAME, with
+    the user's file layered on top: what one FromConfig(user.conf) call of
+    MLPerf's references gives, however many tests this process runs."""
+    import mlperf_loadgen as lg
+
+    settings = lg.TestSettings()
+    settings.FromConfig("", MODEL_NAME, scenario, MLPERF_CONF)
+    if user_conf is not None:
+        status = settings.FromConfig(str(user_conf), MODEL_NAME, scenario, USER_CONF)
+        if status != 0:  # checked before the run: the file changed since
+            raise BenchError(f"--user-conf: LoadGen could not read {user_conf} (its error code {status})")
     return settings
 
 
@@ -105,12 +149,10 @@ def test_settings(options: ScenarioOptions, test: str, capacity: Capacity):
     """LoadGen's TestSettings for one test ("performance", "find-peak" or "accuracy")."""
     import mlperf_loadgen as lg
 
-    if options.user_conf is not None:
-        settings = read_user_conf(options.user_conf, options.scenario)
-        given = options.explicit
-    else:
-        settings = lg.TestSettings()
-        given = None  # no file: every option applies, defaults included
+    settings = mlperf_conf_settings(options.scenario, options.user_conf)
+    # With a file, only the options given on the command line override it; without, every option applies
+    # (defaults included) over mlperf.conf's, which are MLPerf's 600 s rules.
+    given = options.explicit if options.user_conf is not None else None
     settings.scenario = getattr(lg.TestScenario, options.scenario)
     settings.mode = {"performance": lg.TestMode.PerformanceOnly, "find-peak": lg.TestMode.FindPeakPerformance,
                      "accuracy": lg.TestMode.AccuracyOnly}[test]
@@ -187,7 +229,7 @@ def mlperf_minimums(scenario: str) -> tuple[float, int]:
     import mlperf_loadgen as lg
 
     reference = lg.TestSettings()
-    reference.FromConfig("", MLPERF_REFERENCE_MODEL, scenario, 0)
+    reference.FromConfig("", MLPERF_REFERENCE_MODEL, scenario, MLPERF_CONF)
     return reference.min_duration_ms / 1000, reference.min_query_count
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-
-
 from .dispatcher import Dispatcher, Queued
 from .pipeline import CompiledPipeline
 from .responses import ResponseLayout
@@ -33,8 +31,11 @@ class SystemUnderTest:
         lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, b.ctypes.data, b.nbytes)
                                  for q, b in zip(batch, buffers)])
 
-    def run_test(self, settings, log_dir: Path, trace: bool = True) -> Dispatcher:
-        """Run one LoadGen test to its end; the dispatcher's counts (and error, if any) come back."""
+    def run_test(self, settings, log_dir: Path, trace: bool = False) -> Dispatcher:
+        """Run one LoadGen test to its end; the dispatcher's counts (and error, if any) come back.
+        `trace`: LoadGen's trace (mlperf_log_trace.json, every sample's issue and completion), which
+        MLPerf's references turn on only to debug (text_to_image/main.py: `enable_trace = args.debug`):
+        its logging runs beside the timed test."""
         import mlperf_loadgen as lg
 
         log_dir.mkdir(parents=True, exist_ok=True)
