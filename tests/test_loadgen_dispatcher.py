@@ -212,3 +212,37 @@ def test_the_find_peak_that_never_stopped_is_refused():
     with pytest.raises(BenchError, match="--find-peak: 8 queries arriving at once.*--min-queries 17 or more"):
         check_find_peak_can_fail(settings(2.71, 8), steady)
     check_find_peak_can_fail(settings(5 * 0.25, 8), steady)
+
+
+LAYERING = """
+import sys
+import mlperf_loadgen as lg
+from bench.loadgen.settings import MODEL_NAME, mlperf_conf_settings
+conf, scenario = sys.argv[1], sys.argv[2]
+ours = [mlperf_conf_settings(scenario, conf) for _ in range(3)]  # three tests of one process
+reference = lg.TestSettings()
+reference.FromConfig(conf, MODEL_NAME, scenario, 1)  # the references' one call: mlperf.conf, then the file
+names = [n for n in dir(reference) if not n.startswith("_") and not callable(getattr(reference, n))]
+for settings in ours:
+    for name in names:
+        assert getattr(settings, name) == getattr(reference, name), name
+print(reference.qsl_rng_seed, reference.min_duration_ms, len(names))
+"""
+
+
+@pytest.mark.parametrize("scenario", ["Offline", "Server"])
+def test_each_tests_settings_equal_the_references_one_user_conf_read(tmp_path, scenario):
+    """mlperf_conf_settings (mlperf.conf, then the file with conf_type 2), called for every test,
+    gives what LoadGen's first FromConfig(user.conf, type 1) of a process gives, every attribute."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    conf = tmp_path / "user.conf"
+    conf.write_text("*.*.min_duration = 500\ndalle-mini.Server.target_qps = 3\n")
+    proc = subprocess.run([sys.executable, "-c", LAYERING, str(conf), scenario], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    seed, duration, count = proc.stdout.split()
+    assert int(seed) == 2085463073848966840 and int(duration) == 500 and int(count) > 30
