@@ -11,8 +11,13 @@ process keeps the turn through everything between two timed calls (writing
 images, compiling the next point, warm-up), so the other's timed calls never
 overlap its work.
 
-The members form a ring in the order they joined: `take()` hands the turn to
-the next member of the ring still taking turns. `sweep --repeat R` runs R
+The members form a ring: `take()` hands the turn to the next member of the
+ring still taking turns. Members that join with a `slot` (a `--repeat`
+process: its repeat number) are ordered by slot, then by joining, so the
+processes of two `--repeat --interleave` sweeps alternate, r1 of one side
+beside r1 of the other: each pair measures a point back to back, under the
+same load, which lets `compare` pair them (bench/compare/noise.py); members
+without a slot keep their joining order, after those with one. `sweep --repeat R` runs R
 processes that take turns point by point (each calls `take()` before a point
 and keeps the turn through it); with `--interleave` too, the 2R processes of
 both sweeps form one ring. `expected` members must join before anyone takes
@@ -60,11 +65,20 @@ def next_in_ring(ring: list[str], member: str, live: set[str]) -> str | None:
     return next((m for m in order if m in live), None)
 
 
+def ring_order(members: dict) -> list[str]:
+    """Member ids ordered by slot (those without one last), then by joining (the dict's order). Pure."""
+    joined = {pid: position for position, pid in enumerate(members)}
+    return sorted(members, key=lambda pid: (members[pid].get("slot") is None, members[pid].get("slot") or 0,
+                                            joined[pid]))
+
+
 class Turns:
     """This process's side of a turn file."""
 
-    def __init__(self, path: Path, wait_for_peer_s: float = JOIN_WAIT_S, echo=None, expected: int = 2):
+    def __init__(self, path: Path, wait_for_peer_s: float = JOIN_WAIT_S, echo=None, expected: int = 2,
+                 slot: int | None = None):
         self.path = Path(path)
+        self.slot = slot
         self.me = str(os.getpid())
         self.wait_for_peer_s = wait_for_peer_s
         self.echo = echo or (lambda line: None)
@@ -110,7 +124,7 @@ class Turns:
     def _live(self, state: dict) -> list[str]:
         """The members still taking turns, in ring order. Finished or dead
         members are dropped; a turn one of them held passes to its successor."""
-        ring = list(state["members"])
+        ring = ring_order(state["members"])
         gone = [pid for pid, info in state["members"].items()
                 if pid != self.me and (info.get("done") or not _alive(int(pid)))]
         live = [pid for pid in ring if pid not in gone]
@@ -133,7 +147,7 @@ class Turns:
                 raise RuntimeError(f"{self.path}: {self.expected} processes already take turns with this file")
             if not live:  # a file left by earlier sweeps: start afresh
                 state.update(turn=None, started=False)
-            state["members"][self.me] = {"host": socket.gethostname(), "done": False}
+            state["members"][self.me] = {"host": socket.gethostname(), "done": False, "slot": self.slot}
         deadline = time.monotonic() + self.wait_for_peer_s
         while True:
             with self._state() as state:

@@ -27,10 +27,11 @@ from bench.compare.formats import junit, markdown, to_json
 from bench.compare.gates import INFO, METRICS, compare_points, latency_margin
 from bench.compare.load import load_side
 from bench.compare.match import KEY, key_columns, match_points, required_key_columns
-from bench.compare.noise import (NA, NEWCOMB, NOISE, OFF, OK, PREDICTION, REGRESSION, UNDECIDED, WELCH,
+from bench.compare.noise import (NA, NEWCOMB, NOISE, OFF, OK, PAIRED, PREDICTION, REGRESSION, UNDECIDED, WELCH,
                                  adherence_test, clip_score_test, exceeds, latency_test, newcomb_drop_interval,
                                  verdict, welch_shift)
-from bench.compare.runs import check_same_models, machine_warnings
+from bench.compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
+from bench.interleave import ring_order
 from bench.compare.thresholds import Thresholds, build_thresholds, parse_threshold, parse_thresholds_text
 from bench.errors import BenchError
 
@@ -280,6 +281,61 @@ def test_the_sweep_level_gate_counts_each_process_once():
             for i in range(16)]
     comparison = _compare(base, cand)
     assert comparison.sweep.test.candidate_runs == 5 and comparison.passed
+
+
+def _drifting_pairs(shift: float, seed: int, runs: int = 5, points: int = 3):
+    """Two `--repeat --interleave` sides on a machine whose load drifts: pair k of the ring sees the
+    same load (1x to 3x, log-uniform), plus each process's own 3 % offset and 2 % call jitter."""
+    rng = np.random.default_rng(seed)
+    load = np.exp(rng.uniform(0.0, np.log(3.0), (runs, points)))
+    sides = []
+    for factor in (1.0, 1.0 + shift):
+        offsets = rng.normal(0, 0.03, runs)
+        sides.append([_row(f"{p:03d}-p", seed=p, runs={f"r{k + 1}": 0.2 * factor * load[k, p] * np.exp(
+            offsets[k] + rng.normal(0, 0.02, 12)) for k in range(runs)}) for p in range(points)])
+    return sides
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_runs_that_took_turns_side_by_side_are_paired_and_see_through_drifting_load(seed):
+    base, cand = _drifting_pairs(0.3, seed)
+    key = _key(base, cand)
+    thresholds = Thresholds(max_latency_rise=0.1, max_throughput_drop=None, max_sweep_latency_rise=0.1,
+                            max_clip_drop=None)
+    unpaired = compare_points(match_points(base, cand, key), key, thresholds, "b", "c")
+    paired = compare_points(match_points(base, cand, key), key, thresholds, "b", "c", paired=True)
+    # Between independent runs the drift (up to 3x) blurs the 30 % slowdown; within pairs it cancels.
+    assert paired.sweep.p_value < unpaired.sweep.p_value / 10
+    assert paired.paired and paired.sweep.verdict == REGRESSION and paired.sweep.test.name == PAIRED
+    assert paired.sweep.change == pytest.approx(0.3, abs=0.05)
+    assert all(p.gate("latency_p50_s").test.name == PAIRED for p in paired.points)
+    assert "process k of each side is paired" in markdown(paired)
+    same, again = _drifting_pairs(0.0, seed)
+    assert compare_points(match_points(same, again, key), key, thresholds, "b", "c", paired=True).passed
+
+
+def test_pairing_needs_one_ring_ordered_by_repeat():
+    def run(**session):
+        return {"repeats": 3, "sessions": [{"turn_order": "by repeat", "interleave": "/tmp/turns.json",
+                                            "environment": {"host": {"hostname": "h"}}, **session}]}
+
+    assert took_turns_side_by_side(run(), run())
+    assert not took_turns_side_by_side(run(), run(interleave="/tmp/other.json"))
+    assert not took_turns_side_by_side(run(), run(interleave=None))
+    assert not took_turns_side_by_side(run(), run(turn_order=None))  # joined in any order: not pairs
+    assert not took_turns_side_by_side(run(), {**run(), "repeats": 2})
+    assert not took_turns_side_by_side({**run(), "repeats": 1}, {**run(), "repeats": 1})
+    resumed = run()
+    resumed["sessions"] *= 2
+    assert not took_turns_side_by_side(run(), resumed)
+    assert not took_turns_side_by_side(run(), run(environment={"host": {"hostname": "elsewhere"}}))
+
+
+def test_the_ring_orders_repeats_of_both_sides_side_by_side():
+    # Joined: base r2, cand r3, cand r1, base r1, cand r2, base r3, then a member without a slot.
+    members = {"b2": {"slot": 2}, "c3": {"slot": 3}, "c1": {"slot": 1}, "b1": {"slot": 1}, "c2": {"slot": 2},
+               "b3": {"slot": 3}, "x": {}}
+    assert ring_order(members) == ["c1", "b1", "b2", "c2", "c3", "b3", "x"]
 
 
 # --- quality gates on counts and means ---------------------------------------------------------
@@ -583,6 +639,7 @@ def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["undecided"] == 0 and result["matched_points"] == 2 and result["runs"] == [REPEATS, REPEATS]
+    assert result["paired"] and "process k of each side is paired" in result["test"]
     assert {g["verdict"] for p in result["points"] for g in p["gates"] if g["metric"] == "latency_p50_s"} <= {OK, NOISE}
     slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=3.0)
     proc = run_cli("compare", base_now, slower, *gate)
@@ -594,7 +651,8 @@ def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, 
     for k in range(REPEATS):
         (pooled / f"r{k + 1}").symlink_to(fresh / "repeats" / f"r{k + 1}")
     proc = run_cli("compare", base_now, pooled, *gate)
-    assert proc.returncode == 0 and json.loads(proc.stdout)["runs"] == [REPEATS, REPEATS], proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["runs"] == [REPEATS, REPEATS] and not json.loads(proc.stdout)["paired"]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from ..compare.formats import FORMATS
 from ..compare.gates import compare_points
 from ..compare.load import load_side
 from ..compare.match import key_columns, match_points
-from ..compare.runs import check_same_models, machine_warnings
+from ..compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
 from ..compare.thresholds import build_thresholds, read_thresholds_file
 from ..errors import BenchError
 
@@ -28,7 +28,9 @@ def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], t
     key = key_columns(base.columns, cand.columns)
     match = match_points(list(base.rows), list(cand.rows), key)
     warnings = machine_warnings(base.run, cand.run)
-    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided)
+    paired = not base.pooled and not cand.pooled and took_turns_side_by_side(base.run, cand.run)
+    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided,
+                                paired=paired)
     text = FORMATS[fmt](comparison)
     _write(output, text)
     return text, (0 if comparison.passed else 1), warnings

@@ -29,6 +29,7 @@ POLL_S = 0.5
 STOP_WAIT_S = 120.0  # how long a stopped repeat may take to write its last point and exit
 TURN_FILE = "turns.json"
 DESCRIPTION = "separate processes, taking turns point by point"
+TURN_ORDER = "by repeat"  # recorded in the session: compare pairs r_k with r_k only where it was
 
 
 class RepeatFailed(BenchError):
@@ -73,6 +74,8 @@ def _session(options: dict, repeats: int) -> dict:
         cache = {"enabled": True, "dir": str(Path(folder).expanduser())}
     return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": sys.argv, "pid": os.getpid(), "repeats": repeats, "turns": "point by point",
+            # The ring pairs repeat k of both sides of an --interleave A/B (bench/interleave.ring_order).
+            "turn_order": TURN_ORDER,
             "compilation_cache": cache, "compile_workers": options.get("compile_workers"), "interleave": interleave,
             "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit()}}
 

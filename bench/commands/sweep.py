@@ -349,7 +349,7 @@ def _measure(store, definition: SweepDefinition, todo: list, options: dict, eval
         from ..interleave import Turns
 
         point_turns = Turns(Path(options["turn_file"]), expected=options.get("turn_members") or 2,
-                            echo=lambda line: click.echo(line, err=True))
+                            echo=lambda line: click.echo(line, err=True), slot=store.run.get("repeat"))
         echo(f"Taking turns point by point with the other processes of {options['turn_file']}", err=True)
         point_turns.join()
     try:

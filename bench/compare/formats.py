@@ -19,8 +19,11 @@ MARKS = {REGRESSION: " ✗", NOISE: " ~", UNDECIDED: " ?"}
 def test_text(comparison: Comparison) -> str:
     """How the gates are decided, with the family's size and level: said in every format."""
     runs = f"{comparison.runs[0]} vs {comparison.runs[1]} runs"
+    how = ("the runs took turns side by side (sweep --repeat --interleave), so process k of each side is "
+           "paired: the paired t-test on the differences of their log medians, one-sided against the threshold"
+           if comparison.paired else "Welch's t-test on the log run medians, one-sided against the threshold")
     return (f"latency (one test per point; images/s shown): runs are the unit ({runs}): each run's median, "
-            f"Welch's t-test on the log run medians, one-sided against the threshold (a single candidate run "
+            f"{how} (a single candidate run "
             f"against a baseline of at least {MIN_CALIBRATION_RUNS} runs: a prediction test; one run a side: "
             f"undecided); the sweep: the geometric mean of the points' latency ratios, the same test on one "
             f"figure per run; CLIP score: Welch's t-test on the means; adherence: Newcomb's interval on the pass "
@@ -201,6 +204,7 @@ def to_json(comparison: Comparison) -> dict:
         "baseline": comparison.baseline,
         "candidate": comparison.candidate,
         "runs": list(comparison.runs),
+        "paired": comparison.paired,
         "key": list(comparison.key),
         "thresholds": comparison.thresholds.to_json(),
         "matched_points": len(comparison.points),

@@ -21,7 +21,8 @@ import numpy as np
 from .family import METHOD, holm, holm_adjusted
 from .match import KeyColumn, Match, settings_of
 from .noise import (ALPHA, HIGHER, INFO, LOWER, NA, NOISE, OK, REGRESSION, UNDECIDED, LatencyTest, ShiftTest,
-                    adherence_test, clip_score_test, latency_test, run_medians, verdict, welch_shift)
+                    adherence_test, clip_score_test, latency_test, paired_latency_test, paired_shift, run_medians,
+                    verdict, welch_shift)
 from .thresholds import ABSOLUTE, Thresholds, describe
 
 
@@ -141,6 +142,7 @@ class Comparison:
     sweep: Gate | None = None  # the sweep-level gate: the geometric mean of the points' latency ratios
     tests: int = 0  # hypotheses in the family (Holm)
     runs: tuple[int, int] = (1, 1)  # processes measured on each side (most of any point)
+    paired: bool = False  # the sides' processes took turns side by side: process k paired with process k
 
     def all_gates(self) -> list[tuple[PointComparison | None, Gate]]:
         gates = [(p, g) for p in self.points for g in p.gates]
@@ -198,10 +200,15 @@ def _images(row: dict) -> int | None:
     return None if prompts is None or per_prompt is None else int(prompts) * int(per_prompt)
 
 
-def _test(metric: Metric, base: dict, cand: dict, threshold: float):
+def _latency(base: dict, cand: dict, threshold: float, paired: bool) -> LatencyTest:
+    if paired:
+        return paired_latency_test(base.get("runs") or {}, cand.get("runs") or {}, threshold)
+    return latency_test(list((base.get("runs") or {}).values()), list((cand.get("runs") or {}).values()), threshold)
+
+
+def _test(metric: Metric, base: dict, cand: dict, threshold: float, paired: bool = False):
     if metric.test == "latency":
-        return latency_test(list((base.get("runs") or {}).values()), list((cand.get("runs") or {}).values()),
-                            threshold)
+        return _latency(base, cand, threshold, paired)
     if metric.test == "clip":
         return clip_score_test(_value(base, "clip_score"), _value(base, "clip_score_std"), _images(base),
                                _value(cand, "clip_score"), _value(cand, "clip_score_std"), _images(cand), threshold)
@@ -220,7 +227,7 @@ def _p90_note(row: dict) -> str:
     return ""
 
 
-def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds) -> Gate:
+def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds, paired: bool = False) -> Gate:
     if metric.column in ("images_per_s", "latency_p50_s"):
         b, c = _run_figure(metric, base), _run_figure(metric, cand)
     else:
@@ -232,8 +239,7 @@ def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds) 
                                                                                       _images(base)))
     if metric.threshold is None:
         note = _p90_note(base) or _p90_note(cand) if metric.column == "latency_p90_s" else ""
-        test = (latency_test(list((base.get("runs") or {}).values()), list((cand.get("runs") or {}).values()), 0.0)
-                if metric.column == "images_per_s" else None)
+        test = _latency(base, cand, 0.0, paired) if metric.column == "images_per_s" else None
         if metric.column == "images_per_s" and test is not None and test.ratio is not None:
             change = 1.0 / test.ratio - 1.0
         return Gate(metric.column, metric.label, b, c, change, True, None, INFO, "shown, not gated (the latency "
@@ -247,7 +253,7 @@ def metric_gate(metric: Metric, base: dict, cand: dict, thresholds: Thresholds) 
                     f"not comparable: {what}")
     test = None
     if metric.test is not None and threshold is not None and b is not None and c is not None:
-        test = _test(metric, base, cand, threshold)
+        test = _test(metric, base, cand, threshold, paired)
         if isinstance(test, LatencyTest) and test.ratio is not None:
             change = test.ratio - 1.0
     worsening = None if change is None else (-change if metric.better == HIGHER else change)
@@ -309,34 +315,42 @@ def status_gate(base: dict, cand: dict) -> Gate:
     return Gate(STATUS, "status", b, c, None, False, None, outcome, reason)
 
 
-def sweep_gate(points: list[tuple[dict, dict]], thresholds: Thresholds) -> Gate | None:
+def _log_medians(runs: list[dict], names: list[str]) -> np.ndarray:
+    """(processes, points): each process's log median latency at each point."""
+    return np.asarray([[math.log(float(np.nanmedian(r[name]))) for r in runs] for name in names], np.float64)
+
+
+def sweep_gate(points: list[tuple[dict, dict]], thresholds: Thresholds, paired: bool = False) -> Gate | None:
     """The sweep-level gate: the geometric mean of the points' latency ratios, tested on one figure per
     run (the mean over points of the run's log medians), so a process's offset, shared by all its
-    points, counts once. Only the runs that measured every compared point take part; None with fewer
-    than two points (the point's own gate is then the sweep's)."""
+    points, counts once (paired runs: one difference per pair of processes). Only the runs that
+    measured every compared point take part; None with fewer than two points (the point's own gate
+    is then the sweep's)."""
     if len(points) < 2:
         return None
     threshold = thresholds.max_sweep_latency_rise
-    figures = []
-    for side in (0, 1):
-        runs = [pair[side].get("runs") or {} for pair in points]
-        common = set(runs[0]).intersection(*runs[1:]) if runs else set()
-        figures.append(np.asarray([np.mean([math.log(float(np.nanmedian(r[name]))) for r in runs])
-                                   for name in sorted(common)], np.float64))
     label = f"sweep ({len(points)} points, geometric mean)"
     if threshold is None:
         return Gate(SWEEP, label, None, None, None, True, None, "off", "gate off")
+    sides = [[pair[side].get("runs") or {} for pair in points] for side in (0, 1)]
+    common = [sorted(set(runs[0]).intersection(*runs[1:])) for runs in sides]
+    if paired:
+        names = sorted(set(common[0]) & set(common[1]))
+        common = [names, names]
+    figures = [_log_medians(runs, names) for runs, names in zip(sides, common)]
     if figures[0].size == 0 or figures[1].size == 0:
         return Gate(SWEEP, label, None, None, None, True, threshold, NA,
                     "no run measured every compared point on both sides")
-    test = welch_shift(figures[0], figures[1], math.log1p(threshold))
-    latency = LatencyTest(figures[0].size, figures[1].size, 0, 0, math.exp(test.estimate),
+    base, cand = figures[0].mean(axis=1), figures[1].mean(axis=1)
+    margin = math.log1p(threshold)
+    test = paired_shift(cand - base, margin) if paired else welch_shift(base, cand, margin)
+    latency = LatencyTest(base.size, cand.size, 0, 0, math.exp(test.estimate),
                           None if test.low is None else math.exp(test.low),
                           None if test.high is None else math.exp(test.high), test.p_value, test.name, test.reason)
     change = latency.ratio - 1.0
     outcome = verdict(change, threshold, None, latency.decided)
     outcome = PENDING if outcome == REGRESSION else outcome
-    gate = Gate(SWEEP, label, float(np.exp(figures[0].mean())), float(np.exp(figures[1].mean())), change, True,
+    gate = Gate(SWEEP, label, float(np.exp(base.mean())), float(np.exp(cand.mean())), change, True,
                 threshold, outcome, "", latency)
     return replace(gate, reason=_reason("max_sweep_latency_rise", LOWER, gate, thresholds))
 
@@ -359,17 +373,18 @@ def decide_family(gates: list[Gate], alpha: float, thresholds: Thresholds) -> tu
 
 def compare_points(match: Match, key: tuple[KeyColumn, ...], thresholds: Thresholds, baseline: str,
                    candidate: str, warnings: tuple[str, ...] = (), require_decided: bool = False,
-                   alpha: float = ALPHA) -> Comparison:
-    """Every matched point's gates and the sweep-level gate, decided as one family at `alpha`."""
+                   alpha: float = ALPHA, paired: bool = False) -> Comparison:
+    """Every matched point's gates and the sweep-level gate, decided as one family at `alpha`.
+    `paired`: the sides' processes took turns side by side (bench.compare.runs.took_turns_side_by_side)."""
     point_gates, compared = [], []
     for base, cand in match.pairs:
         gates = [status_gate(base, cand)]
         if base.get("status") == "ok" and cand.get("status") == "ok":
-            gates += [metric_gate(m, base, cand, thresholds) for m in METRICS]
+            gates += [metric_gate(m, base, cand, thresholds, paired) for m in METRICS]
             if base.get("runs") and cand.get("runs"):
                 compared.append((base, cand))
         point_gates.append(gates)
-    sweep = sweep_gate(compared, thresholds)
+    sweep = sweep_gate(compared, thresholds, paired)
     flat = [g for gates in point_gates for g in gates] + ([sweep] if sweep is not None else [])
     decided, tests = decide_family(flat, alpha, thresholds)
     points, position = [], 0
@@ -381,7 +396,7 @@ def compare_points(match: Match, key: tuple[KeyColumn, ...], thresholds: Thresho
     return Comparison(baseline, candidate, tuple(c.name for c in key), thresholds, tuple(points),
                       tuple(r["point_id"] for r in match.only_baseline),
                       tuple(r["point_id"] for r in match.only_candidate), tuple(warnings), require_decided, alpha,
-                      decided[-1] if sweep is not None else None, tests, runs)
+                      decided[-1] if sweep is not None else None, tests, runs, paired)
 
 
 FAMILY_METHOD = METHOD

@@ -32,6 +32,7 @@ class Run:
     run: dict  # run.json
     rows: tuple[dict, ...]
     columns: frozenset[str]
+    pooled: bool = False  # a folder of runs: its processes come from several runs
 
     @property
     def name(self) -> str:
@@ -89,7 +90,7 @@ def load_side(path: Path, side: str) -> Run:
             if row.get("status") != "ok" and target.get("status") == "ok":
                 target.update(status=row.get("status"), error=f"{run.name}: {row.get('error')}")
             target["runs"].update({f"{run.name}/{name}": calls for name, calls in row["runs"].items()})
-    return Run(path, first.run, tuple(pooled.values()), first.columns)
+    return Run(path, first.run, tuple(pooled.values()), first.columns, pooled=True)
 
 
 def _runs(run_dir: Path, row: dict, side: str) -> dict[str, np.ndarray]:

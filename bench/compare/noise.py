@@ -36,7 +36,17 @@ log-normal-ish run offsets. One run a side carries no run-to-run spread:
 `undecided`, unless the baseline has `MIN_CALIBRATION_RUNS` or more runs;
 then a single candidate run is judged against the baseline's run-level
 distribution (a prediction interval: Student's t with the baseline's spread
-and R - 1 degrees of freedom)."""
+and R - 1 degrees of freedom).
+
+**Runs that took turns side by side are paired.** Two `sweep --repeat R
+--interleave FILE` runs form one ring ordered by repeat number, so repeat k
+of the baseline and repeat k of the candidate measure every point back to
+back, under the same load (bench/interleave.py). On a shared machine the load
+drifts by tens of percent within minutes and moves neighbouring turns
+together; the difference of a pair's log medians cancels it. Such runs are
+decided by the paired t-test on those differences (one-sided against the
+threshold, R - 1 degrees of freedom): still one observation per pair of
+processes, never per call."""
 
 from __future__ import annotations
 
@@ -60,6 +70,8 @@ MIN_CALIBRATION_RUNS = 5  # baseline runs that can judge a single candidate run
 WELCH = "Welch's t-test on the log run medians (one-sided, against the threshold)"
 PREDICTION = ("prediction test: the single candidate run against the baseline's run-to-run spread "
               "(Student's t, one-sided, against the threshold)")
+PAIRED = ("paired t-test on the log run medians of the processes that took turns side by side "
+          "(one-sided, against the threshold)")
 CLIP_WELCH = "Welch's t-test on the mean CLIP scores (one-sided, against the threshold)"
 NEWCOMB = "Newcomb's hybrid score interval for a difference of proportions (one-sided, against the threshold)"
 
@@ -124,6 +136,16 @@ DECIDE_HINT = (f"what would decide it: at least 2 runs a side (sweep --repeat 2 
                f"baseline of {MIN_CALIBRATION_RUNS} or more runs for a single candidate run")
 
 
+def paired_shift(differences: np.ndarray, margin: float) -> ShiftTest:
+    """The one-sided paired t-test of mean(differences) <= margin (at least 2 pairs)."""
+    differences = np.asarray(differences, np.float64)
+    n = differences.size
+    if n < 2:
+        return _undecided(PAIRED, float(differences.mean()) if n else None,
+                          f"{n} pair{'s' if n != 1 else ''} of runs; {DECIDE_HINT}")
+    return _t_test(float(differences.mean()), float(differences.std(ddof=1)) / math.sqrt(n), n - 1, margin, PAIRED)
+
+
 def run_medians(runs: Sequence[np.ndarray]) -> np.ndarray:
     """Each run's figure: the median of its timed calls (NaN padding ignored)."""
     return np.asarray([float(np.nanmedian(r)) for r in runs if np.isfinite(r).any()], np.float64)
@@ -164,6 +186,23 @@ def latency_test(baseline_runs: Sequence[np.ndarray], candidate_runs: Sequence[n
     low = None if test.low is None else math.exp(test.low)
     high = None if test.high is None else math.exp(test.high)
     return LatencyTest(base.size, cand.size, *calls, ratio, low, high, test.p_value, test.name, test.reason)
+
+
+def paired_latency_test(baseline_runs: dict, candidate_runs: dict, max_rise: float) -> LatencyTest:
+    """The latency test of one point whose runs took turns side by side: process k of the
+    baseline paired with process k of the candidate (the runs' common process names)."""
+    names = [name for name in baseline_runs if name in candidate_runs]
+    base = run_medians([baseline_runs[name] for name in names])
+    cand = run_medians([candidate_runs[name] for name in names])
+    calls = [int(sum(np.isfinite(r).sum() for r in runs.values())) for runs in (baseline_runs, candidate_runs)]
+    if base.size != len(names) or cand.size != len(names) or not names:
+        return latency_test(list(baseline_runs.values()), list(candidate_runs.values()), max_rise)
+    test = paired_shift(np.log(cand) - np.log(base), math.log1p(max_rise))
+    if test.estimate is None:
+        return LatencyTest(len(names), len(names), *calls, None, None, None, None, PAIRED, test.reason)
+    return LatencyTest(len(names), len(names), *calls, math.exp(test.estimate),
+                       None if test.low is None else math.exp(test.low),
+                       None if test.high is None else math.exp(test.high), test.p_value, test.name, test.reason)
 
 
 def clip_score_test(base_mean, base_std, base_n, cand_mean, cand_std, cand_n, max_drop: float) -> ShiftTest:

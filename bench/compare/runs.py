@@ -36,3 +36,22 @@ def machine_warnings(baseline_run: dict, candidate_run: dict) -> tuple[str, ...]
             warnings.append(f"different {section} {name}: {base} (baseline) vs {cand} (candidate); "
                             f"timings compare machines as much as changes")
     return tuple(warnings)
+
+
+def took_turns_side_by_side(baseline_run: dict, candidate_run: dict) -> bool:
+    """Whether two `sweep --repeat R --interleave FILE` runs formed one ring ordered by repeat
+    number (bench/interleave.ring_order), so that repeat k of each measured every point back to
+    back: the same R >= 2, one session each (a resume re-forms the ring), the same turn file on
+    the same host, and the ring order recorded."""
+    if (baseline_run.get("repeats") or 1) < 2 or baseline_run.get("repeats") != candidate_run.get("repeats"):
+        return False
+    sessions = [run.get("sessions") or [] for run in (baseline_run, candidate_run)]
+    if any(len(s) != 1 for s in sessions):
+        return False
+    (base,), (cand,) = sessions
+    if base.get("turn_order") != "by repeat" or cand.get("turn_order") != "by repeat":
+        return False
+    if not base.get("interleave") or base.get("interleave") != cand.get("interleave"):
+        return False
+    hosts = [s.get("environment", {}).get("host", {}).get("hostname") for s in (base, cand)]
+    return hosts[0] == hosts[1]
