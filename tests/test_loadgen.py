@@ -4,6 +4,7 @@ driving the real MLPerf LoadGen, with short minimum durations."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from bench.sweep.scenario_schema import NAMES, SCHEMA
+from bench.loadgen.logs import DETAIL, SUMMARY, TRACE, read_detail, read_summary, read_trace_latencies
+from bench.sweep.scenario_schema import NAMES, SCHEMA, percentile_column
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_loadgen")]
 
@@ -88,7 +90,8 @@ def test_report_shows_the_scenarios_table(every_scenario, run_cli):
         assert scenario in proc.stdout
     html = run_cli("report", run_dir, "--html", check=True)
     page = Path(html.stdout.strip()).read_text()
-    assert "server-performance" in page and "data:image/png" in page
+    # No --trace: no latency-over-time plot, and the page says how to get one.
+    assert "server-performance" in page and "No trace" in page and "--trace" in page
     # Short tests: too few latencies for LoadGen's tail percentiles, shown undecided with the count
     # (Offline's are over the samples of its one query, the others' over queries).
     rows = pd.read_parquet(run_dir / "scenarios.parquet")
@@ -101,6 +104,173 @@ def test_report_shows_the_scenarios_table(every_scenario, run_cli):
         assert (saved.p90_supported, saved.p99_supported) == (count >= 10, False)
         assert saved.latency_p99_s == pytest.approx(row.latency_p99_s)  # the CSV keeps the value
     assert "too few observations" in proc.stdout and "too few observations" in page
+
+
+# mlperf.conf's seeds (its `*.*` lines, loadgen/mlperf.conf in LoadGen 6.0.17): 0 without mlperf.conf.
+MLPERF_SEEDS = {"qsl_rng_seed": 2085463073848966840, "sample_index_rng_seed": 2747215439041700203,
+                "schedule_rng_seed": 16159082839903944936}
+
+
+def _assert_mlperf_conf_in_force(run_dir: Path, rows: pd.DataFrame) -> None:
+    for row in rows.itertuples():
+        text = (run_dir / row.log_dir / DETAIL).read_text()
+        detail = read_detail(run_dir / row.log_dir / DETAIL)
+        for name, seed in MLPERF_SEEDS.items():
+            assert detail[f"effective_{name}"] == seed, (row.scenario_id, name)
+        assert "Multiple conf files" not in text, row.scenario_id
+        assert detail["num_errors"] == 0 and detail["errors"] == [], (row.scenario_id, detail["errors"])
+
+
+def test_every_test_runs_with_mlperf_conf_under_the_user_conf(every_scenario):
+    """Four tests in one process, each with mlperf.conf's seeds and the user.conf on top (its
+    min_duration), and no "Multiple conf files" error (LoadGen logs it from its second user.conf on)."""
+    run_dir, rows, _ = every_scenario
+    _assert_mlperf_conf_in_force(run_dir, rows)
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["loadgen"]["mlperf_conf_model"] == "dalle-mini"
+
+
+def test_trace_is_off_by_default(every_scenario):
+    run_dir, rows, _ = every_scenario
+    assert json.loads((run_dir / "run.json").read_text())["loadgen"]["trace"] is False
+    for row in rows.itertuples():
+        trace = run_dir / row.log_dir / TRACE
+        assert not trace.is_file() or trace.stat().st_size == 0  # LoadGen leaves an empty file
+
+
+# The summary's name for each row figure (read from the detail log), and its unit in the row.
+SUMMARY_FIGURES = {
+    "latency_min_s": ("Min latency (ns)", 1e-9), "latency_mean_s": ("Mean latency (ns)", 1e-9),
+    "latency_max_s": ("Max latency (ns)", 1e-9),
+    **{percentile_column(p): (f"{float(p):.2f} percentile latency (ns)", 1e-9)
+       for p in ("50", "90", "95", "97", "99", "99.9")},
+    "min_duration_s": ("min_duration (ms)", 1e-3), "min_query_count": ("min_query_count", 1),
+    "target_qps": ("target_qps", 1), "target_latency_s": ("target_latency (ns)", 1e-9),
+    "samples_per_query": ("samples_per_query", 1),
+}
+# Rates: the row's result_value and achieved_qps, the summary's line for them.
+RATES = {"Offline": "Samples per second", "Server": "Completed samples per second",
+         "SingleStream": "QPS w/ loadgen overhead"}
+FLAGS = {"min_duration_met": "Min duration satisfied", "min_queries_met": "Min queries satisfied",
+         "early_stopping_met": "Early stopping satisfied"}
+
+
+def _as_printed(printed: str, value, unit=1.0) -> bool:
+    """`value` (row unit) equals the summary's `printed` figure to the digits printed."""
+    if value is None or pd.isna(value):
+        return False
+    if "e" in printed.lower():
+        return float(printed) * unit == pytest.approx(value, rel=1e-5)
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    return abs(float(printed) - value / unit) <= 0.5 * 10 ** -decimals * (1 + 1e-9) + 1e-12 * abs(float(printed))
+
+
+def _early_stopping_text(summary_text: str) -> str | None:
+    lines = summary_text.split("Early Stopping Result:")
+    if len(lines) < 2:
+        return None
+    return " ".join(lines[1].split("=====")[0].split()) or None
+
+
+def test_every_row_figure_is_loadgens_and_its_summary_agrees(every_scenario):
+    """Each figure of a row, read from the detail log, is what LoadGen's summary prints for the same
+    test, to the digits it prints (latencies and settings exactly; rates to 2 decimals or 6 digits)."""
+    run_dir, rows, _ = every_scenario
+    for row in rows.itertuples():
+        where = row.scenario_id
+        text = (run_dir / row.log_dir / SUMMARY).read_text()
+        summary = read_summary(run_dir / row.log_dir / SUMMARY)
+        detail = read_detail(run_dir / row.log_dir / DETAIL)
+        assert summary["Scenario"] == row.scenario and summary["Mode"] == "PerformanceOnly", where
+        assert summary["Result is"] == row.validity and summary["errors"] == detail["num_errors"] == 0, where
+        for column, name in FLAGS.items():
+            assert (summary[name].lower() == "yes") == getattr(row, column), (where, column)
+        if row.scenario == "Server":
+            assert (summary["Performance constraints satisfied"].lower() == "yes") == row.perf_constraints_met
+            assert _as_printed(summary["Scheduled samples per second"], row.scheduled_qps), where
+        # (MultiStream's latencies are per query, printed under the same names after "Per-query latency:".)
+        for column, (name, unit) in SUMMARY_FIGURES.items():
+            value = getattr(row, column)
+            if value is None or pd.isna(value):  # the row's None: LoadGen's 0 for "no bound"
+                assert column == "target_latency_s" and float(summary[name]) == 0, (where, column)
+                continue
+            assert float(summary[name]) * unit == pytest.approx(value, rel=1e-12), (where, column)
+        if row.scenario in RATES:
+            assert _as_printed(summary[RATES[row.scenario]], row.achieved_qps), where
+        if row.result_metric == "samples_per_s":
+            assert _as_printed(summary[RATES[row.scenario]], row.result_value), where
+        else:  # the early-stopping estimate when LoadGen has one, else the tail percentile it prints
+            percentile = 90 if row.scenario == "SingleStream" else 99
+            tail = summary[f"{percentile:.1f}th percentile latency (ns)"]
+            assert float(tail) * 1e-9 == pytest.approx(getattr(row, percentile_column(str(percentile))), rel=1e-12)
+            estimate = re.search(r"percentile estimate: (\d+)", text)
+            has_estimate = not pd.isna(row.early_stopping_latency_s)
+            assert (estimate is not None) == has_estimate, where
+            expected = estimate.group(1) if has_estimate else tail
+            assert float(expected) * 1e-9 == pytest.approx(row.result_value, rel=1e-12), where
+        stored = row.early_stopping_result if isinstance(row.early_stopping_result, str) else None
+        assert stored == _early_stopping_text(text), where
+        assert row.query_count == detail["result_query_count"] >= 1, where
+
+
+@pytest.fixture(scope="module")
+def traced_run(tmp_path_factory, run_cli):
+    """No --user-conf: mlperf.conf still under the options; --trace on."""
+    out = tmp_path_factory.mktemp("traced")
+    proc = run_cli("loadgen", "--scenario", "singlestream", "--trace", *SHORT, "--batch-per-device", "1",
+                   "-n", "1", "--out", out, "--run-id", "traced", check=True)
+    run_dir = out / "traced"
+    return run_dir, pd.read_parquet(run_dir / "scenarios.parquet"), proc
+
+
+def test_without_user_conf_mlperf_conf_seeds_and_trace_on(traced_run, run_cli):
+    run_dir, rows, _ = traced_run
+    _assert_mlperf_conf_in_force(run_dir, rows)
+    assert json.loads((run_dir / "run.json").read_text())["loadgen"]["trace"] is True
+    row = rows.iloc[0]
+    samples = read_trace_latencies(run_dir / row.log_dir / TRACE)
+    assert len(samples) == row.query_count  # one sample a SingleStream query, every one traced
+    assert samples[:, 1].max() == pytest.approx(row.latency_max_s, rel=1e-6)
+    page = Path(run_cli("report", run_dir, "--html", check=True).stdout.strip()).read_text()
+    assert "data:image/png" in page and "No trace" not in page
+
+
+# A system under test that reports the first sample's first token twice: LoadGen logs
+# "Attempted to complete a sample twice." (loadgen/logging.cc RecordTokenCompletion) and counts it.
+COMPLETE = """        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, b.ctypes.data, b.nbytes)
+                                 for q, b in zip(batch, buffers)])"""
+TWICE = """        if not getattr(self, "_twice", False):
+            self._twice = True
+            first = [lg.QuerySampleResponse(batch[0].id, buffers[0].ctypes.data, buffers[0].nbytes)]
+            lg.FirstTokenComplete(first)
+            lg.FirstTokenComplete(first)
+""" + COMPLETE
+
+
+def test_a_test_in_which_loadgen_counts_an_error_is_invalid(run_cli, tmp_path):
+    import shutil
+
+    from tests.conftest import REPO
+
+    broken = tmp_path / "broken-repo"
+    shutil.copytree(REPO, broken, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))
+    system = broken / "bench" / "loadgen" / "system.py"
+    source = system.read_text()
+    assert source.count(COMPLETE) == 1, "bench/loadgen/system.py changed: update the mutation"
+    system.write_text(source.replace(COMPLETE, TWICE))
+    proc = run_cli("loadgen", "--scenario", "offline", *SHORT, "--batch-per-device", "2", "-n", "1",
+                   "--out", tmp_path, "--run-id", "error", cwd=broken)
+    assert proc.returncode == 0, proc.stderr  # an INVALID test is a result, as today
+    run_dir = tmp_path / "error"
+    row = pd.read_parquet(run_dir / "scenarios.parquet").iloc[0]
+    assert "1 ERROR encountered" in (run_dir / row.log_dir / SUMMARY).read_text()
+    assert row.validity == "INVALID" and row.status == "ok"
+    assert row.invalid_reason.startswith("LoadGen reported 1 error: error_runtime: Attempted to complete a "
+                                         "sample twice."), row.invalid_reason
+    assert "INVALID (LoadGen reported 1 error" in proc.stderr
+    report = run_cli("report", run_dir, check=True)
+    assert "LoadGen reported 1 error" in report.stdout and "INVALID" in report.stdout
 
 
 @pytest.mark.slow  # minutes on a loaded 2-core machine (README: --find-peak)
