@@ -795,3 +795,22 @@ def test_a_side_reads_repeats_and_pools_folders_of_runs(tmp_path):
     comparison = _compare(list(side.rows), list(pooled.rows))
     gate = comparison.points[0].gate("latency_p50_s")
     assert gate.test.name == WELCH and (gate.test.baseline_runs, gate.test.candidate_runs) == (3, 4)
+
+
+def test_the_error_rate_script_resamples_recorded_runs(tmp_path):
+    """docs/gate_error_rates.py on two recorded processes (the stored baseline and a copy 3 % slower):
+    it prints one line per factor, and a slowdown fails more draws than the unchanged candidate."""
+    slower = tmp_path / "runs" / "b"
+    _copy_with_latencies(BASELINE, tmp_path / "runs" / "a")
+    _copy_with_latencies(BASELINE, slower, factor=1.03)
+    proc = subprocess.run([sys.executable, str(REPO / "docs" / "gate_error_rates.py"), str(tmp_path / "runs"),
+                           "--repeats", "3", "--draws", "10"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("2 processes, 3 points; 3 processes a side, 10 draws") and len(lines) == 5
+    shares = [float(line.split("fails in ")[1].split("%")[0]) for line in lines[1:]]
+    assert lines[1].strip().startswith("unchanged") and shares[3] > shares[0]
+    proc = subprocess.run([sys.executable, str(REPO / "docs" / "gate_error_rates.py"), "--paired",
+                           f"{BASELINE}:{slower}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"Error: {BASELINE}:{slower}: these runs did not take turns side by side (sweep --repeat --interleave)")
