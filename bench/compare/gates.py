@@ -344,7 +344,9 @@ def sweep_gate(points: list[tuple[dict, dict]], thresholds: Thresholds, paired: 
     base, cand = figures[0].mean(axis=1), figures[1].mean(axis=1)
     margin = math.log1p(threshold)
     test = paired_shift(cand - base, margin) if paired else welch_shift(base, cand, margin)
-    latency = LatencyTest(base.size, cand.size, 0, 0, math.exp(test.estimate),
+    calls = [int(sum(np.isfinite(r[name]).sum() for r in runs for name in names))
+             for runs, names in zip(sides, common)]
+    latency = LatencyTest(base.size, cand.size, *calls, math.exp(test.estimate),
                           None if test.low is None else math.exp(test.low),
                           None if test.high is None else math.exp(test.high), test.p_value, test.name, test.reason)
     change = latency.ratio - 1.0
