@@ -3,33 +3,17 @@ real processes (the turn file is keyed by process id)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 
 from .conftest import REPO
 
-WORKER = """
-import sys, time
-from pathlib import Path
-from bench.interleave import Turns
-turns = Turns(Path(sys.argv[1]), wait_for_peer_s=60)
-turns.join()
-log = Path(sys.argv[2])
-for i in range(int(sys.argv[4])):
-    turns.take()
-    with log.open("a") as f:
-        f.write(f"{sys.argv[3]}{i} start\\n")
-    time.sleep(0.05)  # the "timed call": the other process must not start one meanwhile
-    with log.open("a") as f:
-        f.write(f"{sys.argv[3]}{i} end\\n")
-turns.leave()
-"""
-
-
 def _start(tmp_path, name: str, calls: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "turns.json"), str(tmp_path / "log"),
-                             name, str(calls)], cwd=REPO)
+    return subprocess.Popen([sys.executable, str(REPO / "tests" / "turn_worker.py"), str(tmp_path / "turns.json"),
+                             str(tmp_path / "log"), name, str(calls)], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def test_two_processes_alternate_their_calls_and_never_overlap(tmp_path):

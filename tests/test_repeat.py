@@ -6,6 +6,7 @@ point (bench/sweep/merge.py); and the N-member ring of turns under it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,27 +23,10 @@ from tests.conftest import REPO
 # One pytest-xdist worker runs this module: its module fixture is built once.
 pytestmark = pytest.mark.xdist_group("test_repeat")
 
-WORKER = """
-import sys, time
-from pathlib import Path
-from bench.interleave import Turns
-turns = Turns(Path(sys.argv[1]), wait_for_peer_s=60, expected=int(sys.argv[5]))
-turns.join()
-log = Path(sys.argv[2])
-for i in range(int(sys.argv[4])):
-    turns.take()
-    with log.open("a") as f:
-        f.write(f"{sys.argv[3]}{i} start\\n")
-    time.sleep(0.05)  # the "point": no other member may start one meanwhile
-    with log.open("a") as f:
-        f.write(f"{sys.argv[3]}{i} end\\n")
-turns.leave()
-"""
-
-
 def _member(tmp_path, name: str, points: int, expected: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "turns.json"), str(tmp_path / "log"),
-                             name, str(points), str(expected)], cwd=REPO)
+    return subprocess.Popen([sys.executable, str(REPO / "tests" / "turn_worker.py"), str(tmp_path / "turns.json"),
+                             str(tmp_path / "log"), name, str(points), str(expected)], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def _turns(tmp_path) -> list[str]:
