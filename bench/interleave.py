@@ -180,10 +180,14 @@ class Turns:
                     state["turn"] = next_in_ring(live, self.me, set(live) - {self.me})
                     self._released()
                     self.handoffs += 1
-                elif state["turn"] in (None, self.me):
-                    state["turn"] = self.me
-                    self._acquired()
-                    return
+                else:
+                    if state["turn"] is None:
+                        # The first turn goes to the head of the ring, not to whoever asks first, so
+                        # that each round of turns runs in ring order (r1, r1, r2, r2, ...).
+                        state["turn"] = live[0]
+                    if state["turn"] == self.me:
+                        self._acquired()
+                        return
             time.sleep(POLL_S)
 
     def leave(self) -> None:
