@@ -13,9 +13,9 @@ overlap its work.
 
 The members form a ring: `take()` hands the turn to the next member of the
 ring still taking turns. Members that join with a `slot` (a `--repeat`
-process: its repeat number) are ordered by slot, then by joining, so the
-processes of two `--repeat --interleave` sweeps alternate, r1 of one side
-beside r1 of the other: each pair measures a point back to back, under the
+process: its repeat number) are ordered by slot, then by side (the run they
+belong to; reversed on every other slot), so the processes of two `--repeat
+--interleave` sweeps alternate, r1 of one side beside r1 of the other: each pair measures a point back to back, under the
 same load, which lets `compare` pair them (bench/compare/noise.py); members
 without a slot keep their joining order, after those with one. `sweep --repeat R` runs R
 processes that take turns point by point (each calls `take()` before a point
@@ -66,19 +66,30 @@ def next_in_ring(ring: list[str], member: str, live: set[str]) -> str | None:
 
 
 def ring_order(members: dict) -> list[str]:
-    """Member ids ordered by slot (those without one last), then by joining (the dict's order). Pure."""
+    """Member ids ordered by slot (those without one last), then by side, the sides' order reversed
+    on every other slot (A B, B A, A B, ...: neither side always goes first, so an effect of going
+    first or second in a pair averages out instead of looking like a difference between the sides),
+    then by joining (the dict's order). Pure."""
     joined = {pid: position for position, pid in enumerate(members)}
-    return sorted(members, key=lambda pid: (members[pid].get("slot") is None, members[pid].get("slot") or 0,
-                                            joined[pid]))
+    sides = sorted({str(info.get("side") or "") for info in members.values()})
+
+    def key(pid: str) -> tuple:
+        info = members[pid]
+        slot = info.get("slot")
+        side = sides.index(str(info.get("side") or ""))
+        return (slot is None, slot or 0, -side if (slot or 0) % 2 == 0 else side, joined[pid])
+
+    return sorted(members, key=key)
 
 
 class Turns:
     """This process's side of a turn file."""
 
     def __init__(self, path: Path, wait_for_peer_s: float = JOIN_WAIT_S, echo=None, expected: int = 2,
-                 slot: int | None = None):
+                 slot: int | None = None, side: str | None = None):
         self.path = Path(path)
         self.slot = slot
+        self.side = side
         self.me = str(os.getpid())
         self.wait_for_peer_s = wait_for_peer_s
         self.echo = echo or (lambda line: None)
@@ -147,7 +158,8 @@ class Turns:
                 raise RuntimeError(f"{self.path}: {self.expected} processes already take turns with this file")
             if not live:  # a file left by earlier sweeps: start afresh
                 state.update(turn=None, started=False)
-            state["members"][self.me] = {"host": socket.gethostname(), "done": False, "slot": self.slot}
+            state["members"][self.me] = {"host": socket.gethostname(), "done": False, "slot": self.slot,
+                                          "side": self.side}
         deadline = time.monotonic() + self.wait_for_peer_s
         while True:
             with self._state() as state:

@@ -333,9 +333,13 @@ def test_pairing_needs_one_ring_ordered_by_repeat():
 
 def test_the_ring_orders_repeats_of_both_sides_side_by_side():
     # Joined: base r2, cand r3, cand r1, base r1, cand r2, base r3, then a member without a slot.
-    members = {"b2": {"slot": 2}, "c3": {"slot": 3}, "c1": {"slot": 1}, "b1": {"slot": 1}, "c2": {"slot": 2},
-               "b3": {"slot": 3}, "x": {}}
-    assert ring_order(members) == ["c1", "b1", "b2", "c2", "c3", "b3", "x"]
+    members = {"b2": {"slot": 2, "side": "base"}, "c3": {"slot": 3, "side": "cand"}, "c1": {"slot": 1, "side": "cand"},
+               "b1": {"slot": 1, "side": "base"}, "c2": {"slot": 2, "side": "cand"},
+               "b3": {"slot": 3, "side": "base"}, "x": {}}
+    # Pairs in repeat order; within a pair the sides take turns going first (A B, B A, A B).
+    assert ring_order(members) == ["b1", "c1", "c2", "b2", "b3", "c3", "x"]
+    # Without sides (older runs), joining order breaks ties.
+    assert ring_order({"c1": {"slot": 1}, "b1": {"slot": 1}, "b0": {}}) == ["c1", "b1", "b0"]
 
 
 # --- quality gates on counts and means ---------------------------------------------------------

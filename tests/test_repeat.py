@@ -23,9 +23,10 @@ from tests.conftest import REPO
 # One pytest-xdist worker runs this module: its module fixture is built once.
 pytestmark = pytest.mark.xdist_group("test_repeat")
 
-def _member(tmp_path, name: str, points: int, expected: int, slot: int | None = None) -> subprocess.Popen:
+def _member(tmp_path, name: str, points: int, expected: int, slot: int | None = None,
+            side: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(REPO / "tests" / "turn_worker.py"), str(tmp_path / "turns.json"),
-                             str(tmp_path / "log"), name, str(points), str(expected), str(slot or "")], cwd=REPO,
+                             str(tmp_path / "log"), name, str(points), str(expected), str(slot or ""), side], cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
@@ -59,12 +60,13 @@ def test_three_members_take_turns_round_the_ring_in_join_order(tmp_path):
 
 
 def test_repeats_of_two_sides_take_turns_side_by_side_from_the_first_round(tmp_path):
-    """Two `--repeat 2 --interleave` sweeps: the ring is ordered by repeat number whatever the joining
-    order, and the first turn goes to its head, so every round runs r1, r1, r2, r2 and repeat k of
-    both sides measure each point back to back (compare pairs them)."""
+    """Two `--repeat 2 --interleave` sweeps (sides A and B): the ring is ordered by repeat number
+    whatever the joining order, the side going first alternating (A B, then B A), and the first
+    turn goes to its head, so every round runs A1 B1 B2 A2 and repeat k of both sides measure each
+    point back to back (compare pairs them)."""
     members = []
-    for name, slot in (("B2", 2), ("A1", 1), ("A2", 2), ("B1", 1)):  # joined in this order
-        members.append(_member(tmp_path, name, 3, expected=4, slot=slot))
+    for name, slot in (("B2", 2), ("B1", 1), ("A2", 2), ("A1", 1)):  # joined in this order
+        members.append(_member(tmp_path, name, 3, expected=4, slot=slot, side=name[0]))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(json.loads((tmp_path / "turns.json").read_text() or "{}").get(
                 "members", {}) if (tmp_path / "turns.json").is_file() else {}) < len(members):

@@ -2,7 +2,7 @@
 for each of its turns logs "<name><i> start", works 50 ms (no other member may
 start meanwhile) and logs "<name><i> end".
 
-    python tests/turn_worker.py TURN_FILE LOG NAME TURNS [EXPECTED [SLOT]]"""
+    python tests/turn_worker.py TURN_FILE LOG NAME TURNS [EXPECTED [SLOT [SIDE]]]"""
 
 import sys
 import time
@@ -11,8 +11,9 @@ from pathlib import Path
 from bench.interleave import Turns
 
 
-def main(turn_file: str, log: str, name: str, turns: str, expected: str = "2", slot: str = "") -> None:
-    member = Turns(Path(turn_file), wait_for_peer_s=60, expected=int(expected), slot=int(slot) if slot else None)
+def main(turn_file: str, log: str, name: str, turns: str, expected: str = "2", slot: str = "", side: str = "") -> None:
+    member = Turns(Path(turn_file), wait_for_peer_s=60, expected=int(expected), slot=int(slot) if slot else None,
+                   side=side or None)
     member.join()
     for i in range(int(turns)):
         member.take()

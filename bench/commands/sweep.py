@@ -349,7 +349,8 @@ def _measure(store, definition: SweepDefinition, todo: list, options: dict, eval
         from ..interleave import Turns
 
         point_turns = Turns(Path(options["turn_file"]), expected=options.get("turn_members") or 2,
-                            echo=lambda line: click.echo(line, err=True), slot=store.run.get("repeat"))
+                            echo=lambda line: click.echo(line, err=True), slot=store.run.get("repeat"),
+                            side=store.run.get("repeat_of"))
         echo(f"Taking turns point by point with the other processes of {options['turn_file']}", err=True)
         point_turns.join()
     try:
