@@ -42,6 +42,12 @@ def tiny_cache(tmp_path_factory) -> Path:
     return folder
 
 
+# A bound on one CLI call, so that a hung command ends the test: the evaluated sweep's `eval`
+# (~300 s idle) passed 600 s on a fresh clone while ten other benchmark processes shared the two
+# cores (2026-12-04), so the bound is twice that.
+CLI_TIMEOUT_S = 1200
+
+
 @pytest.fixture(scope="session")
 def run_cli(tiny_cache):
     def run(*args: str, env: dict | None = None, check: bool = False, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -50,7 +56,7 @@ def run_cli(tiny_cache):
         full_env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
         full_env.update(env or {})
         proc = subprocess.run([sys.executable, "-m", "bench", *map(str, args)], cwd=cwd, env=full_env,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
         if check and proc.returncode != 0:
             raise AssertionError(f"dalle-bench {' '.join(map(str, args))} failed ({proc.returncode}):\n"
                                  f"{proc.stderr[-3000:]}")
