@@ -13,7 +13,6 @@ from ..errors import BenchError, first_line
 from ..sources import looks_local, weights_id
 from . import clip as clip_lib
 from . import dallebart
-from .presets import get_preset
 from .spec import ModelSpec, check_spec  # noqa: F401  (their home before bench/models/spec.py)
 from .tiny import tiny_folder, tokenizer_folders
 from .vqgan import VQGANConfig, VQModel
