@@ -21,7 +21,7 @@ import numpy as np
 from .family import METHOD, holm, holm_adjusted
 from .match import KeyColumn, Match, settings_of
 from .noise import (ALPHA, HIGHER, INFO, LOWER, NA, NOISE, OK, REGRESSION, UNDECIDED, LatencyTest, ShiftTest,
-                    adherence_test, clip_score_test, latency_test, paired_latency_test, paired_shift, run_medians,
+                    adherence_test, as_ratio, clip_score_test, latency_test, paired_latency_test, paired_shift, run_medians,
                     verdict, welch_shift)
 from .thresholds import ABSOLUTE, Thresholds, describe
 
@@ -346,9 +346,7 @@ def sweep_gate(points: list[tuple[dict, dict]], thresholds: Thresholds, paired: 
     test = paired_shift(cand - base, margin) if paired else welch_shift(base, cand, margin)
     calls = [int(sum(np.isfinite(r[name]).sum() for r in runs for name in names))
              for runs, names in zip(sides, common)]
-    latency = LatencyTest(base.size, cand.size, *calls, math.exp(test.estimate),
-                          None if test.low is None else math.exp(test.low),
-                          None if test.high is None else math.exp(test.high), test.p_value, test.name, test.reason)
+    latency = as_ratio(test, base.size, cand.size, *calls)
     change = latency.ratio - 1.0
     outcome = verdict(change, threshold, None, latency.decided)
     outcome = PENDING if outcome == REGRESSION else outcome

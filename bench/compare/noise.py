@@ -112,6 +112,16 @@ def _t_test(estimate: float, se: float, df: float, margin: float, name: str) -> 
     return ShiftTest(name, estimate, estimate - half, estimate + half, p)
 
 
+def _welch(estimate: float, base_var: float, nb: int, cand_var: float, nc: int, margin: float,
+           name: str) -> ShiftTest:
+    """Welch's t-test of a difference of means from each side's sample variance and size
+    (Welch–Satterthwaite degrees of freedom)."""
+    vb, vc = base_var / nb, cand_var / nc
+    denominator = vb ** 2 / (nb - 1) + vc ** 2 / (nc - 1)
+    df = (vb + vc) ** 2 / denominator if denominator > 0 else nb + nc - 2
+    return _t_test(estimate, math.sqrt(vb + vc), df, margin, name)
+
+
 def welch_shift(base: np.ndarray, cand: np.ndarray, margin: float, name: str = WELCH) -> ShiftTest:
     """Welch's one-sided t-test of mean(cand) - mean(base) <= margin (both sides >= 2 values);
     with one candidate value and >= MIN_CALIBRATION_RUNS baseline values, the prediction test."""
@@ -121,10 +131,7 @@ def welch_shift(base: np.ndarray, cand: np.ndarray, margin: float, name: str = W
         return _undecided(name, None, f"nothing measured in the {'baseline' if nb == 0 else 'candidate'}")
     estimate = float(cand.mean() - base.mean())
     if nb >= 2 and nc >= 2:
-        vb, vc = base.var(ddof=1) / nb, cand.var(ddof=1) / nc
-        denominator = vb ** 2 / (nb - 1) + vc ** 2 / (nc - 1)
-        df = (vb + vc) ** 2 / denominator if denominator > 0 else nb + nc - 2
-        return _t_test(estimate, math.sqrt(vb + vc), df, margin, name)
+        return _welch(estimate, base.var(ddof=1), nb, cand.var(ddof=1), nc, margin, name)
     if nc == 1 and nb >= MIN_CALIBRATION_RUNS and name == WELCH:
         se = float(base.std(ddof=1)) * math.sqrt(1.0 + 1.0 / nb)
         return _t_test(estimate, se, nb - 1, margin, PREDICTION)
@@ -172,6 +179,16 @@ class LatencyTest:
         return self.p_value is not None
 
 
+def as_ratio(test: ShiftTest, baseline_runs: int, candidate_runs: int, baseline_calls: int,
+             candidate_calls: int) -> LatencyTest:
+    """A test on the log latencies as a ratio of latencies (candidate / baseline) with its interval."""
+    def ratio(value):
+        return None if value is None else math.exp(value)
+
+    return LatencyTest(baseline_runs, candidate_runs, baseline_calls, candidate_calls, ratio(test.estimate),
+                       ratio(test.low), ratio(test.high), test.p_value, test.name, test.reason)
+
+
 def latency_test(baseline_runs: Sequence[np.ndarray], candidate_runs: Sequence[np.ndarray],
                  max_rise: float) -> LatencyTest:
     """The latency test of one point, against a rise of `max_rise` (a fraction)."""
@@ -181,11 +198,7 @@ def latency_test(baseline_runs: Sequence[np.ndarray], candidate_runs: Sequence[n
         side = "baseline" if base.size == 0 else "candidate"
         return LatencyTest(base.size, cand.size, *calls, None, None, None, None,
                            undecided_reason=f"no per-call latencies in the {side} (images/<point-id>/latencies.npy)")
-    test = welch_shift(np.log(base), np.log(cand), math.log1p(max_rise))
-    ratio = math.exp(test.estimate)
-    low = None if test.low is None else math.exp(test.low)
-    high = None if test.high is None else math.exp(test.high)
-    return LatencyTest(base.size, cand.size, *calls, ratio, low, high, test.p_value, test.name, test.reason)
+    return as_ratio(welch_shift(np.log(base), np.log(cand), math.log1p(max_rise)), base.size, cand.size, *calls)
 
 
 def paired_latency_test(baseline_runs: dict, candidate_runs: dict, max_rise: float) -> LatencyTest:
@@ -198,11 +211,7 @@ def paired_latency_test(baseline_runs: dict, candidate_runs: dict, max_rise: flo
     if base.size != len(names) or cand.size != len(names) or not names:
         return latency_test(list(baseline_runs.values()), list(candidate_runs.values()), max_rise)
     test = paired_shift(np.log(cand) - np.log(base), math.log1p(max_rise))
-    if test.estimate is None:
-        return LatencyTest(len(names), len(names), *calls, None, None, None, None, PAIRED, test.reason)
-    return LatencyTest(len(names), len(names), *calls, math.exp(test.estimate),
-                       None if test.low is None else math.exp(test.low),
-                       None if test.high is None else math.exp(test.high), test.p_value, test.name, test.reason)
+    return as_ratio(test, len(names), len(names), *calls)
 
 
 def clip_score_test(base_mean, base_std, base_n, cand_mean, cand_std, cand_n, max_drop: float) -> ShiftTest:
@@ -214,10 +223,7 @@ def clip_score_test(base_mean, base_std, base_n, cand_mean, cand_std, cand_n, ma
                           "no per-image spread recorded (clip_score_std, images): run `dalle-bench eval` again")
     if min(base_n, cand_n) < 2:
         return _undecided(CLIP_WELCH, base_mean - cand_mean, "fewer than 2 images on a side")
-    vb, vc = base_std ** 2 / base_n, cand_std ** 2 / cand_n
-    denominator = vb ** 2 / (base_n - 1) + vc ** 2 / (cand_n - 1)
-    df = (vb + vc) ** 2 / denominator if denominator > 0 else base_n + cand_n - 2
-    return _t_test(float(base_mean - cand_mean), math.sqrt(vb + vc), df, max_drop, CLIP_WELCH)
+    return _welch(float(base_mean - cand_mean), base_std ** 2, base_n, cand_std ** 2, cand_n, max_drop, CLIP_WELCH)
 
 
 def wilson(passed: int, total: int, z: float) -> tuple[float, float]:
