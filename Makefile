@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-integration bench bench-mini baseline baseline-shapes docs clean
+.PHONY: setup browser demo test test-integration bench bench-mini bench-accelerator baseline baseline-shapes docs clean
 
 setup: $(STAMP)
 
@@ -78,3 +78,9 @@ baseline-shapes: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
+
+# The accelerator benchmark (bench/accelerator/matrix.toml) on whatever backend JAX finds, within a
+# wall-clock budget (480 s); results in results/accelerators/<device-kind>/<run-id>/. The suite runs
+# its CPU dry run (`--smoke`). ACCEL_ARGS: e.g. --budget-s 300.
+bench-accelerator: setup
+	$(VENV)/bin/dalle-bench accelerator $(ACCEL_ARGS)

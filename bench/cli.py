@@ -144,7 +144,9 @@ def _axis_options(f):
 @click.option("--min-seconds", type=float, default=0.0, show_default=True,
               help="Fewest seconds of timed calls per point.")
 @click.option("--no-stages", is_flag=True, help="Skip the per-stage breakdown (saves its four programs' compilation and calls).")
-@click.option("--measure-peak", is_flag=True, help="Measure peak FLOP/s and bandwidth even on known accelerators.")
+@click.option("--measure-peak", is_flag=True, help="Also measure peak FLOP/s and bandwidth on known accelerators "
+              "(columns measured_peak_*, roofline_fraction_measured); roofline_fraction stays against the "
+              "published peak.")
 @click.option("--host-devices", type=int, default=None,
               help="Emulate M CPU devices (default: the largest --devices value).")
 @click.option("--compilation-cache", default=None, type=click.Path(file_okay=False),
@@ -188,6 +190,11 @@ def _axis_options(f):
                    "its own speed offset), taking turns point by point and sharing the compilation cache; "
                    "the run's rows pool their calls (docs/sweeps.md). With --interleave, both sweeps' "
                    "processes take turns point by point.")
+@click.option("--budget-s", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Wall-clock budget of the sweep, from its start: a point whose estimated cost (compile time and "
+                   "calls, from the points measured so far) would overrun it is recorded as skipped, with the "
+                   "estimate, and the sweep goes on; --resume tries skipped points again. Not with --repeat or "
+                   "--coordinator.")
 @click.option("--turn-file", hidden=True, type=click.Path(dir_okay=False), default=None,
               help="A process of --repeat: take turns point by point through this file.")
 @click.option("--turn-members", hidden=True, type=click.IntRange(min=1), default=None,
@@ -258,6 +265,35 @@ def loadgen(ctx, **options):
 
     explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     run_loadgen(options, explicit)
+
+
+@cli.command()
+@click.option("--budget-s", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Wall-clock budget of the whole run, planned against and never exceeded (default: the matrix's, "
+                   "480 s; with --smoke 60 s).")
+@click.option("--smoke", is_flag=True, help="The CPU dry run: the matrix's [smoke] part (tiny preset, 2 emulated "
+                                            "devices, one block of each kind).")
+@click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Matrix file (default: bench/accelerator/matrix.toml).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/accelerators"),
+              show_default=True, help="Results go to OUT/<device-kind>/<run-id>/.")
+@click.option("--run-id", default=None, help="Name of the run folder (default: UTC time).")
+def accelerator(budget_s, smoke, matrix, out, run_id):
+    """The fixed accelerator benchmark on whatever backend JAX finds: mini and mega, bfloat16 and float32,
+    batches up to the first out-of-memory one, 1 to all devices, top-k and the stage breakdown at one
+    batch, LoadGen's Offline and SingleStream; within a wall-clock budget (docs/accelerators.md)."""
+    from .accelerator.plan import MATRIX_FILE, load_matrix
+    from .accelerator.run import run_accelerator
+    from .runlock import check_run_id
+
+    if run_id is not None:
+        check_run_id(run_id)
+    if matrix is not None and not matrix.is_file():
+        raise BenchError(f"--matrix: file not found: {matrix}")
+    plan = load_matrix(matrix or MATRIX_FILE, smoke=smoke)
+    folder = run_accelerator(plan, budget_s or plan.run.budget_s, out, run_id, smoke,
+                             echo=lambda line: click.echo(line, err=True))
+    click.echo((folder / "summary.md").read_text(), nl=False)
 
 
 @cli.command()

@@ -120,12 +120,18 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
 
     from .repeat import check_repeat, run_repeats
 
+    from ..sweep.budget import Budget
+
     environ = dict(os.environ)  # as the user started it: what the processes of --repeat inherit
     clock = SweepClock()
+    budget = Budget(options.get("budget_s"))
     if options.get("run_id") is not None:
         check_run_id(options["run_id"])
     definition, resumed = _definition_and_store(options, explicit)
     repeats = check_repeat(options, explicit, resumed)
+    if budget.budget_s is not None and (repeats > 1 or options.get("coordinator")):
+        # Processes would each decide on their own clock and disagree on which points to run.
+        raise BenchError("--budget-s: not with --repeat or --coordinator (each process would plan on its own clock)")
     points = definition.points()
     if not options.get("resume"):
         _check_writable(Path(options["out"]), "--out")
@@ -159,7 +165,7 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
     todo = [p for p in points if p.point_id not in done]
     echo = click.echo if cluster.is_main else (lambda *args, **kwargs: None)
     _announce(echo, store, definition, points, todo, cluster, available)
-    _measure(store, definition, todo, options, evaluation, cluster, clock, echo)
+    _measure(store, definition, todo, options, evaluation, cluster, clock, echo, budget)
     cluster.goodbye()
     if not cluster.is_main:
         click.echo(f"{cluster.describe()}: done; results in {store.run_dir}", err=True)
@@ -291,9 +297,12 @@ def _open_store(resumed, options: dict, definition: SweepDefinition, session: di
     locks.enter_context(run_lock(resumed.run_dir))
     store = RunStore.open(resumed.run_dir)  # as the last writer left it, now that none other writes
     store.discard_staging()
-    lost = store.forget_lost()
+    lost = store.forget("lost")
     if lost:
         click.echo(f"Measuring again the point(s) lost with a process: {', '.join(lost)}", err=True)
+    skipped = store.forget("skipped")
+    if skipped:
+        click.echo(f"Trying again the point(s) skipped: {', '.join(skipped)}", err=True)
     store.update_run(sessions=[*store.run.get("sessions", []), session])
     return store
 
@@ -326,7 +335,8 @@ def _announce(echo, store, definition: SweepDefinition, points: list, todo: list
         echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
 
 
-def _measure(store, definition: SweepDefinition, todo: list, options: dict, evaluation, cluster, clock, echo):
+def _measure(store, definition: SweepDefinition, todo: list, options: dict, evaluation, cluster, clock, echo,
+             budget=None):
     """Run the remaining points (evaluating each as it finishes, with --eval;
     taking turns with another sweep, with --interleave)."""
     from ..sweep.execute import run_points
@@ -357,7 +367,7 @@ def _measure(store, definition: SweepDefinition, todo: list, options: dict, eval
         with stop_cleanly(store):
             run_points(store, definition, list(definition.prompts), todo, progress=not options.get("no_progress"),
                        after_point=after_point, cluster=cluster, clock=clock, turns=turns,
-                       compile_workers=options["compile_workers"], point_turns=point_turns)
+                       compile_workers=options["compile_workers"], point_turns=point_turns, budget=budget)
     finally:
         for held in (turns, point_turns):
             if held is not None:

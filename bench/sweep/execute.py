@@ -32,6 +32,7 @@ from ..sampling import SamplingConfig, SamplingStructure
 from ..stats import LatencyStats
 from ..timing import TimingPolicy, time_calls
 from .ahead import compile_together
+from .budget import Budget, Family
 from .clock import SweepClock
 from .rows import base_row, combine_reports, point_configs, structure_of, summary_line, utc_now
 from .shares import write_share
@@ -174,14 +175,18 @@ def execution_order(points: list[Point]) -> list[Point]:
 
 def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str], points: list[Point],
                progress: bool = True, after_point=None, cluster: Cluster | None = None,
-               clock: SweepClock | None = None, turns=None, compile_workers: int = 1, point_turns=None) -> None:
+               clock: SweepClock | None = None, turns=None, compile_workers: int = 1, point_turns=None,
+               budget: Budget | None = None) -> None:
     """Measure `points`, grouped by program (`execution_order`). With several
     processes every one measures its share of each point; process 0 gathers
     their reports, writes the row and tells the others to go on, so all start
     each point together. `turns` (bench.interleave.Turns) is taken before each
     timed call; `point_turns` before each point, and held through its
-    compilation, warm-up, timed calls and writing (`sweep --repeat`)."""
+    compilation, warm-up, timed calls and writing (`sweep --repeat`).
+    `budget` (bench/sweep/budget.py) skips the points that would overrun it,
+    and those above a batch that ran out of memory."""
     cluster = cluster or Cluster()
+    budget = budget or Budget(None)
     ordered = execution_order(points)
     context = Context(definition, prompts, {}, {}, {}, cluster, clock=clock or SweepClock(),
                       turns=turns, compile_workers=compile_workers)
@@ -189,6 +194,14 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
                dynamic_ncols=True)
     for position, point in enumerate(bar):
         context.pending = ordered[position:]
+        skip = budget_skip(context, point, budget)
+        if skip is not None:  # decided alike by every process: the budget is refused with --coordinator
+            if cluster.is_main:
+                row = {**base_row(store, context, point), "status": "skipped", "error": skip, "finished_at": utc_now()}
+                with context.clock.timing("writing"):
+                    store.append(row)
+                bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
+            continue
         if point_turns is not None:
             point_turns.take()
         report = measure_here(store, context, point, progress and cluster.is_main)
@@ -209,6 +222,8 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
                     # Its row is not written: its images must not look published either.
                     shutil.rmtree(store.images_dir(point.point_id), ignore_errors=True)
                     raise
+            budget.record(point_family(point), point.settings["batch_per_device"], row["status"],
+                          row.get("compile_s"), row.get("latency_p50_s"))
             bar.write(summary_line(row, len(store.finished_ids()), len(definition.points())))
             if after_point is not None:
                 after_point()
@@ -217,6 +232,31 @@ def run_points(store: RunStore, definition: SweepDefinition, prompts: list[str],
         stop = cluster.share(f"{point.point_id}/verdict", None, patience=2.0)
         if stop:
             raise DistributedError(f"process 0 stopped the run: {stop}")
+
+
+def point_family(point: Point) -> Family:
+    return Family.of(point.settings, structure_of(point.settings).key)
+
+
+def budget_skip(context: Context, point: Point, budget: Budget) -> str | None:
+    """Why `budget` skips the point (bench/sweep/budget.py), or None to run it."""
+    if budget.budget_s is None and not budget.out_of_memory:
+        return None
+    try:
+        _, parallel = point_configs(point)
+    except ValueError:
+        return None  # recorded as invalid, at no cost
+    s, definition = point.settings, context.definition
+    layout = (s["dtype"], parallel.mode, parallel.devices, parallel.batch_per_device)
+    key = (*layout, "pipeline", structure_of(s).key)
+    compiled = key in context.programs or key in context.ahead
+    batches = len(plan_batches(len(context.prompts), definition.num_images, parallel.global_batch))
+    calls = (0 if compiled else definition.warmup) + max(definition.iters, batches)
+    if definition.stages:
+        calls += 4 * stage_policy(definition).iters  # four stage programs, a few calls each
+    # The stage programs, as many as the pipeline's parts, compile for about as long again.
+    programs = 2 if definition.stages and not compiled else 1
+    return budget.skip_reason(point_family(point), s["batch_per_device"], compiled, calls, programs=programs)
 
 
 def measure_here(store: RunStore, context: Context, point: Point, progress: bool) -> dict:

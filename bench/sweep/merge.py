@@ -22,7 +22,8 @@ SETTINGS_COLUMNS = ("point_id", "point_index", "preset", "dtype", "parallel", "d
 # Taken from r1 when every repeat is ok (the same programs, the same images).
 FIRST_REPEAT_COLUMNS = ("random_weights", "compile_s", "compiled", "compile_concurrency", "stage_compile_s",
                         "warmup", "padded_rows", "flops_per_image", "bytes_per_image", "peak_flops", "peak_bandwidth",
-                        "peak_source", "roofline_s_per_image", "clip_score_mean")
+                        "peak_source", "roofline_s_per_image", "measured_peak_flops", "measured_peak_bandwidth",
+                        "clip_score_mean")
 STAGE_COLUMNS = ("stage_encode_s", "stage_sample_s", "stage_decode_s", "stage_score_s")
 MEMORY_COLUMNS = ("peak_device_memory_bytes", "host_peak_rss_bytes")
 
@@ -96,6 +97,9 @@ def merged_row(rows: list[dict], run_id: str, latencies: np.ndarray | None = Non
         "repeat_latency_p50_s": [float(r["latency_p50_s"]) for r in rows],
         **{c: _median(r.get(c) for r in rows) for c in STAGE_COLUMNS},
         "roofline_fraction": first["roofline_s_per_image"] / seconds_per_image,
+        # r1's fraction against the measured peak, rescaled from its own latency to the pooled one.
+        "roofline_fraction_measured": (first["roofline_fraction_measured"] * first["seconds_per_image"]
+                                       / seconds_per_image if first.get("roofline_fraction_measured") else None),
         "achieved_flops": first["flops_per_image"] / seconds_per_image,
         "images_dir": first["images_dir"],
     }

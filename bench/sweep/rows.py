@@ -124,13 +124,19 @@ def roofline_columns(context: Context, models: Models, sampling: SamplingConfig,
                          unconditioned_pass=sampling.unconditioned_pass, batch=parallel.batch_per_device,
                          itemsize=jax.numpy.dtype(dtype).itemsize)
     device = jax.local_devices()[0]
-    peak = device_peak(device, dtype, measure=context.definition.measure_peak, cache=context.peaks)
     # Per-image time counts every device working together; emulated CPU devices share their host's peak.
-    peak = peak.times(context.cluster.hosts if shared_by_devices(device.platform) else parallel.devices)
+    scale = context.cluster.hosts if shared_by_devices(device.platform) else parallel.devices
+    peak = device_peak(device, dtype, cache=context.peaks).times(scale)
+    measured = peak if peak.source == "measured" else None
+    if measured is None and context.definition.measure_peak:
+        measured = device_peak(device, dtype, measure=True, cache=context.peaks).times(scale)
     roofline_s = cost.seconds(peak)
     return {
         "flops_per_image": cost.total.flops, "bytes_per_image": cost.total.bytes, "peak_flops": peak.flops,
         "peak_bandwidth": peak.bandwidth, "peak_source": peak.source, "roofline_s_per_image": roofline_s,
         "roofline_fraction": roofline_s / seconds_per_image,
+        "measured_peak_flops": measured.flops if measured else None,
+        "measured_peak_bandwidth": measured.bandwidth if measured else None,
+        "roofline_fraction_measured": cost.seconds(measured) / seconds_per_image if measured else None,
         "achieved_flops": cost.total.flops / seconds_per_image,
     }

@@ -11,7 +11,7 @@ import pyarrow as pa
 # 5: adherence_ci_low and adherence_ci_high. 6: compile_concurrency. 7: repeats and
 # repeat_latency_p50_s (`sweep --repeat`; older files read as one repeat). Columns are only added:
 # older files read with nulls there (or the value their version implies).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("run_id", pa.string(), "The run's folder name under results/."),
     Column("point_id", pa.string(), "Index and settings hash of the point, e.g. 003-1a2b3c4d; names its images folder."),
     Column("point_index", pa.int32(), "Position of the point in the sweep definition."),
-    Column("status", pa.string(), "ok, invalid (a bad combination of settings), oom (out of memory), failed, or "
-           "lost (a process of a multi-process run died or hung; --resume runs the point again)."),
+    Column("status", pa.string(), "ok, invalid (a bad combination of settings), oom (out of memory), failed, "
+           "lost (a process of a multi-process run died or hung; --resume runs the point again), or skipped (not "
+           "run: it would overrun --budget-s, or a smaller batch of the same settings ran out of memory; the error "
+           "column says which; --resume tries it again)."),
     Column("error", pa.string(), "One-line error message when status is not ok."),
     Column("finished_at", pa.string(), "UTC time the point finished, ISO 8601."),
     # Settings
@@ -106,6 +108,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_source", pa.string(), "Where the peak came from: 'table: <device>' or 'measured'."),
     Column("roofline_s_per_image", pa.float64(), "Roofline time per image: each stage at its compute or memory bound."),
     Column("roofline_fraction", pa.float64(), "roofline_s_per_image / seconds_per_image (1 = at the roofline)."),
+    Column("measured_peak_flops", pa.float64(), "Peak FLOP/s of the devices used as measured by this run (a large "
+           "matrix product): always on CPU, with --measure-peak on accelerators; null otherwise."),
+    Column("measured_peak_bandwidth", pa.float64(), "Peak memory bandwidth as measured by this run (a large "
+           "reduction), bytes/s; null where not measured."),
+    Column("roofline_fraction_measured", pa.float64(), "roofline_fraction against the measured peaks instead of "
+           "peak_flops and peak_bandwidth; null where not measured."),
     Column("achieved_flops", pa.float64(), "flops_per_image x images_per_s."),
     # Memory
     Column("peak_device_memory_bytes", pa.int64(), "Allocator high-water mark of the devices so far in the sweep "
@@ -194,6 +202,8 @@ LATER_COLUMNS = ("padded_rows",)
 CONCURRENCY_COLUMNS = ("compile_concurrency",)
 # Came in schema 7: earlier runs were one process each (read as 1 repeat).
 REPEAT_COLUMNS = ("repeats", "repeat_latency_p50_s")
+# Came in schema 8, null in files written before them.
+MEASURED_PEAK_COLUMNS = ("measured_peak_flops", "measured_peak_bandwidth", "roofline_fraction_measured")
 
 
 def implied_compile_concurrency(row: dict) -> int | None:

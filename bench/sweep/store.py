@@ -23,7 +23,7 @@ from ..errors import BenchError, RunWriteError, first_line
 from ..outputs import write_json_atomic
 from ..sampling.config import SamplingStructure
 from .schema import (COMPILE_COLUMNS, CONCURRENCY_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES,
-                     QUALITY_COLUMNS, REPEAT_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
+                     MEASURED_PEAK_COLUMNS, QUALITY_COLUMNS, REPEAT_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
 
 RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
 
@@ -93,12 +93,13 @@ class RunStore:
         _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
         self._rows = rows
 
-    def forget_lost(self) -> list[str]:
-        """Drop the rows of points lost with a process (status 'lost'), so that
-        a resumed run measures them again; returns their ids."""
-        lost = [row["point_id"] for row in self._rows if row["status"] == "lost"]
+    def forget(self, status: str) -> list[str]:
+        """Drop the rows of points with `status` (lost with a process, or
+        skipped for the budget), so that a resumed run measures them again;
+        returns their ids."""
+        lost = [row["point_id"] for row in self._rows if row["status"] == status]
         if lost:
-            rows = [row for row in self._rows if row["status"] != "lost"]
+            rows = [row for row in self._rows if row["status"] != status]
             _write_parquet_atomic(self.run_dir / POINTS_FILE, rows)
             self._rows = rows
         return lost
@@ -150,7 +151,7 @@ def read_points(run_dir: Path) -> list[dict]:
         raise BenchError(f"{path} is corrupt: {reason}") from None
     missing = set(NAMES) - set(table.column_names)
     optional = {*QUALITY_COLUMNS, *MULTI_PROCESS_COLUMNS, *COMPILE_COLUMNS, *LATER_COLUMNS, *CONCURRENCY_COLUMNS,
-                *REPEAT_COLUMNS}
+                *REPEAT_COLUMNS, *MEASURED_PEAK_COLUMNS}
     if missing - optional:
         raise BenchError(f"{path} lacks columns {', '.join(sorted(missing))}: written by another version?")
     # Quality columns came in schema 2 (older files were simply not evaluated),

@@ -1,0 +1,29 @@
+"""Run as `python -m bench.accelerator.probe`: print, as JSON, the devices JAX
+finds and what runs them (bench.environment), in a process of its own so that
+the driver holds no device and --host-devices can set XLA_FLAGS first."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main() -> None:
+    import jax
+
+    from ..environment import device_info, host_info, package_versions
+
+    devices = jax.devices()
+    memory = []
+    for device in devices:
+        try:
+            stats = device.memory_stats() or {}
+        except Exception:  # backends without allocator statistics raise
+            stats = {}
+        memory.append(stats.get("bytes_limit"))
+    json.dump({"devices": device_info(devices), "device_memory_bytes": memory, "host": host_info(),
+               "versions": package_versions()}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
