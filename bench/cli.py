@@ -278,7 +278,9 @@ def loadgen(ctx, **options):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/accelerators"),
               show_default=True, help="Results go to OUT/<device-kind>/<run-id>/.")
 @click.option("--run-id", default=None, help="Name of the run folder (default: UTC time).")
-def accelerator(budget_s, smoke, matrix, out, run_id):
+@click.option("--only", default=None, metavar="BLOCK,...",
+              help="Run only these blocks of the matrix (comma list of names), e.g. for a short lease.")
+def accelerator(budget_s, smoke, matrix, out, run_id, only):
     """The fixed accelerator benchmark on whatever backend JAX finds: mini and mega, bfloat16 and float32,
     batches up to the first out-of-memory one, 1 to all devices, top-k and the stage breakdown at one
     batch, LoadGen's Offline and SingleStream; within a wall-clock budget (docs/accelerators.md)."""
@@ -291,6 +293,8 @@ def accelerator(budget_s, smoke, matrix, out, run_id):
     if matrix is not None and not matrix.is_file():
         raise BenchError(f"--matrix: file not found: {matrix}")
     plan = load_matrix(matrix or MATRIX_FILE, smoke=smoke)
+    if only:
+        plan = plan.only([name.strip() for name in only.split(",") if name.strip()])
     folder = run_accelerator(plan, budget_s or plan.run.budget_s, out, run_id, smoke,
                              echo=lambda line: click.echo(line, err=True))
     click.echo((folder / "summary.md").read_text(), nl=False)

@@ -6,7 +6,7 @@ processes."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import BenchError
@@ -52,6 +52,15 @@ class Matrix:
     run: RunSettings
     blocks: tuple[Block, ...]
     source: str = field(default=str(MATRIX_FILE))
+
+    def only(self, names: list[str]) -> Matrix:
+        """The blocks named, in the matrix's order."""
+        known = [b.name for b in self.blocks]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise BenchError(f"--only: no block {', '.join(unknown) or '(none named)'} in {self.source} "
+                             f"(blocks: {', '.join(known)})")
+        return replace(self, blocks=tuple(b for b in self.blocks if b.name in names))
 
 
 def load_matrix(path: Path = MATRIX_FILE, smoke: bool = False) -> Matrix:

@@ -14,6 +14,10 @@ def main() -> None:
     from ..environment import device_info, host_info, package_versions
 
     devices = jax.devices()
+    # The tokenizers every random-weight run loads are built here, once, before any block's clock runs.
+    from ..models.tiny import tiny_folder
+
+    tiny_folder()
     memory = []
     for device in devices:
         try:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dallebart import cast_floating, on_host
+from .dallebart import cast_floating, random_weights
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def load_clip(source: str, dtype=jnp.float32, *, random_config: dict | None = No
     processor = CLIPProcessor.from_pretrained(source)
     if random_config is not None:
         model = FlaxCLIPModel(CLIPConfig(**random_config), dtype=dtype, _do_init=False)
-        params = on_host(jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(seed), model.input_shape))
+        params = random_weights(model.init_weights, model.input_shape, dtype=dtype, seed=seed)
     else:
         model, params = FlaxCLIPModel.from_pretrained(source, dtype=dtype, _do_init=False)
     return model, cast_floating(params, dtype), processor

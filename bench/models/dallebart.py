@@ -44,6 +44,12 @@ class TextGeometry:
                    config.eos_token_id)
 
 
+def random_weights(init, input_shape, *, dtype, seed: int):
+    from .random_init import random_weights as draw
+
+    return draw(init, input_shape, dtype=dtype, seed=seed)
+
+
 def load_dallebart(source: str, dtype=jnp.float32, *, random_config: dict | None = None, seed: int = 0):
     """(model, params) from a Hub id, local folder or wandb artifact; with
     `random_config`, a randomly initialised model of that configuration."""
@@ -51,7 +57,7 @@ def load_dallebart(source: str, dtype=jnp.float32, *, random_config: dict | None
     if random_config is not None:
         config = dm.DalleBartConfig(**random_config)
         model = dm.DalleBart(config, dtype=dtype, _do_init=False)
-        params = on_host(jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(seed), model.input_shape))
+        params = random_weights(model.init_weights, model.input_shape, dtype=dtype, seed=seed)
     else:
         model, params = dm.DalleBart.from_pretrained(source, dtype=dtype, _do_init=False)
     return model, cast_floating(params, dtype)

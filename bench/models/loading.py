@@ -144,9 +144,10 @@ def _load_vqgan(source: str, dtype, revision: str | None):
 def _init(vqgan: VQModel):
     import jax
 
+    from .random_init import random_weights
+
     shape = (1, vqgan.config.resolution, vqgan.config.resolution, vqgan.config.in_channels)
-    params = jax.jit(vqgan.init_weights, static_argnums=1)(jax.random.PRNGKey(0), shape)
-    return dallebart.on_host(dallebart.cast_floating(params, vqgan.dtype))
+    return random_weights(vqgan.init_weights, shape, dtype=vqgan.dtype)
 
 
 def _random_weights_processor(tokenizer_dir: Path, config):

@@ -26,7 +26,11 @@ def tiny_folder() -> Path:
     """The folder holding dallebart/, vqgan/ and clip/, built if missing."""
     folder = cache_root() / f"tiny-v{TINY_VERSION}"
     if not (folder / "complete").exists():
-        _build(folder)
+        # On the CPU whatever the default backend: the build initialises three models op by op, and on a
+        # GPU each of those thousands of ops is compiled on its own (minutes, where the CPU takes seconds);
+        # the weights are then the same whichever machine built them.
+        with jax.default_device(jax.local_devices(backend="cpu")[0]):
+            _build(folder)
     return folder
 
 

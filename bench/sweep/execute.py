@@ -89,9 +89,13 @@ class Context:
             self.ahead.clear()
             self.concurrency.clear()
             gc.collect()
+            started = time.perf_counter()
             with self.clock.timing("load"):
                 self.models[dtype] = load_models(ModelSpec(preset=d.preset, weights=d.weights, model=d.model,
                                                            vqgan=d.vqgan, clip=d.clip, dtype=dtype))
+            if self.cluster.is_main:
+                tqdm.write(f"Models loaded ({d.preset}, {dtype}) in {time.perf_counter() - started:.1f} s",
+                           file=sys.stderr)
         return self.models[dtype]
 
     def placed_params(self, dtype: str, parallel: ParallelConfig, devices: list, models: Models) -> dict:
