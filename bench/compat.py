@@ -11,6 +11,7 @@ applied exactly once, before the first import.
 from __future__ import annotations
 
 import types
+import warnings
 
 import jax
 import jax.experimental
@@ -34,7 +35,12 @@ def apply_shims() -> None:
 def import_dalle_mini() -> types.ModuleType:
     apply_shims()
     try:
-        import dalle_mini
+        with warnings.catch_warnings():
+            # dalle-mini's regexes are plain strings ("\s+", "(\d)"): Python 3.12 warns 11 times on
+            # stderr each time it compiles them, which is every run where no .pyc could be written
+            # (pip --no-compile, a read-only site-packages, PYTHONDONTWRITEBYTECODE).
+            warnings.simplefilter("ignore", SyntaxWarning)
+            import dalle_mini
     except ModuleNotFoundError as e:
         if e.name != "dalle_mini":
             raise

@@ -154,3 +154,16 @@ def test_bad_input_is_one_line(run_cli, tmp_path):
     assert proc.returncode == 2 and "--budget-s" in proc.stderr
     proc = run_cli("sweep", "--budget-s", "30", "--repeat", "2", "--out", tmp_path)
     assert proc.returncode == 2 and "--budget-s: not with --repeat" in proc.stderr
+
+
+def test_latency_grows_as_the_two_largest_batches_measured_did():
+    budget = Budget(1000.0, started=0.0)
+    budget.record(FAMILY, 1, "ok", compile_s=26.0, latency_s=0.24)
+    assert budget.estimate(FAMILY, 16, compiled=True, calls=1).latency_s == pytest.approx(0.24 * 16)  # linear
+    budget.record(FAMILY, 4, "ok", compile_s=26.0, latency_s=0.22)  # flat, as mini on an H200
+    # flat is floored at the square root: 0.22 x sqrt(16 / 4)
+    assert budget.estimate(FAMILY, 16, compiled=True, calls=1).latency_s == pytest.approx(0.44)
+    cpu = Family("float32", "single", 1, "cond")
+    budget.record(cpu, 1, "ok", compile_s=4.0, latency_s=0.2)
+    budget.record(cpu, 2, "ok", compile_s=4.0, latency_s=0.5)  # faster than linear: capped at linear
+    assert budget.estimate(cpu, 8, compiled=True, calls=1).latency_s == pytest.approx(2.0)

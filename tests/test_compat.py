@@ -1,5 +1,6 @@
 """dalle-mini 0.1.5 imports and runs on the current JAX stack through bench.compat."""
 
+import os
 import subprocess
 import sys
 
@@ -81,7 +82,7 @@ def test_without_dalle_mini_the_cli_says_how_to_install_it(run_cli, tmp_path):
     # `pip install dalle-bench` alone leaves dalle-mini out; a site hook hides it the same way.
     (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['dalle_mini'] = None\n")
     proc = run_cli("generate", "a red circle", "--preset", "shapes", "-n", "1", "--out", tmp_path / "out",
-                   "--no-progress", env={"PYTHONPATH": str(tmp_path)})
+                   "--no-progress", env={"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("Error: dalle-mini is not installed: install it without its dependencies, "

@@ -13,7 +13,7 @@ from .conftest import REPO
 def _start(tmp_path, name: str, calls: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(REPO / "tests" / "turn_worker.py"), str(tmp_path / "turns.json"),
                              str(tmp_path / "log"), name, str(calls)], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
 
 
 def test_two_processes_alternate_their_calls_and_never_overlap(tmp_path):

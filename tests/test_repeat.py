@@ -27,7 +27,7 @@ def _member(tmp_path, name: str, points: int, expected: int, slot: int | None = 
             side: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(REPO / "tests" / "turn_worker.py"), str(tmp_path / "turns.json"),
                              str(tmp_path / "log"), name, str(points), str(expected), str(slot or ""), side], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
 
 
 def _turns(tmp_path) -> list[str]:

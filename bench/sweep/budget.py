@@ -7,8 +7,9 @@ What a point will cost is estimated from what the sweep has measured so far:
 compiling its program (the longest compilation seen for its dtype and sampling
 structure, else the longest of any: compile time barely depends on the batch)
 and its calls (the median latency of the nearest smaller batch of the same
-program family, scaled up linearly with the batch: an accelerator's latency
-grows more slowly than that, so the estimate errs long). The first point of a
+program family, scaled up with the batch as the two largest batches measured
+grew, between square root and linear; linear from a single batch, so the
+estimate errs long). The first point of a
 sweep has nothing to be estimated from and always runs: it is what measures
 compile time. A point whose estimate does not fit in what is left is
 recorded as `skipped` with the estimate and the reason, and the sweep goes
@@ -16,6 +17,7 @@ on (a cheaper point may still fit)."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -47,6 +49,25 @@ class Family:
     @classmethod
     def of(cls, settings: dict, structure: str) -> Family:
         return cls(settings["dtype"], settings["parallel"], int(settings["devices"]), structure)
+
+
+MIN_EXPONENT = 0.5
+
+
+def growth_exponent(latencies: dict[int, float]) -> float:
+    """How latency grows with the batch, as the exponent a of latency ~ batch^a
+    between the two largest batches measured, within [0.5, 1]; 1 (linear, the
+    cautious guess) from one batch. An accelerator's latency barely grows while
+    its units are idle (the H200 ran mini at batch 4 as fast as at batch 1), a
+    CPU's grows linearly; the floor keeps a guess from two flat points from
+    promising much larger batches for nothing."""
+    if len(latencies) < 2:
+        return 1.0
+    (b1, l1), (b2, l2) = sorted(latencies.items())[-2:]
+    if l1 <= 0 or l2 <= 0:
+        return 1.0
+    exponent = math.log(l2 / l1) / math.log(b2 / b1)
+    return min(1.0, max(MIN_EXPONENT, exponent))
 
 
 @dataclass(frozen=True)
@@ -113,9 +134,12 @@ class Budget:
                 return None
             b, s = max(others)
             return s * max(1.0, batch / b)
-        smaller = [b for b in measured if b <= batch]
-        b = max(smaller) if smaller else min(measured)
-        return measured[b] * max(1.0, batch / b)
+        smaller = sorted(b for b in measured if b <= batch)
+        if not smaller:
+            return measured[min(measured)]
+        b = smaller[-1]
+        return measured[b] * max(1.0, batch / b) ** growth_exponent(
+            {k: v for k, v in measured.items() if k <= batch})
 
     def skip_reason(self, family: Family, batch: int, compiled: bool, calls: int, programs: int = 1,
                     now: float | None = None) -> str | None:
