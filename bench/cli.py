@@ -214,6 +214,10 @@ def sweep(ctx, **options):
 @cli.command()
 @click.option("--scenario", required=True, help="MLPerf scenario: offline, server, singlestream or multistream; a comma list runs each in turn "
                    "on the same compiled pipeline.")
+@click.option("--benchmark", default=None, metavar="NAME",
+              help="Benchmark definition (bench/loadgen/benchmarks/NAME.toml, or a .toml file): the model, prompt set "
+                   "and sample count, sampling and each scenario's latency constraint are taken from it; an option "
+                   "that changes one makes the run 'not a benchmark run' (docs/load-scenarios.md).")
 @click.option("--mode", default="performance", show_default=True,
               help="performance, accuracy (every sample once; images saved and scored) or both.")
 @click.option("--target-qps", type=float, default=None,
@@ -264,7 +268,25 @@ def loadgen(ctx, **options):
     from .commands.loadgen import run_loadgen
 
     explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    if options.get("benchmark"):
+        options, explicit = _with_benchmark(options, explicit)
     run_loadgen(options, explicit)
+
+
+def _with_benchmark(options: dict, explicit: set[str]) -> tuple[dict, set[str]]:
+    """The options with the definition's fixed fields (bench/loadgen/benchmark.py); the fields it
+    fills count as given on the command line, so a --user-conf cannot change them silently."""
+    from .loadgen.benchmark import apply_benchmark, load_benchmark
+    from .loadgen.settings import SCENARIOS
+
+    benchmark = load_benchmark(options["benchmark"])
+    keys = [name.strip().lower().replace("-", "").replace("_", "") for name in options["scenario"].split(",")]
+    scenarios = [SCENARIOS[key] for key in keys if key in SCENARIOS]  # an unknown one is check_inputs' error
+    merged, per_scenario, overrides = apply_benchmark(benchmark, options, explicit, scenarios)
+    merged.update(benchmark_definition=benchmark, benchmark_record=benchmark.record(overrides),
+                  scenario_fields=per_scenario)
+    filled = {name for name in benchmark.fixed if merged.get(name) == benchmark.fixed[name]}
+    return merged, explicit | filled | {name for fields in per_scenario.values() for name in fields}
 
 
 @cli.command()

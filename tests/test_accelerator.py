@@ -78,6 +78,7 @@ def test_matrix_covers_what_the_benchmark_promises():
     assert any(b.stages and 50 in b.top_k for b in sweeps)
     scenarios = {b.scenario for b in matrix.blocks if b.kind == "loadgen"}
     assert scenarios == {"offline", "singlestream"}
+    assert {b.benchmark for b in matrix.blocks if b.kind == "loadgen"} == {"mini"}  # its fixed settings
     assert matrix.run.budget_s == 480
     smoke = load_matrix(MATRIX_FILE, smoke=True)
     assert smoke.run.budget_s == 60 and {b.preset for b in smoke.blocks} == {"tiny"}

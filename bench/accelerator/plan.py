@@ -45,6 +45,7 @@ class Block:
     num_images: int | None = None
     min_duration_s: float = 10.0
     min_queries: int = 100
+    benchmark: str = ""  # loadgen: the benchmark definition its fixed settings come from
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def loadgen_command(block: Block, run: RunSettings, out: Path, run_id: str) -> l
             "--out", str(out), "--run-id", run_id]
     if block.preset != "tiny":
         args += ["--weights", "random"]
+    if block.benchmark:  # random weights and another prompt set: recorded as not a benchmark run
+        args += ["--benchmark", block.benchmark]
     if run.host_devices:
         args += ["--host-devices", str(run.host_devices)]
     return args

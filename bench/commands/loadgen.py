@@ -26,6 +26,12 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _loadgen_name(name: str) -> str | None:
+    from ..loadgen.settings import SCENARIOS
+
+    return SCENARIOS.get(name.strip().lower().replace("-", "").replace("_", ""))
+
+
 def check_inputs(o: dict, explicit: set[str]):
     """Everything that can be checked before JAX starts; BenchError on the first problem."""
     if o.get("coordinator") or o.get("num_processes") or o.get("process_id") is not None:
@@ -36,8 +42,10 @@ def check_inputs(o: dict, explicit: set[str]):
     names = [name.strip() for name in o["scenario"].split(",") if name.strip()]
     if not names:
         raise BenchError("--scenario: give one of offline, server, singlestream, multistream (or a comma list)")
-    scenarios = [ScenarioOptions.parse(name, **fields, user_conf=user_conf, explicit=frozenset(explicit))
-                 for name in names]
+    # A benchmark definition fixes some fields per scenario (Server's bound, each percentile).
+    per_scenario = o.get("scenario_fields") or {}
+    scenarios = [ScenarioOptions.parse(name, **(fields | per_scenario.get(_loadgen_name(name), {})),
+                                       user_conf=user_conf, explicit=frozenset(explicit)) for name in names]
     if o["num_images"] < 1:
         raise BenchError(f"-n/--num-images must be >= 1, got {o['num_images']}")
     sampling = validated(SamplingConfig, temperature=o["temperature"], top_k=o["top_k"], top_p=o["top_p"],
@@ -69,6 +77,14 @@ def check_inputs(o: dict, explicit: set[str]):
 def run_loadgen(o: dict, explicit: set[str]) -> None:
     scenarios, sampling, parallel, spec, run_dir = check_inputs(o, explicit)
     prompts = list(load_prompt_set(o["prompts"]).prompts)
+    if o.get("benchmark_definition") is not None:
+        from ..loadgen.benchmark import sample_library
+        from ..loadgen.report import benchmark_line
+
+        changed = {entry.split()[0] for entry in o["benchmark_record"]["overrides"]}
+        if not changed & {"--prompts", "-n"}:  # another prompt set is an exploration: taken whole
+            prompts = sample_library(prompts, o["benchmark_definition"], o["num_images"])
+        click.echo(benchmark_line({"benchmark": o["benchmark_record"]}), err=True)
     if o.get("host_devices") is not None:
         emulate_host_devices(o["host_devices"])
     elif parallel.devices > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
@@ -117,7 +133,7 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     }
     store = ScenarioStore.create(run_dir, {
         "schema_version": SCENARIO_SCHEMA_VERSION, "run_id": run_dir.name, "command": sys.argv,
-        "created_at": _now(), "loadgen": settings_record, "model": base | {"sources": models.sources, "revisions": models.revisions},
+        "created_at": _now(), "benchmark": o.get("benchmark_record"), "loadgen": settings_record, "model": base | {"sources": models.sources, "revisions": models.revisions},
         "capacity": {"warm_up_batch_s": capacity.batch_seconds, "samples_per_s": capacity.samples_per_s},
         "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                         "devices": device_info(devices)}})

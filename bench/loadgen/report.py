@@ -64,6 +64,17 @@ def scenario_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table[keep]
 
 
+def benchmark_line(run: dict) -> str:
+    """Whether the run is a run of a benchmark definition (`loadgen --benchmark`), and if not why."""
+    record = run.get("benchmark")
+    if not record:
+        return "Not a benchmark run: no --benchmark definition (every setting given as options)."
+    if record.get("overrides"):
+        return (f"Not a benchmark run of `{record['name']}`: options changed fixed fields: "
+                f"{'; '.join(record['overrides'])}.")
+    return f"Benchmark `{record['name']}` ({record.get('file')}): every fixed field as defined."
+
+
 def _undecided(table: pd.DataFrame) -> bool:
     return bool(table.map(lambda v: isinstance(v, str) and v.startswith("n/a (")).any().any())
 
@@ -81,7 +92,8 @@ def write_scenario_report(run_dir: Path) -> tuple[str, Path]:
               f"{settings.get('devices')} device(s) {settings.get('parallel')}, global batch "
               f"{settings.get('global_batch')}, batching window {settings.get('max_batch_wait_ms')} ms.")
     table = scenario_table(rows)
-    markdown = "\n".join([f"# dalle-bench report: {run_dir.name}", "", header, "", "## Scenarios", "",
+    markdown = "\n".join([f"# dalle-bench report: {run_dir.name}", "", header, "", benchmark_line(store.run), "",
+                          "## Scenarios", "",
                           table.to_markdown(index=False, floatfmt=".4g") if len(table) else "(no test finished)",
                           "", *([UNSUPPORTED_NOTE, ""] if _undecided(table) else [])])
     (out / "report.md").write_text(markdown)
@@ -127,7 +139,8 @@ def write_scenario_html(run_dir: Path) -> Path:
     markdown, out = write_scenario_report(run_dir)
     from .store import ScenarioStore
 
-    rows = ScenarioStore.open(run_dir).rows()
+    store = ScenarioStore.open(run_dir)
+    rows = store.rows()
     scenarios = scenario_table(rows)
     table = scenarios.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
     note = f"<p>{html.escape(UNSUPPORTED_NOTE)}</p>" if _undecided(scenarios) else ""
@@ -138,7 +151,8 @@ def write_scenario_html(run_dir: Path) -> Path:
         plot = ("<p>No trace: LoadGen's trace (mlperf_log_trace.json) is off by default, as in MLPerf's "
                 "references; <code>dalle-bench loadgen --trace</code> records it.</p>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title></head>"
-            f"<body><h1>dalle-bench loadgen: {html.escape(run_dir.name)}</h1><h2>Scenarios</h2>{table}{note}"
+            f"<body><h1>dalle-bench loadgen: {html.escape(run_dir.name)}</h1>"
+            f"<p>{html.escape(benchmark_line(store.run))}</p><h2>Scenarios</h2>{table}{note}"
             f"<h2>Latency over time</h2>{plot}"
             f"</body></html>")
     path = out / "report.html"
