@@ -395,6 +395,23 @@ def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_d
     sys.exit(status)  # not ctx.exit: `main` runs click with standalone_mode=False, which drops Exit's status
 
 
+def _json_text(value, indent: int = 2) -> str:
+    """JSON with null for NaN and infinities (json.dumps writes NaN, which is not JSON)."""
+    import json
+    import math
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), indent=indent, allow_nan=False)
+
+
 def _metrics_list(text: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in text.split(",") if m.strip())
 
@@ -455,7 +472,7 @@ def metrics_clip_score(images_dir, prompts_file, clip_source):
 
     from evals.commands import clip_score_of_folder
 
-    click.echo(json.dumps(clip_score_of_folder(images_dir, prompts_file, clip_source), indent=2))
+    click.echo(_json_text(clip_score_of_folder(images_dir, prompts_file, clip_source), indent=2))
 
 
 @metrics.command("fid")
@@ -471,7 +488,7 @@ def metrics_fid(images_dir, reference, metrics, inception_weights, cache_dir):
 
     from evals.commands import fid_of_folder
 
-    click.echo(json.dumps(fid_of_folder(images_dir, reference, _metrics_list(metrics), inception_weights,
+    click.echo(_json_text(fid_of_folder(images_dir, reference, _metrics_list(metrics), inception_weights,
                                         cache_dir), indent=2, default=float))
 
 
@@ -481,7 +498,7 @@ def _registered_metric(name: str, images_dir: Path, reference: str, cache_dir: P
     from evals.commands import registered_metric_of_folder
     from evals.metric import Networks
 
-    click.echo(json.dumps(registered_metric_of_folder(name, images_dir, reference, Networks(**networks), cache_dir),
+    click.echo(_json_text(registered_metric_of_folder(name, images_dir, reference, Networks(**networks), cache_dir),
                           indent=2, default=float))
 
 

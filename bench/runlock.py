@@ -113,8 +113,25 @@ def run_lock(run_dir: Path):
             handle.close()  # closing releases the flock
 
 
+MAX_RUN_ID = 128
+
+
+def check_not_in_a_run(path: Path, option: str) -> None:
+    """A command writing `path` must not write into a run folder (one holding run.json, at `path` or
+    above it) that it does not own, nor under a regular file: one line instead."""
+    path = Path(path).resolve()
+    for folder in path.parents if not path.is_dir() else [path, *path.parents]:
+        if folder.exists() and not folder.is_dir():
+            raise BenchError(f"{option}: {folder} is a file, not a folder")
+        if (folder / "run.json").is_file():
+            raise BenchError(f"{option}: {path} is inside the run folder {folder}; write elsewhere "
+                             "(a finished run's files belong to the command that made it)")
+
+
 def check_run_id(run_id: str) -> str:
     """A run id is a plain folder name: letters, digits, '-', '_', '.', without '..' and not only dots."""
+    if len(run_id) > MAX_RUN_ID:  # the file system's limit on one name is 255 bytes, with suffixes to add
+        raise BenchError(f"--run-id: at most {MAX_RUN_ID} characters, got {len(run_id)}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id) or ".." in run_id or set(run_id) == {"."}:
         raise BenchError(f"--run-id {run_id!r}: a run id is a plain name (letters, digits, '-', '_', '.'), "
                          "not a path")

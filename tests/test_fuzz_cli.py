@@ -111,6 +111,20 @@ CASES: dict[str, Case] = {
     "loadgen negative batch window": case(*LOADGEN, "--scenario", "offline", "--max-batch-wait-ms", "-1", names="--max-batch-wait-ms"),
     "loadgen missing user.conf": case(*LOADGEN, "--scenario", "offline", "--user-conf", "{bad}/none.conf", names="--user-conf"),
     "loadgen run-id with a slash": case(*LOADGEN, "--scenario", "offline", "--run-id", "a/b", names="--run-id"),
+    # issue 29: every value finite and bounded before anything starts
+    "loadgen min-duration nan": case(*LOADGEN, "--scenario", "offline", "--min-duration", "nan", names="--min-duration"),
+    "loadgen min-duration inf": case(*LOADGEN, "--scenario", "offline", "--min-duration", "inf", names="--min-duration"),
+    "loadgen latency bound inf": case(*LOADGEN, "--scenario", "server", "--target-latency-ms", "inf", names="--target-latency-ms"),
+    "loadgen target rate inf": case(*LOADGEN, "--scenario", "server", "--target-qps", "inf", names="--target-qps"),
+    "loadgen min-queries huge": case(*LOADGEN, "--scenario", "offline", "--min-queries", "1000000000000", names="--min-queries"),
+    "loadgen samples a query huge": case(*LOADGEN, "--scenario", "multistream", "--samples-per-query", "100000000", names="--samples-per-query"),
+    "loadgen images a prompt huge": case(*LOADGEN, "--scenario", "offline", "-n", "100000000", names="--num-images"),
+    "loadgen batch window inf": case(*LOADGEN, "--scenario", "offline", "--max-batch-wait-ms", "inf", names="--max-batch-wait-ms"),
+    "loadgen run-id too long": case(*LOADGEN, "--scenario", "offline", "--run-id", "a" * 300, names="--run-id"),
+    "sweep run-id too long": case(*SWEEP, "--run-id", "r" * 300, names="--run-id"),
+    "compare output into a run": case(*COMPARE, "--output", "{run}/run.json", names="--output"),
+    "generate out into a run": case("generate", "a cat", "--out", "{run}/images/x", "--no-progress", names="--out"),
+    "loadgen unknown benchmark": case(*LOADGEN, "--scenario", "offline", "--benchmark", "shape", names="--benchmark"),
     # --- metrics beyond FID
     "cmmd missing images folder": case(*CMMD, "{bad}/none", "{images}", names="none"),
     # --- sweep: --prompts (a set name or a file of each format)

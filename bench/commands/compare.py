@@ -18,6 +18,10 @@ from ..errors import BenchError
 def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], thresholds_file: Path | None,
                 fmt: str, output: Path | None, require_decided: bool = False):
     """(text, exit status, warnings)."""
+    if output is not None:  # before any work: nothing is written into a run this command does not own
+        from ..runlock import check_not_in_a_run
+
+        check_not_in_a_run(output, "--output")
     thresholds = build_thresholds(read_thresholds_file(thresholds_file) if thresholds_file else {}, flags)
     from ..loadgen.store import is_loadgen_run
 
@@ -38,6 +42,9 @@ def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], t
 
 def _write(output: Path | None, text: str) -> None:
     if output is not None:
+        from ..runlock import check_not_in_a_run
+
+        check_not_in_a_run(output, "--output")
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text)

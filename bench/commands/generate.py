@@ -91,6 +91,9 @@ def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> l
         raise BenchError(f"--devices must be >= 1, got {devices}")
     if Path(out).exists() and not Path(out).is_dir():
         raise BenchError(f"--out: {out} is a file, not a folder")
+    from ..runlock import check_not_in_a_run
+
+    check_not_in_a_run(Path(out), "--out")
     return prompts
 
 

@@ -26,6 +26,10 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+# The largest query sample library (prompts x images per prompt): MLPerf's largest is 24,576 samples.
+MAX_SAMPLES = 1_000_000
+
+
 def _loadgen_name(name: str) -> str | None:
     from ..loadgen.settings import SCENARIOS
 
@@ -46,8 +50,8 @@ def check_inputs(o: dict, explicit: set[str]):
     per_scenario = o.get("scenario_fields") or {}
     scenarios = [ScenarioOptions.parse(name, **(fields | per_scenario.get(_loadgen_name(name), {})),
                                        user_conf=user_conf, explicit=frozenset(explicit)) for name in names]
-    if o["num_images"] < 1:
-        raise BenchError(f"-n/--num-images must be >= 1, got {o['num_images']}")
+    if not 1 <= o["num_images"] <= MAX_SAMPLES:
+        raise BenchError(f"-n/--num-images must be in [1, {MAX_SAMPLES:,}], got {o['num_images']}")
     sampling = validated(SamplingConfig, temperature=o["temperature"], top_k=o["top_k"], top_p=o["top_p"],
                          cond_scale=o["cond_scale"])
     from ..models.loading import ModelSpec, check_spec
@@ -85,6 +89,9 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
         if not changed & {"--prompts", "-n"}:  # another prompt set is an exploration: taken whole
             prompts = sample_library(prompts, o["benchmark_definition"], o["num_images"])
         click.echo(benchmark_line({"benchmark": o["benchmark_record"]}), err=True)
+    if len(prompts) * o["num_images"] > MAX_SAMPLES:  # the sample library is held in memory, per sample
+        raise BenchError(f"the query sample library would hold {len(prompts) * o['num_images']:,} samples "
+                         f"({len(prompts)} prompts x -n {o['num_images']}): at most {MAX_SAMPLES:,}")
     if o.get("host_devices") is not None:
         emulate_host_devices(o["host_devices"])
     elif parallel.devices > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):

@@ -37,6 +37,15 @@ MLPERF_CONF, USER_CONF = 0, 2  # FromConfig's conf_type: the built-in mlperf.con
 MLPERF_REFERENCE_MODEL = "stable-diffusion-xl"  # MLPerf's text-to-image benchmark: its minimums are the yardstick
 
 
+# Upper bounds of the options (a day of testing, MLPerf's largest query counts with room to spare).
+MAX_TARGET_QPS = 1e6
+MAX_LATENCY_MS = 86_400_000.0
+MAX_BATCH_WAIT_MS = 60_000.0
+MAX_DURATION_S = 86_400.0
+MAX_QUERIES = 10_000_000
+MAX_SAMPLES_PER_QUERY = 65_536
+
+
 @dataclass(frozen=True)
 class ScenarioOptions:
     scenario: str  # LoadGen's name: Offline, Server, SingleStream, MultiStream
@@ -66,6 +75,17 @@ class ScenarioOptions:
     def check(self) -> None:
         if self.mode not in MODES:
             raise BenchError(f"--mode must be one of {', '.join(MODES)}, got '{self.mode}'")
+        # Each value finite and within a bound LoadGen and this process can honour: LoadGen allocates its
+        # schedule up front (10^12 queries: bad_alloc, then a crash), an infinite rate never stops
+        # generating arrivals, and an infinite batching window never launches a batch.
+        bounded = (("--target-qps", self.target_qps, MAX_TARGET_QPS), ("--target-latency-ms", self.target_latency_ms,
+                   MAX_LATENCY_MS), ("--max-batch-wait-ms", self.max_batch_wait_ms, MAX_BATCH_WAIT_MS),
+                   ("--min-duration", self.min_duration_s, MAX_DURATION_S))
+        for name, value, largest in bounded:
+            if value is not None and not math.isfinite(value):
+                raise BenchError(f"{name} must be a finite number, got {value:g}")
+            if value is not None and value > largest:
+                raise BenchError(f"{name} must be <= {largest:g}, got {value:g}")
         for name, value in (("--target-qps", self.target_qps), ("--target-latency-ms", self.target_latency_ms)):
             if value is not None and not value > 0:
                 raise BenchError(f"{name} must be > 0, got {value:g}")
@@ -75,10 +95,11 @@ class ScenarioOptions:
             raise BenchError(f"--max-batch-wait-ms must be >= 0, got {self.max_batch_wait_ms:g}")
         if self.min_duration_s < 0:
             raise BenchError(f"--min-duration must be >= 0, got {self.min_duration_s:g}")
-        if self.min_queries < 1:
-            raise BenchError(f"--min-queries must be >= 1, got {self.min_queries}")
-        if self.samples_per_query is not None and self.samples_per_query < 1:
-            raise BenchError(f"--samples-per-query must be >= 1, got {self.samples_per_query}")
+        if not 1 <= self.min_queries <= MAX_QUERIES:
+            raise BenchError(f"--min-queries must be in [1, {MAX_QUERIES:,}], got {self.min_queries}")
+        if self.samples_per_query is not None and not 1 <= self.samples_per_query <= MAX_SAMPLES_PER_QUERY:
+            raise BenchError(f"--samples-per-query must be in [1, {MAX_SAMPLES_PER_QUERY:,}], got "
+                             f"{self.samples_per_query}")
         if self.find_peak and (self.scenario != "Server" or self.mode == "accuracy"):
             raise BenchError("--find-peak is LoadGen's FindPeakPerformance mode: only with --scenario server and "
                              "a performance test")

@@ -1,0 +1,50 @@
+"""Issue 29's classes of hostile input, one fast case each through the CLI (the whole table is the
+integration tier's tests/test_fuzz_cli.py): refused up front with one line and exit 2, nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from bench.cli import _json_text
+
+REFUSED = {
+    "not finite": (["loadgen", "--scenario", "server", "--target-qps", "inf"], "--target-qps must be a finite number"),
+    "no upper bound": (["loadgen", "--scenario", "offline", "--min-queries", "1000000000000"],
+                       "--min-queries must be in [1, 10,000,000]"),
+    "a window that never ends": (["loadgen", "--scenario", "offline", "--max-batch-wait-ms", "inf"],
+                                 "--max-batch-wait-ms must be a finite number"),
+    "a run id longer than a file name": (["loadgen", "--scenario", "offline", "--run-id", "a" * 300],
+                                         "--run-id: at most 128 characters"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_refused_before_anything_starts(run_cli, tmp_path, name):
+    args, message = REFUSED[name]
+    proc = run_cli(*args, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_command_writes_into_a_run_it_does_not_own(run_cli, tmp_path):
+    run = tmp_path / "run"
+    (run / "images" / "000-x").mkdir(parents=True)
+    (run / "run.json").write_text('{"run_id": "run"}')
+    before = hashlib.sha256((run / "run.json").read_bytes()).hexdigest()
+    proc = run_cli("compare", run, run, "--output", run / "run.json")
+    assert proc.returncode == 2 and "--output" in proc.stderr and "inside the run folder" in proc.stderr
+    proc = run_cli("generate", "a cat", "--out", run / "images" / "000-x", "--no-progress")
+    assert proc.returncode == 2 and "--out" in proc.stderr and "inside the run folder" in proc.stderr
+    assert hashlib.sha256((run / "run.json").read_bytes()).hexdigest() == before
+    assert list((run / "images" / "000-x").iterdir()) == []
+    proc = run_cli("generate", "a cat", "--out", run / "run.json" / "sub", "--no-progress")
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr
+
+
+def test_metrics_json_has_null_for_values_that_are_not_numbers():
+    text = _json_text({"fid": float("nan"), "kid": [1.0, float("inf")], "n": 3})
+    assert "NaN" not in text and "Infinity" not in text
+    assert '"fid": null' in text and '"n": 3' in text
