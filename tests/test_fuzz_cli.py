@@ -124,6 +124,10 @@ CASES: dict[str, Case] = {
     "sweep run-id too long": case(*SWEEP, "--run-id", "r" * 300, names="--run-id"),
     "compare output into a run": case(*COMPARE, "--output", "{run}/run.json", names="--output"),
     "generate out into a run": case("generate", "a cat", "--out", "{run}/images/x", "--no-progress", names="--out"),
+    "loadgen out under a file": case(*LOADGEN, "--scenario", "offline", "--out", "{bad}/empty.txt/sub", names="--out"),
+    "sweep out under a file": case("sweep", "--out", "{bad}/empty.txt/sub", names="--out"),
+    "generate out under a file": case("generate", "a cat", "--out", "{bad}/empty.txt/sub", "--no-progress", names="--out"),
+    "loadgen prompts not utf-8": case(*LOADGEN, "--scenario", "offline", "--prompts", "{bad}/binary.txt", names="--prompts"),
     "loadgen unknown benchmark": case(*LOADGEN, "--scenario", "offline", "--benchmark", "shape", names="--benchmark"),
     # --- metrics beyond FID
     "cmmd missing images folder": case(*CMMD, "{bad}/none", "{images}", names="none"),

@@ -48,3 +48,19 @@ def test_metrics_json_has_null_for_values_that_are_not_numbers():
     text = _json_text({"fid": float("nan"), "kid": [1.0, float("inf")], "n": 3})
     assert "NaN" not in text and "Infinity" not in text
     assert '"fid": null' in text and '"n": 3' in text
+
+
+@pytest.mark.parametrize("command", [("loadgen", "--scenario", "offline"), ("sweep", "--preset", "shapes", "-n", "1")])
+def test_out_under_a_regular_file_is_refused(run_cli, tmp_path, command):
+    (tmp_path / "file").write_text("x")
+    proc = run_cli(*command, "--out", tmp_path / "file" / "sub")
+    assert proc.returncode == 2 and "--out" in proc.stderr and "is a file, not a folder" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_prompt_file_with_invalid_utf8_is_refused(run_cli, tmp_path):
+    (tmp_path / "prompts.txt").write_bytes(b"a red \xff\xfe circle\n")
+    proc = run_cli("loadgen", "--scenario", "offline", "--prompts", tmp_path / "prompts.txt", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "--prompts" in proc.stderr and "utf-8" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
