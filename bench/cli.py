@@ -396,11 +396,16 @@ def compare(baseline_run, candidate_run, thresholds_file, fmt, output, require_d
 
 
 def _json_text(value, indent: int = 2) -> str:
-    """JSON with null for NaN and infinities (json.dumps writes NaN, which is not JSON)."""
+    """JSON with null for NaN and infinities (json.dumps writes NaN, which is not JSON); numpy scalars
+    become Python numbers."""
     import json
     import math
 
+    import numpy as np
+
     def clean(v):
+        if isinstance(v, np.generic):
+            v = v.item()
         if isinstance(v, float) and not math.isfinite(v):
             return None
         if isinstance(v, dict):
@@ -468,8 +473,6 @@ def metrics():
 @click.option("--clip", "clip_source", default="openai/clip-vit-base-patch32", show_default=True)
 def metrics_clip_score(images_dir, prompts_file, clip_source):
     """CLIP score of the images in IMAGES_DIR against their prompts."""
-    import json
-
     from evals.commands import clip_score_of_folder
 
     click.echo(_json_text(clip_score_of_folder(images_dir, prompts_file, clip_source), indent=2))
@@ -484,22 +487,18 @@ def metrics_clip_score(images_dir, prompts_file, clip_source):
               help="Reference statistics cache (default: $DALLE_BENCH_CACHE/fid-stats).")
 def metrics_fid(images_dir, reference, metrics, inception_weights, cache_dir):
     """FID (and KID, IS, precision/recall) of IMAGES_DIR against REFERENCE (folder or .npz)."""
-    import json
-
     from evals.commands import fid_of_folder
 
     click.echo(_json_text(fid_of_folder(images_dir, reference, _metrics_list(metrics), inception_weights,
-                                        cache_dir), indent=2, default=float))
+                                        cache_dir), indent=2))
 
 
 def _registered_metric(name: str, images_dir: Path, reference: str, cache_dir: Path | None, **networks) -> None:
-    import json
-
     from evals.commands import registered_metric_of_folder
     from evals.metric import Networks
 
     click.echo(_json_text(registered_metric_of_folder(name, images_dir, reference, Networks(**networks), cache_dir),
-                          indent=2, default=float))
+                          indent=2))
 
 
 _CACHE_HELP = "Reference features cache (default: $DALLE_BENCH_CACHE/fid-stats)."
