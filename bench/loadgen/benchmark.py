@@ -28,6 +28,8 @@ SAMPLING_FIELDS = {"cond_scale": "cond_scale", "temperature": "temperature", "to
 SCENARIO_FIELDS = {"target_latency_ms": "target_latency_ms", "target_latency_percentile": "target_latency_percentile",
                    "samples_per_query": "samples_per_query"}
 DEFAULT_FIELDS = {"dtype": "dtype"}
+# An official run's minimums per scenario (MLPerf's rules; `loadgen check` reads them, LoadGen is not given them).
+OFFICIAL_FIELDS = {"official_min_duration_ms": "min_duration_ms", "official_min_query_count": "min_query_count"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Benchmark:
     performance_sample_count: int
     scenarios: dict  # LoadGen scenario name -> {option name: value}
     accuracy: dict
+    official: dict  # LoadGen scenario name -> {"min_duration_ms", "min_query_count"} (those the file gives)
 
     def record(self, overrides: list[str]) -> dict:
         """run.json's `benchmark`: the definition and whether this run is one of it."""
@@ -90,10 +93,16 @@ def _parse(data: dict, path: Path) -> Benchmark:
             raise ValueError(f"[sampling] {key} must be a finite number, got {fixed[key]!r}")
     if fixed["weights"] not in ("pretrained", "random"):
         raise ValueError(f"[model] weights must be pretrained or random, got {fixed['weights']!r}")
-    scenarios = {}
+    scenarios, official = {}, {}
     for key, table in _require(data, "scenarios", "top level").items():
         if key not in SCENARIOS:
             raise ValueError(f"[scenarios.{key}]: not a scenario ({', '.join(SCENARIOS)})")
+        minimums = {OFFICIAL_FIELDS[k]: table[k] for k in OFFICIAL_FIELDS if k in table}
+        for field, value in minimums.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"[scenarios.{key}] official_{field} must be a whole number >= 1, got {value!r}")
+        official[SCENARIOS[key]] = minimums
+        table = {k: v for k, v in table.items() if k not in OFFICIAL_FIELDS}
         unknown = set(table) - set(SCENARIO_FIELDS)
         if unknown:
             raise ValueError(f"[scenarios.{key}]: unknown field {sorted(unknown)[0]}")
@@ -107,11 +116,14 @@ def _parse(data: dict, path: Path) -> Benchmark:
         raise ValueError("[scenarios] names no scenario")
     if "Server" in scenarios and "target_latency_ms" not in scenarios["Server"]:
         raise KeyError("[scenarios.server] target_latency_ms")
+    from .accuracy_check import check_accuracy_table
+
+    check_accuracy_table(dict(data.get("accuracy", {})))
     defaults = {option: data.get("defaults", {})[key] for key, option in DEFAULT_FIELDS.items()
                 if key in data.get("defaults", {})}
     return Benchmark(name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
                      source=path, fixed=fixed, defaults=defaults, performance_sample_count=count,
-                     scenarios=scenarios, accuracy=dict(data.get("accuracy", {})))
+                     scenarios=scenarios, accuracy=dict(data.get("accuracy", {})), official=official)
 
 
 def _flag(option: str) -> str:
