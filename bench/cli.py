@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .choices import DTYPES, PARALLEL_MODES, WEIGHTS
-from .errors import BenchError, one_line
+from .errors import BenchError, Terminated, one_line
 from .models.presets import PRESETS
 from .sampling.config import SamplingConfig
 
@@ -589,8 +589,8 @@ def main(argv: list[str] | None = None) -> None:
     except BenchError as e:
         click.echo(f"Error: {one_line(str(e))}", err=True)
         code = getattr(e, "exit_code", 2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where a command turned it into Terminated
         click.echo("Interrupted.", err=True)
-        code = 130
+        code = 143 if isinstance(e, Terminated) else 130
     leave(code)
     sys.exit(code)

@@ -113,6 +113,18 @@ def run_lock(run_dir: Path):
             handle.close()  # closing releases the flock
 
 
+def release_before_exit(run_dir: Path) -> None:
+    """Release a held lock now, as `run_lock` does when its block ends, for a
+    command about to leave by `os._exit` (which runs no `finally`): the
+    record stops naming this process. The kernel would drop the flock anyway."""
+    entry = _held.pop(Path(run_dir).resolve(), None)
+    if entry is not None:
+        with contextlib.suppress(OSError):
+            entry[0].seek(0)
+            entry[0].truncate()
+            entry[0].close()
+
+
 MAX_RUN_ID = 128
 
 

@@ -64,3 +64,51 @@ def test_prompt_file_with_invalid_utf8_is_refused(run_cli, tmp_path):
     assert proc.returncode == 2 and "--prompts" in proc.stderr and "utf-8" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_during_loadgen_is_recorded_as_ctrl_c_is(tiny_cache, tmp_path):
+    """SIGTERM (a scheduler's stop, `kill`) while LoadGen runs: the running test gets its row, marked
+    interrupted, run.json says the run is incomplete, the lock is released, exit 143."""
+    import fcntl
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(DALLE_BENCH_CACHE=str(tiny_cache), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--scenario", "singlestream", "-n", "1",
+                             "--min-duration", "600", "--out", tmp_path, "--run-id", "stopped"], cwd=REPO, env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "LoadGen running" in line:
+            break
+    run_dir = tmp_path / "stopped"
+    deadline = time.monotonic() + 120
+    while not (run_dir / "loadgen" / "singlestream-performance" / "mlperf_log_detail.txt").is_file():
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+        time.sleep(0.2)
+    time.sleep(2)  # a few samples into the test
+    assert str(proc.pid) in (run_dir / ".lock").read_text()  # the test runs under the lock
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=120)
+    stderr = "".join(lines) + rest
+    assert proc.returncode == 143, stderr
+    assert "Interrupted: the run is incomplete (stopped by SIGTERM)" in stderr and "Traceback" not in stderr
+    rows = pd.read_parquet(run_dir / "scenarios.parquet")
+    assert list(rows.scenario_id) == ["singlestream-performance"]
+    assert rows.status[0] == "interrupted" and "SIGTERM" in rows.error[0] and "incomplete" in rows.error[0]
+    assert (run_dir / rows.log_dir[0] / "mlperf_log_detail.txt").is_file()
+    interrupted = json.loads((run_dir / "run.json").read_text())["interrupted"]
+    assert interrupted["by"] == "SIGTERM" and interrupted["scenario_id"] == "singlestream-performance"
+    assert (run_dir / ".lock").read_text() == ""  # released: the record names no holder
+    with open(run_dir / ".lock") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from ..devices import emulate_host_devices
-from ..errors import BenchError
+from ..errors import BenchError, Terminated
 from ..loadgen.settings import ScenarioOptions
 from ..prompts import load_prompt_set
-from ..runlock import check_not_in_a_run, check_run_id, run_lock
+from ..runlock import check_not_in_a_run, check_run_id, release_before_exit, run_lock
 from ..sampling.config import SamplingConfig
 from .generate import validated
 
@@ -79,8 +80,13 @@ def check_inputs(o: dict, explicit: set[str]):
     return scenarios, sampling, parallel, spec, run_dir
 
 
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run_loadgen(o: dict, explicit: set[str]) -> None:
     scenarios, sampling, parallel, spec, run_dir = check_inputs(o, explicit)
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops the run as Ctrl-C does (exit 143, not 130)
     prompts = list(load_prompt_set(o["prompts"]).prompts)
     if o.get("benchmark_definition") is not None:
         from ..loadgen.benchmark import sample_library
@@ -184,8 +190,8 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
     click.echo(f"{scenario_id}: LoadGen running (logs in {log_dir})", err=True)
     try:
         dispatcher = run_interruptibly(system.run_test, settings, log_dir, bool(o.get("trace")))
-    except KeyboardInterrupt:
-        _interrupted(store, row, log_dir, system)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        _interrupted(store, row, log_dir, system, e)
     detail = read_detail(log_dir / DETAIL)
     row.update(result_columns(detail), batches=dispatcher.batches, mean_batch_fill=dispatcher.mean_fill,
                finished_at=_now(), status="ok")
@@ -208,23 +214,29 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
                                                       if isinstance(v, float)), err=True)
 
 
-def _interrupted(store, row: dict, log_dir: Path, system) -> None:
-    """Ctrl-C: keep what LoadGen has logged, record the test as interrupted, and
-    leave at once (LoadGen's C++ test cannot be stopped from Python)."""
+def _interrupted(store, row: dict, log_dir: Path, system, stop: KeyboardInterrupt) -> None:
+    """Ctrl-C or SIGTERM: keep what LoadGen has logged, record the test as
+    interrupted and the run as incomplete (run.json's `interrupted`), release
+    the run lock, and leave at once (LoadGen's C++ test cannot be stopped from
+    Python): exit 130 for Ctrl-C, 143 for SIGTERM."""
     from ..loadgen.logs import DETAIL, read_detail, result_columns
 
+    how, code = ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
     detail_file = log_dir / DETAIL
     partial = result_columns(read_detail(detail_file)) if detail_file.is_file() else {}
     dispatcher = system.dispatcher
+    finished_at = _now()
     store.append({**row, **{k: v for k, v in partial.items() if v is not None}, "status": "interrupted",
-                  "error": "interrupted (Ctrl-C): the test is incomplete", "finished_at": _now(),
+                  "error": f"interrupted ({how}): the test is incomplete", "finished_at": finished_at,
                   "batches": dispatcher.batches if dispatcher else None,
                   "mean_batch_fill": dispatcher.mean_fill if dispatcher else None})
-    click.echo(f"Interrupted: the run is incomplete. LoadGen's logs so far are in {log_dir}; the run folder "
-               f"is {store.run_dir}.", err=True)
+    store.update_run(interrupted={"by": how, "scenario_id": row["scenario_id"], "at": finished_at})
+    release_before_exit(store.run_dir)
+    click.echo(f"Interrupted: the run is incomplete (stopped by {how}). LoadGen's logs so far are in {log_dir}; "
+               f"the run folder is {store.run_dir}.", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(130)
+    os._exit(code)
 
 
 def summary_line(row: dict) -> str:
