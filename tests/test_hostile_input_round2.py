@@ -112,3 +112,70 @@ def test_sigterm_during_loadgen_is_recorded_as_ctrl_c_is(tiny_cache, tmp_path):
     assert (run_dir / ".lock").read_text() == ""  # released: the record names no holder
     with open(run_dir / ".lock") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@pytest.fixture(scope="module")
+def measured_run(run_cli, tmp_path_factory):
+    """A finished tiny sweep of one point (two timed calls)."""
+    out = tmp_path_factory.mktemp("measured")
+    run_cli("sweep", "--cond-scale", "1", "--no-stages", "--iters", "2", "--warmup", "0", "-n", "1", "--out", out,
+            "--run-id", "base", "--no-progress", "--no-report", check=True)
+    return out / "base"
+
+
+def _copy_with_infinite_latencies(run, dest, in_table: bool):
+    import shutil
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(run, dest)
+    for path in dest.glob("images/*/latencies.npy"):
+        if in_table:
+            path.unlink()  # only the table's figures: the gates would have no calls to test
+        else:
+            np.save(path, np.full_like(np.load(path), np.inf))
+    if in_table:
+        table = pq.read_table(dest / "points.parquet")
+        rows = table.to_pylist()
+        for row in rows:
+            row.update({c: float("inf") for c in row if c.startswith("latency_") and isinstance(row[c], float)})
+        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), dest / "points.parquet")
+    return dest
+
+
+@pytest.mark.parametrize("where", ["latencies.npy", "points.parquet"])
+def test_compare_never_passes_a_candidate_whose_latencies_are_infinite(run_cli, measured_run, tmp_path, where):
+    candidate = _copy_with_infinite_latencies(measured_run, tmp_path / "cand", in_table=where == "points.parquet")
+    same = run_cli("compare", measured_run, measured_run)
+    assert same.returncode == 0, same.stderr[-2000:]
+    proc = run_cli("compare", measured_run, candidate)
+    assert proc.returncode == 2 and "PASS" not in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert where in proc.stderr and "inf" in proc.stderr and "refusing to compare" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def _loadgen_run(folder, result_value: float):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench.sweep.scenario_schema import SCHEMA, check_row
+
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"kind": "loadgen", "run_id": folder.name}))
+    row = check_row({"run_id": folder.name, "scenario_id": "offline-performance", "scenario": "Offline",
+                     "mode": "performance", "status": "ok", "validity": "VALID", "result_metric": "samples_per_s",
+                     "result_value": result_value})
+    pq.write_table(pa.Table.from_pylist([row], schema=SCHEMA), folder / "scenarios.parquet")
+    return folder
+
+
+def test_compare_fails_a_loadgen_candidate_with_an_infinite_result(run_cli, tmp_path):
+    base = _loadgen_run(tmp_path / "base", 2.0)
+    assert run_cli("compare", base, _loadgen_run(tmp_path / "same", 2.0)).returncode == 0
+    proc = run_cli("compare", base, _loadgen_run(tmp_path / "inf", float("inf")))
+    assert proc.returncode == 1 and "not a measured figure" in proc.stdout, proc.stdout[-2000:] + proc.stderr
+    assert "Traceback" not in proc.stderr

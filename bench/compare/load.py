@@ -59,6 +59,8 @@ def load_run(path: Path, side: str) -> Run:
         raise BenchError(f"{side} {points_file} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
                          f"not a dalle-bench result file, or from another version")
     rows = tuple({**row, "runs": _runs(path, row, side)} for row in table.to_pylist())
+    for row in rows:
+        _check_measured(row, points_file, side)
     if "compile_concurrency" not in table.column_names:  # written before schema 6
         rows = tuple({**row, "compile_concurrency": implied_compile_concurrency(row)} for row in rows)
     return Run(path, run, rows, frozenset(table.column_names))
@@ -93,6 +95,25 @@ def load_side(path: Path, side: str) -> Run:
     return Run(path, first.run, tuple(pooled.values()), first.columns, pooled=True)
 
 
+# The measured figures of a finished point: an infinite or missing one is not a measurement, and a
+# regression gate must never pass on it (issue 29: a candidate whose latencies were all inf passed).
+MEASURED_COLUMNS = ("latency_min_s", "latency_p50_s", "latency_p90_s", "latency_p99_s", "latency_mean_s",
+                    "images_per_s")
+REQUIRED_MEASURED = ("latency_p50_s", "images_per_s")  # every finished point has these
+
+
+def _check_measured(row: dict, points_file: Path, side: str) -> None:
+    if row.get("status") != "ok":
+        return
+    for column in MEASURED_COLUMNS:
+        value = row.get(column)
+        if column not in row or (value is None or np.isnan(value)) and column not in REQUIRED_MEASURED:
+            continue  # not recorded (an older schema, or a figure too few calls cannot give)
+        if value is None or not np.isfinite(value) or value <= 0:
+            raise BenchError(f"{side} {points_file}: point {row.get('point_id')} has {column} = {value}, not a "
+                             "measured figure (finite, > 0): refusing to compare")
+
+
 def _runs(run_dir: Path, row: dict, side: str) -> dict[str, np.ndarray]:
     """{process: its timed calls} of a point; empty when not measured or not recorded."""
     folder = row.get("images_dir")
@@ -106,6 +127,9 @@ def _runs(run_dir: Path, row: dict, side: str) -> dict[str, np.ndarray]:
     except Exception as e:  # numpy raises several error types for one cause: an unreadable file
         raise BenchError(f"{side} {path} is corrupt: {first_line(e)}") from None
     finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if np.issubdtype(values.dtype, np.floating) and np.isinf(values).any():
+        raise BenchError(f"{side} {path} holds {int(np.isinf(values).sum())} infinite latencies of "
+                         f"{values.size}: not a list of latencies in seconds, refusing to compare")
     if values.ndim not in (1, 2) or not np.issubdtype(values.dtype, np.floating) or finite.size == 0 \
             or not np.all(finite > 0) or np.isinf(values).any():
         raise BenchError(f"{side} {path} is not a list of latencies in seconds (shape {values.shape}, {values.dtype})")

@@ -53,6 +53,10 @@ def compare_scenarios(base_rows: list[dict], cand_rows: list[dict], thresholds: 
         higher_better = metric == "samples_per_s"
         name = "max_throughput_drop" if higher_better else "max_latency_rise"
         threshold = getattr(thresholds, name)
+        if c is not None and (not math.isfinite(c) or c <= 0):  # never a pass (issue 29)
+            gates.append(ScenarioGate(sid, metric, b, c, None, REGRESSION,
+                                      f"the candidate's {metric} is {c}: not a measured figure"))
+            continue
         change = None if b in (None, 0) or c is None else (c - b) / b
         worsening = None if change is None else (-change if higher_better else change)
         outcome = NA if metric != cand.get("result_metric") else verdict(worsening, threshold, None)
