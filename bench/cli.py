@@ -211,9 +211,9 @@ def sweep(ctx, **options):
     run_sweep(options, explicit)
 
 
-@cli.command()
-@click.option("--scenario", required=True, help="MLPerf scenario: offline, server, singlestream or multistream; a comma list runs each in turn "
-                   "on the same compiled pipeline.")
+@cli.group(invoke_without_command=True, subcommand_metavar="[check RUN_DIR...]")
+@click.option("--scenario", default=None, help="MLPerf scenario: offline, server, singlestream or multistream; a comma list runs each in turn "
+                   "on the same compiled pipeline. Required unless a command (check) is given.")
 @click.option("--benchmark", default=None, metavar="NAME",
               help="Benchmark definition (bench/loadgen/benchmarks/NAME.toml, or a .toml file): the model, prompt set "
                    "and sample count, sampling and each scenario's latency constraint are taken from it; an option "
@@ -262,15 +262,40 @@ def sweep(ctx, **options):
 @distributed_options
 @click.pass_context
 def loadgen(ctx, **options):
-    """MLPerf load scenarios on MLPerf's LoadGen; results go to OUT/RUN-ID/."""
+    """MLPerf load scenarios on MLPerf's LoadGen; results go to OUT/RUN-ID/.
+
+    `dalle-bench loadgen check RUN_DIR...` checks run folders as MLPerf's submission checker would."""
     from click.core import ParameterSource
 
     from .commands.loadgen import run_loadgen
 
     explicit = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    if ctx.invoked_subcommand is not None:  # `loadgen check ...`: the options are the test's, not the command's
+        if explicit:
+            raise click.UsageError(f"loadgen {ctx.invoked_subcommand} takes none of loadgen's options (got "
+                                   f"--{sorted(explicit)[0].replace('_', '-')})")
+        return
+    if options.get("scenario") is None:
+        raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "scenario"))
     if options.get("benchmark"):
         options, explicit = _with_benchmark(options, explicit)
     run_loadgen(options, explicit)
+
+
+@loadgen.command("check")
+@click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True,
+                type=click.Path(file_okay=False, path_type=Path))
+def loadgen_check(run_dirs):
+    """Check loadgen run folders as MLPerf's submission checker reads a submission: one line per failed rule;
+    exit 0 when every rule passes (submittable), 1 when one fails (a short run that LoadGen called VALID:
+    "valid but not submittable"), 2 when a folder cannot be read. Give the performance, accuracy and audit
+    runs of one submission together (docs/load-scenarios.md#checking-a-run)."""
+    from .commands.loadgen_check import run_check
+
+    lines, status = run_check(list(run_dirs))
+    for line in lines:
+        click.echo(line)
+    sys.exit(status)  # not ctx.exit: `main` runs click with standalone_mode=False, which drops Exit's status
 
 
 def _with_benchmark(options: dict, explicit: set[str]) -> tuple[dict, set[str]]:

@@ -153,6 +153,13 @@ def mlperf_conf_settings(scenario: str, user_conf: Path | None = None):
     return settings
 
 
+def mlperf_conf_seeds() -> dict:
+    """The seeds of LoadGen's built-in mlperf.conf (its `*.*` lines), keyed as the detail log's
+    effective_* records name them: what every official test must run with."""
+    settings = mlperf_conf_settings("Offline")
+    return {name: getattr(settings, name) for name in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed")}
+
+
 @dataclass(frozen=True)
 class Capacity:
     """What the system did in its warm-up call: the defaults that LoadGen's
