@@ -23,6 +23,12 @@ SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "targ
                    "min_duration_s", "min_queries", "max_batch_wait_ms", "samples_per_query", "user_conf")
 
 
+class AccuracyFailed(BenchError):
+    """An accuracy test outside the benchmark definition's band: exit status 1, after the run is written."""
+
+    exit_code = 1
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -96,6 +102,11 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
         if not changed & {"--prompts", "-n"}:  # another prompt set is an exploration: taken whole
             prompts = sample_library(prompts, o["benchmark_definition"], o["num_images"])
         click.echo(benchmark_line({"benchmark": o["benchmark_record"]}), err=True)
+        if any("accuracy" in option.tests() for option in scenarios):  # its reference figures, before JAX starts
+            from ..loadgen.accuracy_check import metric_columns, reference_bands
+
+            if metric_columns(o["benchmark_definition"].accuracy):
+                o["accuracy_bands"] = reference_bands(o["benchmark_definition"])
     if len(prompts) * o["num_images"] > MAX_SAMPLES:  # the sample library is held in memory, per sample
         raise BenchError(f"the query sample library would hold {len(prompts) * o['num_images']:,} samples "
                          f"({len(prompts)} prompts x -n {o['num_images']}): at most {MAX_SAMPLES:,}")
@@ -153,6 +164,8 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
                         "devices": device_info(devices)}})
     with run_lock(run_dir):
         _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
+    if o.get("accuracy_failed"):  # exit 1, as compare's regressions, once everything is written
+        raise AccuracyFailed(f"accuracy FAIL against the definition's band: {'; '.join(o['accuracy_failed'])}")
 
 
 def _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality) -> None:
@@ -212,6 +225,16 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
             store.update_last(**figures)
             click.echo(f"{scenario_id}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()
                                                       if isinstance(v, float)), err=True)
+        if o.get("accuracy_bands"):
+            from ..loadgen.accuracy_check import check_accuracy
+
+            columns, verdict = check_accuracy(o["benchmark_definition"], o["benchmark_record"]["overrides"],
+                                              o["accuracy_bands"], images, prompts, o["num_images"],
+                                              quality.inception_weights)
+            store.update_last(**columns)
+            click.echo(f"{scenario_id}: {verdict.line()}", err=True)
+            if verdict.verdict == "FAIL":
+                o.setdefault("accuracy_failed", []).append(f"{scenario_id}: {verdict.line()}")
 
 
 def _interrupted(store, row: dict, log_dir: Path, system, stop: KeyboardInterrupt) -> None:

@@ -20,7 +20,7 @@ COLUMNS = {"scenario_id": "test", "status": "status", "validity": "validity", "r
            "achieved_qps": "achieved samples/s", "target_latency_s": "latency bound s",
            "latency_p50_s": "p50 s", "latency_p90_s": "p90 s", "latency_p99_s": "p99 s",
            "query_count": "queries", "mean_batch_fill": "batch fill", "clip_score": "CLIP score", "fid": "FID",
-           "invalid_reason": "why invalid"}
+           "accuracy_verdict": "accuracy", "invalid_reason": "why invalid"}
 
 
 # The tail percentiles a test's latency count must support (the median needs no check).
@@ -75,6 +75,21 @@ def benchmark_line(run: dict) -> str:
     return f"Benchmark `{record['name']}` ({record.get('file')}): every fixed field as defined."
 
 
+def accuracy_lines(rows: pd.DataFrame) -> list[str]:
+    """Each checked accuracy test's verdict with its figures (measured, band, reference and its source)."""
+    import json
+
+    from .band import verdict_from_detail
+
+    lines = []
+    for row in rows.to_dict("records"):
+        if isinstance(row.get("accuracy_detail"), str):
+            verdict = verdict_from_detail(json.loads(row["accuracy_detail"]))
+            sources = "; ".join(f"{c.metric}: {c.source}" for c in verdict.checks)
+            lines.append(f"- {row['scenario_id']}: {verdict.line()} (references: {sources})")
+    return lines
+
+
 def _undecided(table: pd.DataFrame) -> bool:
     return bool(table.map(lambda v: isinstance(v, str) and v.startswith("n/a (")).any().any())
 
@@ -95,7 +110,9 @@ def write_scenario_report(run_dir: Path) -> tuple[str, Path]:
     markdown = "\n".join([f"# dalle-bench report: {run_dir.name}", "", header, "", benchmark_line(store.run), "",
                           "## Scenarios", "",
                           table.to_markdown(index=False, floatfmt=".4g") if len(table) else "(no test finished)",
-                          "", *([UNSUPPORTED_NOTE, ""] if _undecided(table) else [])])
+                          "", *([UNSUPPORTED_NOTE, ""] if _undecided(table) else []),
+                          *(["## Accuracy against the benchmark's band", "", *accuracy_lines(rows), ""]
+                            if accuracy_lines(rows) else [])])
     (out / "report.md").write_text(markdown)
     with_support(rows).to_csv(out / "scenarios.csv", index=False)
     return markdown, out

@@ -105,6 +105,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
     Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
     Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
+    Column("accuracy_verdict", pa.string(), "`--benchmark` accuracy check: PASS when every metric of the "
+           "definition's [accuracy] table is inside reference +- tolerance, else FAIL; null when not checked "
+           "(no --benchmark, performance mode, or no metric in the definition)."),
+    Column("accuracy_detail", pa.string(), "JSON of the check: verdict, benchmark_run (false: options changed "
+           "fixed fields, not_benchmark_reason lists them), per metric the measured figure, reference, tolerance, "
+           "low, high, passed, the reference's source and why a null figure is null; and every column measured."),
 )
 
 SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
