@@ -70,7 +70,13 @@ def cli_page() -> str:
              "Every command's `--help`, as the installed `dalle-bench` prints it. The manual: "
              "[README](../README.md).", "", "```text", _help(cli, "dalle-bench"), "```"]
     for name in sorted(cli.commands):
-        lines += ["", f"## `dalle-bench {name}`", "", "```text", _help(cli.commands[name], name, root), "```"]
+        command = cli.commands[name]
+        lines += ["", f"## `dalle-bench {name}`", "", "```text", _help(command, name, root), "```"]
+        if isinstance(command, click.Group):  # its commands too (`loadgen check`, `prompts list`)
+            parent = click.Context(command, info_name=name, parent=root)
+            for sub in sorted(command.commands):
+                lines += ["", f"### `dalle-bench {name} {sub}`", "", "```text",
+                          _help(command.commands[sub], sub, parent), "```"]
     return GENERATED.format(source="the Click commands in bench/cli.py") + "\n".join(lines) + "\n"
 
 
