@@ -109,3 +109,23 @@ def test_unknown_benchmark_and_a_scenario_it_does_not_allow_are_one_line(run_cli
     proc = run_cli("loadgen", "--benchmark", offline_only, "--scenario", "server", "--out", tmp_path)
     assert proc.returncode == 2 and "scenario Server is not part of it" in proc.stderr
     assert not any(tmp_path.iterdir()) or all(p.suffix == ".toml" for p in tmp_path.iterdir())
+
+
+def test_official_minimums_are_mlperfs_and_a_bad_one_is_refused(tmp_path):
+    """Each shipped scenario holds MLPerf's minimums for an official run (`loadgen check` reads them):
+    600 s everywhere; queries as LoadGen's built-in mlperf.conf; Offline the sample library."""
+    from bench.loadgen.settings import mlperf_minimums
+
+    for name in ("shapes", "mini", "mega"):
+        benchmark = load_benchmark(name)
+        assert set(benchmark.official) == set(benchmark.scenarios)
+        for scenario, minimums in benchmark.official.items():
+            duration_s, queries = mlperf_minimums(scenario)
+            assert minimums["min_duration_ms"] == duration_s * 1000 == 600_000
+            expected = min(benchmark.performance_sample_count, 24_576) if scenario == "Offline" else queries
+            assert minimums["min_query_count"] == expected, (name, scenario)
+    text = load_benchmark("shapes").source.read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("official_min_query_count = 662", "official_min_query_count = 0"))
+    with pytest.raises(BenchError, match=r"\[scenarios.multistream\] official_min_query_count must be a whole"):
+        load_benchmark(str(bad))
