@@ -190,6 +190,13 @@ def test_accuracy_must_be_checked_and_pass_for_each_timed_scenario(short_run):
     assert [f.message for f in accuracy_passed([with_verdict("FAIL")])] == ["accuracy FAIL"]
     assert [f.message for f in accuracy_passed([dataclasses.replace(run, tests=(performance,))])] == [
         "no accuracy test of Offline (loadgen --mode accuracy or both)"]
+    # An accuracy-only folder is part of a submission, not a failure of its own, until no folder has a
+    # performance test.
+    only_accuracy = dataclasses.replace(run, tests=(accuracy,))
+    assert valid(only_accuracy) == []
+    assert [f.message for f in check([only_accuracy], mlperf_conf_seeds()) if f.rule == "valid"] == [
+        "no performance test in the folders given"]
+    assert not [f for f in check([only_accuracy, run], mlperf_conf_seeds()) if f.rule == "valid"]
 
 
 @needs_run

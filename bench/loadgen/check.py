@@ -78,10 +78,9 @@ def _where(run: Run, test: LoadGenTest | None = None) -> str:
 
 
 def valid(run: Run) -> list[Failure]:
-    """Every test finished, and every timed test is LoadGen's VALID."""
+    """Every test finished, and every timed test is LoadGen's VALID (that the folders given hold a
+    performance test at all is checked in `check`: an accuracy-only folder is one part of a submission)."""
     out = _Failures("valid")
-    if not any(test.timed for test in run.tests):
-        out.add(_where(run), "no performance test in this run folder")
     for test in run.tests:
         status = test.row.get("status")
         if status != "ok":
@@ -268,4 +267,7 @@ def check(runs: list[Run], seeds: dict) -> list[Failure]:
     for run in runs:
         failures += valid(run) + no_errors(run) + mlperf_seeds(run, seeds)
         failures += benchmark_run(run) + definition_in_force(run) + official_minimums(run)
+    if not any(test.timed for run in runs for test in run.tests):  # an accuracy-only folder is half a submission
+        failures.append(Failure(", ".join(run.path for run in runs), "valid",
+                                "no performance test in the folders given"))
     return failures + accuracy_passed(runs) + audits_passed(runs) + same_code_and_settings(runs)
