@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.commands.loadgen_check import read_run
+from bench.loadgen.band import Band, check_bands
 from bench.loadgen.benchmark import load_benchmark
 from bench.loadgen.check import (NO_AUDIT, LoadGenTest, accuracy_passed, audits_passed, benchmark_run,
                                  check, definition_in_force, mlperf_seeds, no_errors, official_minimums,
@@ -180,14 +181,18 @@ def test_accuracy_must_be_checked_and_pass_for_each_timed_scenario(short_run):
     run = read_run(short_run)
     accuracy, performance = run.tests
 
-    def with_verdict(verdict):
-        checked = LoadGenTest({**accuracy.row, "accuracy_verdict": verdict}, accuracy.detail)
+    def with_verdict(verdict, detail=None):
+        checked = LoadGenTest({**accuracy.row, "accuracy_verdict": verdict, "accuracy_detail": detail}, accuracy.detail)
         return dataclasses.replace(run, tests=(checked, performance))
 
     assert accuracy_passed([with_verdict("PASS")]) == []
     assert [f.message for f in accuracy_passed([with_verdict(None)])] == [
         "accuracy not checked (no PASS/FAIL verdict against the definition's band)"]
     assert [f.message for f in accuracy_passed([with_verdict("FAIL")])] == ["accuracy FAIL"]
+    # With the band's figures (accuracy_detail, as bench/loadgen/band.py writes it): each one named.
+    band = check_bands({"adherence": 0.0}, [Band("adherence", 0.575, 0.1, "results/baselines/shapes")])
+    assert [f.message for f in accuracy_passed([with_verdict("FAIL", json.dumps(band.detail()))])] == [
+        "accuracy FAIL: adherence 0 outside [0.475, 0.675] (reference 0.575 ± 0.1)"]
     assert [f.message for f in accuracy_passed([dataclasses.replace(run, tests=(performance,))])] == [
         "no accuracy test of Offline (loadgen --mode accuracy or both)"]
     # An accuracy-only folder is part of a submission, not a failure of its own, until no folder has a

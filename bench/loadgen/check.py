@@ -12,8 +12,10 @@ it was given, not against MLPerf's."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
+from .band import verdict_from_detail
 from .logs import error_count
 
 # mlperf.conf's seeds, as the detail log names them (only mlperf.conf sets them: settings.py).
@@ -220,8 +222,17 @@ def accuracy_passed(runs: list[Run]) -> list[Failure]:
             if verdict is None or verdict != verdict:  # absent, None or NaN
                 out.add(_where(run, test), "accuracy not checked (no PASS/FAIL verdict against the definition's band)")
             elif verdict != "PASS":
-                out.add(_where(run, test), f"accuracy {verdict}")
+                out.add(_where(run, test), f"accuracy {verdict}" + _band_figures(test.row.get("accuracy_detail")))
     return out.found
+
+
+def _band_figures(detail) -> str:
+    """': metric figure outside [low, high] (reference ...); ...' from a row's accuracy_detail, or ''."""
+    try:
+        checks = verdict_from_detail(json.loads(detail)).checks
+    except (TypeError, ValueError, KeyError):  # no detail, or not the JSON accuracy_check writes
+        return ""
+    return ": " + "; ".join(check.line() for check in checks) if checks else ""
 
 
 def audits_passed(runs: list[Run]) -> list[Failure]:
