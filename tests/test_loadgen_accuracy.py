@@ -129,3 +129,16 @@ def test_an_accuracy_run_without_its_reference_is_refused_before_anything_is_wri
     assert proc.returncode == 2 and proc.stderr.count("\n") <= 2, proc.stderr[-3000:]
     assert "accuracy reference run" in proc.stderr and "results/references/mini" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_images_the_definitions_metric_cannot_score_fail_with_the_reason(run_cli, tmp_path):
+    """Options that change the prompts to ones outside the shapes world: adherence cannot be computed,
+    so that metric fails with its reason, CLIP score is still measured, and the run is written."""
+    proc = run_cli("loadgen", "--benchmark", "shapes", "--scenario", "offline", "--mode", "accuracy", "--preset",
+                   "tiny", "--weights", "random", "--prompts", "demo", "-n", "1", "--out", tmp_path, "--run-id", "t")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    row = _row(tmp_path / "t")
+    checks = {c["metric"]: c for c in json.loads(row["accuracy_detail"])["metrics"]}
+    assert row["accuracy_verdict"] == "FAIL" and checks["adherence"]["measured"] is None
+    assert "prompts" in checks["adherence"]["reason"] and checks["clip_score"]["measured"] == row["clip_score"]
+    assert "accuracy FAIL (not a benchmark run: --preset tiny (definition: shapes)" in proc.stderr

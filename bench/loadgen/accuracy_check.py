@@ -164,10 +164,17 @@ def measure(benchmark, images_dir: Path, prompts: list[str], num_images: int,
     bank = FeatureBank(networks, accuracy.get("fid_ref"), cache_root() / "fid-stats")
     files = [images_dir / image_name(p, s) for p in range(len(prompts)) for s in range(num_images)]
     images = load_images(files)
-    columns, reasons = compute(metrics, bank, images, [p for p in prompts for _ in range(num_images)], num_images)
-    names = {m.name: m.value_column for m in metrics}
-    return ({k: (v.item() if isinstance(v, np.generic) else v) for k, v in columns.items()},
-            {names.get(k, k): v for k, v in reasons.items()})
+    flat = [p for p in prompts for _ in range(num_images)]
+    columns, reasons, features = {}, {}, {}
+    for metric in metrics:  # one at a time: a metric these images cannot have fails alone, with its reason
+        try:  # (adherence on prompts outside the shapes world, a run whose options changed the prompts)
+            out, why = compute([metric], bank, images, flat, num_images, features)
+        except BenchError as e:
+            reasons[metric.value_column] = str(e)
+            continue
+        columns.update({k: v for k, v in out.items() if v is not None or k not in columns})
+        reasons.update({metric.value_column: v for v in why.values()})
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in columns.items()}, reasons
 
 
 def _plain(value):
