@@ -113,6 +113,20 @@ def run_lock(run_dir: Path):
             handle.close()  # closing releases the flock
 
 
+def check_output_folder(folder: Path, option: str) -> None:
+    """Before any work, refuse an output folder that cannot be made or written: one under a regular
+    file, inside a run folder (check_not_in_a_run), or whose nearest existing folder this process may
+    not write (permissions, an immutable or read-only folder)."""
+    check_not_in_a_run(Path(folder), option)
+    existing = Path(folder).expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BenchError(f"{option}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BenchError(f"{option}: cannot write to {existing}: permission denied")
+
+
 def release_before_exit(run_dir: Path) -> None:
     """Release a held lock now, as `run_lock` does when its block ends, for a
     command about to leave by `os._exit` (which runs no `finally`): the

@@ -127,6 +127,23 @@ CASES: dict[str, Case] = {
     "loadgen out under a file": case(*LOADGEN, "--scenario", "offline", "--out", "{bad}/empty.txt/sub", names="--out"),
     "sweep out under a file": case("sweep", "--out", "{bad}/empty.txt/sub", names="--out"),
     "generate out under a file": case("generate", "a cat", "--out", "{bad}/empty.txt/sub", "--no-progress", names="--out"),
+    "train-shapes out under a file": case("train-shapes", "--stage", "clip", "--out", "{bad}/empty.txt/sub", names="--out"),
+    "accelerator out under a file": case("accelerator", "--smoke", "--out", "{bad}/empty.txt/sub", names="--out"),
+    "train-shapes assemble an empty folder": case("train-shapes", "--stage", "assemble", "--out", "{bad}/empty_folder",
+                                                  names="--stage assemble"),
+    "train-shapes assemble without the cell model": case("train-shapes", "--stage", "assemble", "--out",
+                                                         "{bad}/half_trained", names=".dallebart-cells"),
+    "generate prompt not utf-8": case("generate", "a \udcff cat", "--out", "{out}", "--no-progress", names="prompt 1"),
+    "loadgen eval-clip missing": case(*LOADGEN, "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
+                                      "/no/such/clip", names="--eval-clip"),
+    "loadgen eval-clip an empty folder": case(*LOADGEN, "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
+                                              "{bad}/empty_folder", names="--eval-clip"),
+    "loadgen eval-clip corrupt config": case(*LOADGEN, "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
+                                             "{bad}/corrupt_clip", names="--eval-clip"),
+    "loadgen eval-clip not a hub id": case(*LOADGEN, "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
+                                           "openai clip", names="--eval-clip"),
+    "compare candidate latencies inf": case("compare", "{run}", "{bad}/inf_latencies", names="latencies.npy"),
+    "compare baseline latencies inf": case("compare", "{bad}/inf_latencies", "{run}", names="latencies.npy"),
     "loadgen prompts not utf-8": case(*LOADGEN, "--scenario", "offline", "--prompts", "{bad}/binary.txt", names="--prompts"),
     "loadgen unknown benchmark": case(*LOADGEN, "--scenario", "offline", "--benchmark", "shape", names="--benchmark"),
     # --- metrics beyond FID
@@ -337,6 +354,13 @@ BAD_FILES: dict[str, str | bytes | None] = {
     "prompts.txt": "one\ntwo\nthree\nfour\nfive\n",
     "thresholds_key.toml": "max_throughput_dorp = \"5%\"\n",
     "thresholds_value.yaml": "max_latency_rise: [1, 2]\n",
+    "corrupt_clip": None,
+    "corrupt_clip/config.json": "{",
+    "corrupt_clip/flax_model.msgpack": b"",
+    "half_trained": None,  # the vqgan stage's output, not the dallebart stage's
+    "half_trained/vqgan": None,
+    "half_trained/vqgan/config.json": "{}",
+    "half_trained/vqgan/flax_model.msgpack": b"",
     "corrupt.npz": b"PK\x03\x04 not a zip",
     "corrupt_run": None,
     "corrupt_run/run.json": '{"definition": ',
@@ -393,6 +417,9 @@ def places(finished_run, tmp_path_factory) -> dict[str, str]:
     for size in (8, 16):
         Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(bad / "mixed_sizes" / f"{size}.png")
     np.savez(bad / "no_mu.npz", mean=np.zeros(3))
+    shutil.copytree(finished_run, bad / "inf_latencies")  # a copy whose timed calls are all inf
+    for path in (bad / "inf_latencies").glob("images/*/latencies.npy"):
+        np.save(path, np.full_like(np.load(path), np.inf))
     noimages = tmp_path_factory.mktemp("noimages") / "run"
     shutil.copytree(finished_run, noimages)
     shutil.rmtree(noimages / "images" / point)

@@ -179,3 +179,78 @@ def test_compare_fails_a_loadgen_candidate_with_an_infinite_result(run_cli, tmp_
     proc = run_cli("compare", base, _loadgen_run(tmp_path / "inf", float("inf")))
     assert proc.returncode == 1 and "not a measured figure" in proc.stdout, proc.stdout[-2000:] + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --- output folders that cannot be written, train-shapes' assemble, loadgen's --eval-clip, prompt bytes
+
+
+def _one_line_refusal(proc, *names):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert all(name in proc.stderr for name in names), proc.stderr
+
+
+def _unwritable(folder):
+    """A folder this process cannot write: mode 555, or for root (whom modes do not stop) immutable."""
+    import os
+    import subprocess
+
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return lambda: folder.chmod(0o755)
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root where chattr +i is not possible: no folder root cannot write")
+    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_train_shapes_refuses_what_it_could_not_finish(run_cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("train-shapes", "--stage", "assemble", "--out", tmp_path / "empty")
+    _one_line_refusal(proc, "--stage assemble", "vqgan")
+    assert list((tmp_path / "empty").iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    _one_line_refusal(run_cli("train-shapes", "--stage", "clip", "--out", tmp_path / "file" / "sub"),
+                      "--out", "is a file, not a folder")
+    restore = _unwritable(tmp_path / "locked")
+    try:
+        for out in (tmp_path / "locked", tmp_path / "locked" / "sub"):
+            _one_line_refusal(run_cli("train-shapes", "--stage", "clip", "--out", out), "--out", "cannot write")
+    finally:
+        restore()
+    assert list((tmp_path / "locked").iterdir()) == []
+
+
+def test_accelerator_refuses_an_out_under_a_file_before_its_probe(run_cli, tmp_path):
+    import time
+
+    (tmp_path / "file").write_text("x")
+    start = time.monotonic()
+    proc = run_cli("accelerator", "--smoke", "--out", tmp_path / "file" / "sub")
+    _one_line_refusal(proc, "--out", "is a file, not a folder")
+    assert time.monotonic() - start < 30  # the device probe alone takes up to 60 s
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{tmp}/none", "checkpoint not found"),
+    ("{tmp}/empty", "is not a CLIP checkpoint"),
+    ("{tmp}/corrupt", "config.json cannot be read"),
+    ("{tmp}/bart", "is not a CLIP checkpoint"),
+    ("not a hub id", "neither a checkpoint folder nor a Hub id"),
+])
+def test_loadgen_checks_eval_clip_before_anything_loads(run_cli, tmp_path, source, message):
+    (tmp_path / "empty").mkdir()
+    for name, config in (("corrupt", "{"), ("bart", '{"model_type": "bart"}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(config)
+        (tmp_path / name / "flax_model.msgpack").write_bytes(b"")
+    proc = run_cli("loadgen", "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
+                   source.format(tmp=tmp_path), "--out", tmp_path / "out")
+    _one_line_refusal(proc, "--eval-clip", message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_refuses_a_prompt_that_is_not_utf8(run_cli, tmp_path):
+    proc = run_cli("generate", "a red \udcff circle", "--out", tmp_path / "out", "--no-progress")  # the byte 0xff
+    _one_line_refusal(proc, "prompt 1", "utf-8")
+    assert not (tmp_path / "out").exists()

@@ -91,6 +91,9 @@ def _headline(kind: str, folder: Path) -> dict | None:
 
 
 def run_accelerator(matrix: Matrix, budget_s: float, out: Path, run_id: str | None, smoke: bool, echo) -> Path:
+    from ..runlock import check_output_folder
+
+    check_output_folder(out, "--out")  # before the probe: a minute of work for nothing
     started = time.monotonic()
     deadline = started + budget_s
     env = _environ(matrix)

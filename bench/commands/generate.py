@@ -33,6 +33,11 @@ def check_prompts(prompts) -> list[str]:
     for i, prompt in enumerate(prompts):
         if not prompt.strip():
             raise BenchError(f"prompt {i + 1} is empty")
+        try:  # bytes that are not UTF-8 reach Python as lone surrogates, which no tokenizer takes
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BenchError(f"prompt {i + 1} is not valid utf-8 text: "
+                             f"{prompt.encode('utf-8', 'surrogateescape')[:60]!r}") from None
     return list(prompts)
 
 

@@ -4,7 +4,9 @@ pipeline, then run LoadGen's test(s) and store each one's row as it ends."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import click
 
 from ..devices import emulate_host_devices
-from ..errors import BenchError, Terminated
+from ..errors import BenchError, Terminated, first_line
 from ..loadgen.settings import ScenarioOptions
 from ..prompts import load_prompt_set
 from ..runlock import check_not_in_a_run, check_run_id, release_before_exit, run_lock
@@ -41,6 +43,30 @@ def _loadgen_name(name: str) -> str | None:
     from ..loadgen.settings import SCENARIOS
 
     return SCENARIOS.get(name.strip().lower().replace("-", "").replace("_", ""))
+
+
+# A Hub id as the Hub spells one: a name, or owner/name, of letters, digits, '-', '_' and '.'.
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
+
+
+def check_eval_clip(source: str) -> None:
+    """--eval-clip before anything starts: a CLIP checkpoint folder (config.json that parses, weights),
+    the shapes preset's, or something written as a Hub id."""
+    from evals.clip_score import check_clip_source
+
+    local = Path(source).expanduser()
+    check_clip_source(source, "--eval-clip")  # a local path that is not there, or not a checkpoint
+    if local.is_dir():
+        try:
+            config = json.loads((local / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise BenchError(f"--eval-clip: {local / 'config.json'} cannot be read: {first_line(e)}") from None
+        if not isinstance(config, dict) or not ({"text_config", "vision_config"} & set(config)
+                                                or config.get("model_type") == "clip"):
+            raise BenchError(f"--eval-clip: {source} is not a CLIP checkpoint (its config.json has no "
+                             "text_config and vision_config)")
+    elif not HUB_ID.fullmatch(source) or "--" in source or ".." in source:
+        raise BenchError(f"--eval-clip {source!r}: neither a checkpoint folder nor a Hub id (owner/name)")
 
 
 def check_inputs(o: dict, explicit: set[str]):
@@ -73,6 +99,8 @@ def check_inputs(o: dict, explicit: set[str]):
         raise BenchError(f"--fid-ref: not found: {o['fid_ref']}")
     if o.get("inception_weights") and not Path(o["inception_weights"]).is_file():
         raise BenchError(f"--inception-weights: file not found: {o['inception_weights']}")
+    if o.get("eval_clip"):  # scored after the whole LoadGen run: checked now, not then
+        check_eval_clip(o["eval_clip"])
     if o.get("host_devices") is not None and o["host_devices"] < 1:
         raise BenchError(f"--host-devices must be >= 1, got {o['host_devices']}")
     if o.get("run_id"):

@@ -159,7 +159,39 @@ def _assemble(out: Path, s: TrainSettings, echo, timings: dict):
     previous.write_text(json.dumps(record, indent=2) + "\n")
 
 
+def check_stages(out: Path, stages: tuple[str, ...]) -> None:
+    """Before any training: --out can be written, and assemble finds what it assembles (the vqgan
+    and dallebart stages' checkpoints, from earlier in this invocation or an earlier one)."""
+    from ...errors import BenchError
+    from ...runlock import check_output_folder
+
+    check_output_folder(out, "--out")
+    made: set[str] = set()
+    for stage in stages:
+        if stage == "assemble":
+            for needed, folder in (("vqgan", out / "vqgan"), ("dallebart", out / CELL_MODEL)):
+                if needed not in made:
+                    _check_checkpoint(folder, needed, BenchError)
+        made.add(stage)
+
+
+def _check_checkpoint(folder: Path, stage: str, error) -> None:
+    files = ("config.json", "flax_model.msgpack")
+    missing = [name for name in files if not (folder / name).is_file()]
+    if missing:
+        raise error(f"--stage assemble: no {stage} stage output in {folder} (missing {', '.join(missing)}): run "
+                    f"--stage {stage} into this --out first (a finished checkpoint folder keeps no "
+                    f"{CELL_MODEL}: assembling it again needs the dallebart stage)")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise error(f"--stage assemble: {folder / 'config.json'} is not readable JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise error(f"--stage assemble: {folder / 'config.json'} is not a model configuration (not a JSON object)")
+
+
 def train_shapes(out: Path, settings: TrainSettings, stages: tuple[str, ...] = STAGES, echo=print) -> None:
+    check_stages(out, stages)
     import jax
 
     out.mkdir(parents=True, exist_ok=True)
