@@ -254,3 +254,15 @@ def test_generate_refuses_a_prompt_that_is_not_utf8(run_cli, tmp_path):
     proc = run_cli("generate", "a red \udcff circle", "--out", tmp_path / "out", "--no-progress")  # the byte 0xff
     _one_line_refusal(proc, "prompt 1", "utf-8")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [("loadgen", "--scenario", "offline"), ("generate", "a cat", "--no-progress"),
+                                     ("sweep", "--no-progress")])
+def test_an_out_that_cannot_be_written_is_refused_before_any_model_loads(run_cli, tmp_path, command):
+    restore = _unwritable(tmp_path / "locked")
+    try:
+        proc = run_cli(*command, "--out", tmp_path / "locked" / "sub")
+    finally:
+        restore()
+    _one_line_refusal(proc, "--out", "cannot write")
+    assert list((tmp_path / "locked").iterdir()) == []

@@ -96,9 +96,9 @@ def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> l
         raise BenchError(f"--devices must be >= 1, got {devices}")
     if Path(out).exists() and not Path(out).is_dir():
         raise BenchError(f"--out: {out} is a file, not a folder")
-    from ..runlock import check_not_in_a_run
+    from ..runlock import check_output_folder
 
-    check_not_in_a_run(Path(out), "--out")
+    check_output_folder(Path(out), "--out")
     return prompts
 
 

@@ -17,7 +17,7 @@ from ..devices import emulate_host_devices
 from ..errors import BenchError, Terminated, first_line
 from ..loadgen.settings import ScenarioOptions
 from ..prompts import load_prompt_set
-from ..runlock import check_not_in_a_run, check_run_id, release_before_exit, run_lock
+from ..runlock import check_output_folder, check_run_id, release_before_exit, run_lock
 from ..sampling.config import SamplingConfig
 from .generate import validated
 
@@ -105,7 +105,7 @@ def check_inputs(o: dict, explicit: set[str]):
         raise BenchError(f"--host-devices must be >= 1, got {o['host_devices']}")
     if o.get("run_id"):
         check_run_id(o["run_id"])
-    check_not_in_a_run(Path(o["out"]), "--out")  # not under a regular file, nor inside another run
+    check_output_folder(Path(o["out"]), "--out")  # not under a regular file, nor in another run; writable
     run_dir = Path(o["out"]) / (o.get("run_id") or
                                 f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}-loadgen-"
                                 f"{'-'.join(option.scenario.lower() for option in scenarios)}")
