@@ -1,8 +1,16 @@
-"""Reading a folder of generated images for scoring: PNG/JPEG files sorted
-by name, all one size, as a uint8 (N, H, W, 3) array."""
+"""Reading images for scoring (and the HTML report's thumbnails): PNG/JPEG/WebP
+files sorted by name, all one size, as a uint8 (N, H, W, 3) array.
+
+Every file's header is read before any is decoded, so that a file that is
+not an image, one too large to decode (over MAX_PIXELS) or one of another
+size is refused in one line naming it before memory is spent on the others.
+16-bit images (PNG's 16-bit greyscale, which PIL opens as mode I;16 or I)
+are scaled to 8 bits, round(v / 257); PIL's own conversion would clip them
+at 255, so that nearly all of them read as white."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +19,13 @@ from PIL import Image, UnidentifiedImageError
 from bench.errors import BenchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+# The largest image read: 4096x4096 pixels (48 MiB as 8-bit RGB, 256 times a generated 256x256 image).
+# A reference folder of photographs fits; a decompression bomb (a few kB of PNG that decode to gigabytes)
+# does not. PIL's own guard warns from 89 M pixels and refuses only from 179 M, after the header.
+MAX_SIDE = 4096
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -22,18 +37,55 @@ def image_files(folder: Path) -> list[Path]:
     return files
 
 
-def load_images(files: list[Path]) -> np.ndarray:
-    arrays = []
-    for path in files:
+def open_image(path: Path) -> Image.Image:
+    """The image with only its header read (to be closed by the caller); a one-line BenchError naming the
+    file when it is not an image or is larger than MAX_PIXELS."""
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # PIL's bomb check would warn (a second line) or raise without the size: ours names both.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None
+            image = Image.open(path)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        raise BenchError(f"{path}: unreadable image") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise BenchError(f"{path}: {width}x{height} pixels, larger than the {MAX_SIDE}x{MAX_SIDE} "
+                         f"({MAX_PIXELS:,} pixels) an image may have here")
+    return image
+
+
+def rgb8(image: Image.Image) -> np.ndarray:
+    """uint8 (H, W, 3) pixels of an open image; 16-bit greyscale scaled to 8 bits, not clipped."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.clip(np.asarray(image).astype(np.float64), 0, 65535)
+        grey = np.rint(values / 257.0).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(image.convert("RGB"))
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """One image file as uint8 (H, W, 3); a one-line BenchError naming it when it cannot be."""
+    with open_image(path) as image:
         try:
-            with Image.open(path) as image:
-                arrays.append(np.asarray(image.convert("RGB")))
-        except (OSError, UnidentifiedImageError):
+            return rgb8(image)
+        except (OSError, ValueError, SyntaxError):  # the header was fine, the data is not
             raise BenchError(f"{path}: unreadable image") from None
-        if arrays[-1].shape != arrays[0].shape:
-            raise BenchError(f"{path}: size {arrays[-1].shape[1]}x{arrays[-1].shape[0]} differs from "
-                             f"{files[0].name}'s {arrays[0].shape[1]}x{arrays[0].shape[0]}; images must share one size")
-    return np.stack(arrays)
+
+
+def load_images(files: list[Path]) -> np.ndarray:
+    sizes = []
+    for path in files:  # every header first: nothing is decoded before each file is known to fit
+        with open_image(path) as image:
+            sizes.append(image.size)
+        if sizes[-1] != sizes[0]:
+            raise BenchError(f"{path}: size {sizes[-1][0]}x{sizes[-1][1]} differs from "
+                             f"{files[0].name}'s {sizes[0][0]}x{sizes[0][1]}; images must share one size")
+    return np.stack([read_rgb(path) for path in files])
 
 
 def load_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
