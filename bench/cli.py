@@ -373,7 +373,7 @@ def report(run_dir, html):
         if html:
             from .report_html import write_html_report
 
-            html_path = write_html_report(run_dir)
+            html_path = write_html_report(run_dir, echo=lambda line: click.echo(line, err=True))
     if html:
         click.echo(html_path)
     else:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .atomic import replacing
 from .outputs import RANDOM_WEIGHTS_NOTE
 from .sweep.schema import THROUGHPUT_DEFINITION
-from .sweep.store import RunStore
+from .sweep.store import RunStore, writing
 
 SAMPLING = ["temperature", "top_k", "top_p", "cond_scale"]
 LAYOUT = ["parallel", "devices", "batch_per_device", "dtype"]
@@ -203,13 +204,21 @@ def write_report(run_dir: Path) -> tuple[str, Path]:
     `bench.report_html.write_html_report`."""
     report = load_report(run_dir)
     out = run_dir / "report"
-    out.mkdir(exist_ok=True)
     markdown = "\n".join([f"# dalle-bench report: {report.store.run_id}", "", *report.header, ""]
                          + [part for title, table in report.tables.items()
                             for part in (f"## {title}", "", _markdown(table), "")])
-    (out / "report.md").write_text(markdown)
+    with writing(out):
+        out.mkdir(exist_ok=True)
+    # Each file replaced in one step: a file-size limit or a full disk stops the report with one line
+    # and leaves every file whole (the old one or the new one).
+    _write_atomic(out / "report.md", lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
     for title, table in report.tables.items():
-        table.to_csv(out / f"{title.lower().replace(' ', '_')}.csv", index=False)
+        _write_atomic(out / f"{title.lower().replace(' ', '_')}.csv", lambda tmp: table.to_csv(tmp, index=False))
     # After the tables: the "Points" table's file has the same name, and every column of every row wins.
-    report.rows.to_csv(out / "points.csv", index=False)
+    _write_atomic(out / "points.csv", lambda tmp: report.rows.to_csv(tmp, index=False))
     return markdown, out
+
+
+def _write_atomic(path: Path, write) -> None:
+    with writing(path), replacing(path) as tmp:
+        write(tmp)

@@ -24,7 +24,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .errors import BenchError
+from .errors import BenchError, RunWriteError, first_line
 
 LOCK_FILE = ".lock"
 
@@ -86,10 +86,15 @@ def _acquire(run_dir: Path):
         if not _stale(record):
             handle.close()
             raise RunLocked(f"{run_dir} is being written by {_holder_text(record)}; wait for it to finish") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "command": sys.argv}))
-    handle.flush()
+    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "command": sys.argv}).encode()
+    try:  # unbuffered, so that a failed write leaves nothing to flush again on close
+        os.ftruncate(handle.fileno(), 0)
+        os.pwrite(handle.fileno(), record, 0)
+    except OSError as e:  # a file-size limit, a full disk: one line, and no half record left
+        with contextlib.suppress(OSError):
+            os.ftruncate(handle.fileno(), 0)
+        handle.close()
+        raise RunWriteError(f"cannot write {path}: {e.strerror or first_line(e)}") from None
     return handle
 
 

@@ -27,16 +27,23 @@ class HtmlOptions:
     grid: GridOptions = field(default_factory=GridOptions)
 
 
-def write_html_report(run_dir: Path, options: HtmlOptions = HtmlOptions()) -> Path:
-    """Write RUN_DIR/report/report.html; return its path."""
+def write_html_report(run_dir: Path, options: HtmlOptions = HtmlOptions(), echo=None) -> Path:
+    """Write RUN_DIR/report/report.html; return its path. An image that cannot be read (damaged, too
+    large) is a placeholder in its grid, named in one warning line through `echo`."""
+    from ..sweep.store import writing
     from .page import render
 
     report = load_report(run_dir)
     page = build_page(report, options)
+    unreadable = [problem for grid in page.grids for problem in grid.images.unreadable]
+    if unreadable and echo is not None:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        echo(f"Warning: {unreadable[0]}{more}: shown as 'unreadable' in the page's image grids")
     out = run_dir / "report"
-    out.mkdir(exist_ok=True)
     path = out / "report.html"
-    write_text_atomic(path, render(page))  # a reader never sees half a page
+    with writing(path):  # a file-size limit or a full disk: one line, the old page left as it was
+        out.mkdir(exist_ok=True)
+        write_text_atomic(path, render(page))  # a reader never sees half a page
     return path
 
 

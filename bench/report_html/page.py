@@ -137,7 +137,9 @@ def _grid(grid: Grid, size: int) -> str:
 
 def _thumb(thumb, prompt: int, sample: int, size: int) -> str:
     if thumb.data_uri is None:
-        return f"<td class='missing' style='width:{size}px;height:{size}px'>missing</td>"
+        label = "missing" if thumb.problem in (None, "missing") else "unreadable"
+        why = f" title='{escape(thumb.problem, quote=True)}'" if label == "unreadable" else ""
+        return f"<td class='missing'{why} style='width:{size}px;height:{size}px'>{label}</td>"
     score = f"{thumb.clip_score:.2f}" if thumb.clip_score is not None else "–"
     return (f"<td><figure><img src='{thumb.data_uri}' width='{size}' height='{size}' "
             f"alt='prompt {prompt}, sample {sample}'><figcaption>{score}</figcaption></figure></td>")

@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from evals.images import read_rgb
+
+from ..errors import BenchError
 from ..outputs import image_name
 from .embed import image_uri
 
@@ -25,8 +28,9 @@ class GridOptions:
 
 @dataclass(frozen=True)
 class Thumbnail:
-    data_uri: str | None  # None when the file is missing
+    data_uri: str | None  # None when the file is missing or cannot be read: `problem` says which
     clip_score: float | None  # the pipeline's own CLIP score of this image
+    problem: str | None = None  # "missing", or why the file could not be read (it names the file)
 
 
 @dataclass(frozen=True)
@@ -35,24 +39,33 @@ class PointImages:
     thumbnails: tuple[tuple[Thumbnail, ...], ...]  # [prompt][sample]
     prompt_scores: tuple[float | None, ...]  # evaluated mean CLIP score per prompt (`dalle-bench eval`), if any
 
+    @property
+    def unreadable(self) -> tuple[str, ...]:
+        """Why each image that is there could not be shown (corrupt, too large), one line each."""
+        return tuple(t.problem for row in self.thumbnails for t in row if t.problem not in (None, "missing"))
+
 
 def point_images(folder: Path, point_id: str, num_prompts: int, num_images: int, options: GridOptions,
                  evaluated: pd.DataFrame | None = None) -> PointImages:
     prompts, samples = min(num_prompts, options.max_prompts), min(num_images, options.max_samples)
     scores = _load_scores(folder / "clip_scores.npy", num_prompts, num_images)
-    thumbnails = tuple(tuple(Thumbnail(_thumbnail(folder / image_name(p, s), options),
-                                       None if scores is None else float(scores[p, s]))
+    thumbnails = tuple(tuple(_thumbnail(folder / image_name(p, s), options,
+                                        None if scores is None else float(scores[p, s]))
                              for s in range(samples)) for p in range(prompts))
     return PointImages(point_id, thumbnails, _prompt_means(evaluated, point_id, prompts))
 
 
-def _thumbnail(path: Path, options: GridOptions) -> str | None:
+def _thumbnail(path: Path, options: GridOptions, clip_score: float | None) -> Thumbnail:
+    """The image as a small JPEG; a missing or damaged file is a placeholder saying so, not the end
+    of the report."""
     if not path.is_file():
-        return None
-    with Image.open(path) as image:
-        small = image.convert("RGB")
-        small.thumbnail((options.thumbnail_px, options.thumbnail_px), Image.Resampling.LANCZOS)
-    return image_uri(small, options.jpeg_quality)
+        return Thumbnail(None, clip_score, "missing")
+    try:
+        small = Image.fromarray(read_rgb(path))  # the scorers' reader: size checked before decoding, 16 bit
+    except BenchError as problem:
+        return Thumbnail(None, clip_score, str(problem))
+    small.thumbnail((options.thumbnail_px, options.thumbnail_px), Image.Resampling.LANCZOS)
+    return Thumbnail(image_uri(small, options.jpeg_quality), clip_score)
 
 
 def _load_scores(path: Path, num_prompts: int, num_images: int) -> np.ndarray | None:
