@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from bench.errors import BenchError, first_line
+from bench.sources import hub_options
 
 from .networks import local_folder
 
@@ -49,7 +50,8 @@ def load(source: str):
 
     folder = local_folder(source, "--clip")
     try:
-        model = CLIPVisionModelWithProjection.from_pretrained(str(folder) if folder else source)
+        model = CLIPVisionModelWithProjection.from_pretrained(str(folder) if folder else source,
+                                                              **({} if folder else hub_options(source, "--clip")))
     except Exception as e:  # transformers raises many types for one cause: an unusable checkpoint
         raise BenchError(f"--clip: cannot load CLIP image tower '{source}': {first_line(e)}") from None
     return model.eval()

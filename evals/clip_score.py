@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError, first_line
-from bench.sources import WEIGHT_FILES, looks_local
+from bench.sources import WEIGHT_FILES, hub_options, looks_local
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
@@ -21,7 +21,8 @@ DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
 
 def check_clip_source(source: str, option: str = "--clip") -> None:
-    """Refuse a local CLIP checkpoint that is not there, before torch is imported."""
+    """Refuse a local CLIP checkpoint that is not there, before torch is imported. (A Hub id is checked
+    by load_clip, last, as it may ask the network: bench.sources.hub_options.)"""
     local = Path(source).expanduser()
     if looks_local(source) and not local.is_dir():
         raise BenchError(f"{option}: checkpoint not found: {source}")
@@ -35,20 +36,21 @@ def load_clip(source: str):
     """(model, processor) in eval mode. A local folder holding only Flax
     weights (as the tiny preset's) is converted on load."""
     check_clip_source(source)
-    from transformers import CLIPModel, CLIPProcessor
-
     if source == "shapes":  # the shapes preset's CLIP, trained on the world
         from bench.models.presets import CHECKPOINTS_DIR
 
         source = str(CHECKPOINTS_DIR / "shapes" / "clip")
     local = Path(source).expanduser()
+    hub = {} if local.is_dir() else hub_options(source, "--clip")  # in seconds, before torch is imported
+    from transformers import CLIPModel, CLIPProcessor
+
     from_flax = local.is_dir() and not any((local / f).exists() for f in
                                            ("model.safetensors", "pytorch_model.bin")) and (
         local / "flax_model.msgpack").exists()
     try:
         model = (_from_flax(local) if from_flax else
-                 CLIPModel.from_pretrained(str(local) if local.is_dir() else source))
-        processor = CLIPProcessor.from_pretrained(str(local) if local.is_dir() else source)
+                 CLIPModel.from_pretrained(str(local) if local.is_dir() else source, **hub))
+        processor = CLIPProcessor.from_pretrained(str(local) if local.is_dir() else source, **hub)
     except Exception as e:  # transformers raises many types for one cause: an unusable checkpoint
         reason = first_line(e)
         raise BenchError(f"--clip: cannot load '{source}': {reason}") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.cache import cache_root
 from bench.prompts import read_prompt_file
+from bench.sources import check_hub_source
 
 from .clip_score import check_clip_source, clip_scores, load_clip
 from .images import load_folder
@@ -81,6 +82,11 @@ def registered_metric_of_folder(name: str, folder: Path, reference: str, network
 
     metric = METRICS[name]
     files, images = load_folder(folder)
+    # Last of the checks, as it may ask the network; before torch loads: a Hub id neither cached nor reachable.
+    if "clip_embedding" in metric.features:
+        check_hub_source(networks.cmmd_clip, "--clip")
+    if "dinov2" in metric.features:
+        check_hub_source(networks.dinov2, "--dinov2")
     bank = FeatureBank(networks, reference, cache_dir or cache_root() / "fid-stats")
     columns, reasons = compute([metric], bank, images)
     out = {"metric": name, "network": columns[metric.network_column], "reference": reference,

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from bench.errors import BenchError, first_line
+from bench.sources import hub_options
 
 from .networks import local_folder
 
@@ -24,7 +25,8 @@ def load(source: str):
 
     folder = local_folder(source, "--dinov2")
     try:
-        model = Dinov2Model.from_pretrained(str(folder) if folder else source)
+        model = Dinov2Model.from_pretrained(str(folder) if folder else source,
+                                            **({} if folder else hub_options(source, "--dinov2")))
     except Exception as e:  # transformers raises many types for one cause: an unusable checkpoint
         raise BenchError(f"--dinov2: cannot load DINOv2 '{source}': {first_line(e)}") from None
     return model.eval()

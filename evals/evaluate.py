@@ -21,8 +21,9 @@ from bench.cache import cache_root
 from bench.errors import BenchError
 from bench.outputs import image_name
 from bench.shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
+from bench.sources import check_hub_source
 from bench.sweep.spec import SweepDefinition
-from bench.sweep.store import RunStore, write_table_atomic
+from bench.sweep.store import POINTS_FILE, RunStore, write_table_atomic
 
 from . import registry
 from .clip_score import DEFAULT_CLIP, check_clip_source
@@ -219,6 +220,18 @@ def check_inputs(store: RunStore, settings: EvalSettings) -> None:
     the Inception weights file, and a FID reference that is not there. A
     point reference must name a point of this run that finished with images
     (`sweep --eval` alone may name a point still to come)."""
+    _check_local_inputs(store, settings)
+    # Last, as it may ask the network: a Hub id neither cached nor reachable is one line now, not a
+    # minute of transformers' retries later.
+    features = {f for m in registry.resolve(settings.metrics) for f in m.features}
+    for feature, source, option in (("clip_scores", settings.clip, "--clip"),
+                                    ("clip_embedding", settings.cmmd_clip, "--cmmd-clip"),
+                                    ("dinov2", settings.dinov2, "--dinov2")):
+        if feature in features and source != "shapes":
+            check_hub_source(source, option)
+
+
+def _check_local_inputs(store: RunStore, settings: EvalSettings) -> None:
     if "clip" in settings.metrics:
         check_clip_source(settings.clip)
     if "adherence" in settings.metrics:
@@ -258,6 +271,8 @@ def evaluate_run(run_dir: Path, settings: EvalSettings, echo=print) -> int:
     from bench.runlock import run_lock
 
     store = RunStore.open(run_dir)  # a one-line error for a folder that is not a run, before any lock file
+    if not (run_dir / POINTS_FILE).is_file():  # RunStore reads a run not yet started as one of no points
+        raise BenchError(f"{run_dir / POINTS_FILE}: not found: the run has no finished points to evaluate")
     check_inputs(store, settings)
     with run_lock(run_dir):
         count = Evaluator(RunStore.open(run_dir), settings, echo).evaluate_missing()

@@ -7,16 +7,18 @@ import re
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.sources import looks_local
+from bench.sources import check_hub_source, looks_local
 
 
 def local_folder(source: str, option: str) -> Path | None:
-    """The folder a source names, None for a Hub id; a path that is not a folder is an error."""
+    """The folder a source names, None for a Hub id; a path that is not a folder is an error, and so is
+    a Hub id neither in the local cache nor reachable (bench.sources.hub_options)."""
     path = Path(source).expanduser()
     if path.is_dir():
         return path
     if looks_local(source):
         raise BenchError(f"{option}: checkpoint folder not found: {source}")
+    check_hub_source(source, option)
     return None
 
 

@@ -19,7 +19,7 @@ from ..devices import available_devices, check_emulated_count, emulate_host_devi
 from ..errors import BenchError, Interrupted, RunWriteError, Terminated
 from ..prompts import load_prompt_set
 from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
-from ..sources import looks_local
+from ..sources import check_hub_source, looks_local
 from ..sweep.clock import summary_text
 from ..sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
@@ -89,6 +89,16 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
                            ("--eval-dinov2", evaluation.dinov2)):
         if looks_local(source) and not Path(source).expanduser().is_dir():
             raise BenchError(f"{option}: checkpoint not found: {source}")
+    from evals import registry
+
+    # Last, as it may ask the network: a Hub id neither cached nor reachable is one line before the
+    # first point, not a minute of transformers' retries after it.
+    features = {f for m in registry.resolve(evaluation.metrics) for f in m.features}
+    for feature, option, source in (("clip_scores", "--eval-clip", evaluation.clip),
+                                    ("clip_embedding", "--eval-cmmd-clip", evaluation.cmmd_clip),
+                                    ("dinov2", "--eval-dinov2", evaluation.dinov2)):
+        if feature in features and source != "shapes":
+            check_hub_source(source, option)
 
 
 def _check_writable(folder: Path, option: str) -> None:
@@ -396,7 +406,7 @@ def _finish(store, rows, options: dict, clock) -> None:
         if options.get("html"):
             from ..report_html import write_html_report
 
-            page = write_html_report(store.run_dir)
+            page = write_html_report(store.run_dir, echo=lambda line: click.echo(line, err=True))
     if options.get("html"):
         click.echo(f"Results in {store.run_dir}; report: {page} (and report.md, CSVs)", err=True)
     else:

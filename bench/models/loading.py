@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from ..choices import DTYPES
 from ..errors import BenchError, first_line
-from ..sources import looks_local, weights_id
+from ..sources import check_hub_source, looks_local, weights_id
 from . import clip as clip_lib
 from . import dallebart
 from .spec import ModelSpec, check_spec  # noqa: F401  (their home before bench/models/spec.py)
@@ -104,6 +104,7 @@ def _revision(model, source: str) -> str | None:
 def _load(option: str, source: str, loader, *args):
     if looks_local(source) and not Path(source).exists():
         raise BenchError(f"{option}: checkpoint not found: {source}")
+    check_hub_source(source, option)  # neither cached nor reachable: one line now, not a minute of retries
     try:
         loaded = loader(source, *args)
     except BenchError:  # already names its problem, which is not the checkpoint (dalle-mini missing)
