@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.png import huge_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_fuzz_cli")]
 
@@ -39,10 +40,15 @@ INVOCATION_TIMEOUT_S = 300  # generous: a loaded 2-core machine; a refusal takes
 class Case:
     args: tuple[str, ...]
     names: str  # text the error line must contain: the option or the file at fault
+    env: tuple[tuple[str, str], ...] = ()  # environment variables of the call (placeholders filled in)
 
 
-def case(*args: str, names: str) -> Case:
-    return Case(tuple(args), names)
+def case(*args: str, names: str, env: dict[str, str] | None = None) -> Case:
+    return Case(tuple(args), names, tuple((env or {}).items()))
+
+
+# No Hugging Face Hub and an empty cache, whatever the machine: a Hub id must be refused in one line.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": "{bad}/empty_folder"}
 
 
 SWEEP = ("sweep", "--out", "{out}", "--no-progress")
@@ -148,6 +154,25 @@ CASES: dict[str, Case] = {
     "loadgen unknown benchmark": case(*LOADGEN, "--scenario", "offline", "--benchmark", "shape", names="--benchmark"),
     # --- metrics beyond FID
     "cmmd missing images folder": case(*CMMD, "{bad}/none", "{images}", names="none"),
+    # issue 29, round two: an image too large to decode refused from its header (a 20000x20000 PNG of
+    # 50 kB), a run without points, a Hub id neither cached nor reachable
+    "cmmd image too large": case(*CMMD, "{bad}/huge", "{images}", names="huge.png"),
+    "prdc image too large": case("metrics", "prdc", "{bad}/huge", "{images}", names="huge.png"),
+    "fd-dinov2 image too large": case("metrics", "fd-dinov2", "{bad}/huge", "{images}", names="huge.png"),
+    "fid image too large": case(*FID, "{bad}/huge", "{images}", names="huge.png"),
+    "clip-score image too large": case(*CLIP_SCORE, "{bad}/huge", "--prompts", "{bad}/three.txt", "--clip", "shapes",
+                                       names="huge.png"),
+    "eval run without points": case("eval", "{bad}/no_points", "--clip", "shapes", names="points.parquet"),
+    "clip-score hub id offline": case(*CLIP_SCORE, "{images}", "--prompts", "{bad}/two.txt", "--clip",
+                                      "openai/clip-vit-base-patch32", names="--clip", env=OFFLINE),
+    "cmmd hub id offline": case(*CMMD, "{images}", "{images}", names="--clip", env=OFFLINE),
+    "prdc hub id offline": case("metrics", "prdc", "{images}", "{images}", names="--dinov2", env=OFFLINE),
+    "eval clip hub id offline": case(*EVAL, "--metrics", "clip", names="--clip", env=OFFLINE),
+    "eval cmmd-clip hub id offline": case(*EVAL, "--metrics", "cmmd", "--fid-ref", "{images}", names="--cmmd-clip",
+                                          env=OFFLINE),
+    "eval dinov2 hub id offline": case(*EVAL, "--metrics", "fd_dinov2", "--fid-ref", "{images}", names="--dinov2",
+                                       env=OFFLINE),
+    "sweep eval-clip hub id offline": case(*SWEEP, "--eval", "clip", names="--eval-clip", env=OFFLINE),
     # --- sweep: --prompts (a set name or a file of each format)
     "sweep prompts unknown set": case(*SWEEP, "--prompts", "dmeo", names="--prompts"),
     "sweep prompts missing file": case(*SWEEP, "--prompts", "{bad}/none.txt", names="--prompts"),
@@ -369,6 +394,9 @@ BAD_FILES: dict[str, str | bytes | None] = {
     "corrupt_images": None,
     "corrupt_images/bad.png": b"\x89PNG\r\n\x1a\n truncated",
     "mixed_sizes": None,
+    "two.txt": "a red circle\na blue square\n",  # a prompt for each of {images}' two
+    "huge": None,
+    "huge/huge.png": huge_png(20000, 20000),
 }
 
 
@@ -445,6 +473,7 @@ def test_wrong_invocation(name, tiny_cache, places, run_digest, finished_run, tm
     args = [arg.format(**filled) for arg in c.args]
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env.update(DALLE_BENCH_CACHE=str(tiny_cache), TRANSFORMERS_VERBOSITY="error")
+    env.update({key: value.format(**filled) for key, value in c.env})
     try:  # a wrong invocation is refused in seconds: one that starts real work fails here
         proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=INVOCATION_TIMEOUT_S)

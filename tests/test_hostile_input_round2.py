@@ -4,6 +4,10 @@ integration tier's tests/test_fuzz_cli.py): refused up front with one line and e
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +116,218 @@ def test_sigterm_during_loadgen_is_recorded_as_ctrl_c_is(tiny_cache, tmp_path):
     assert (run_dir / ".lock").read_text() == ""  # released: the record names no holder
     with open(run_dir / ".lock") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# --- Images: a decompression bomb refused by its header; 16-bit PNGs scaled, not clipped ---------
+
+def _one_line(proc) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr[-3000:]
+    return lines[0]
+
+
+def _small_images(folder: Path, count: int = 2) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(folder / f"small{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("size", [(20000, 20000), (10000, 10000), (4097, 4096)])
+@pytest.mark.parametrize("command", ["cmmd", "prdc", "fid", "clip-score"])
+def test_an_image_too_large_is_refused_from_its_header(run_cli, tmp_path, command, size):
+    """20000x20000 is past PIL's own refusal (a DecompressionBombError traceback before), 10000x10000
+    between its warning and its refusal (a warning line, then 300 MB decoded), 4097x4096 just past ours."""
+    from tests.png import huge_png
+
+    folder = _small_images(tmp_path / "images")
+    (folder / "zz_huge.png").write_bytes(huge_png(*size))
+    reference = _small_images(tmp_path / "reference")
+    args = {"cmmd": ["metrics", "cmmd", folder, reference],
+            "prdc": ["metrics", "prdc", folder, reference],
+            "fid": ["metrics", "fid", folder, reference],
+            "clip-score": ["metrics", "clip-score", folder, "--prompts", tmp_path / "p.txt", "--clip", "shapes"]}
+    (tmp_path / "p.txt").write_text("a\nb\nc\n")
+    proc = run_cli(*args[command], env={"HF_HUB_OFFLINE": "1"})
+    line = _one_line(proc)
+    assert proc.returncode == 2
+    assert "zz_huge.png" in line and f"{size[0]}x{size[1]} pixels" in line and "4096x4096" in line, line
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits(tmp_path):
+    """PIL opens a 16-bit greyscale PNG as mode I;16, and its convert("RGB") clips every value above
+    255 to white: the reader scales by 257 instead."""
+    import numpy as np
+    from PIL import Image
+
+    from evals.images import load_folder
+
+    values = np.array([[0, 257, 32768, 65535], [1000, 12850, 50000, 65280]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as image:
+        assert image.mode == "I;16"  # a real 16-bit file, as other tools write them
+    _, images = load_folder(tmp_path)
+    expected = np.rint(values / 257).astype(np.uint8)  # 0, 1, 128, 255 / 4, 50, 195, 254
+    assert images.shape == (1, 2, 4, 3) and images.dtype == np.uint8
+    for channel in range(3):
+        np.testing.assert_array_equal(images[0, :, :, channel], expected)
+
+
+def test_a_16_bit_png_scores_as_its_8_bit_twin(run_cli, tmp_path, torch_clip):
+    """Through the CLI: CLIP scores a 16-bit image as the same picture in 8 bits, not as white."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.add.outer(np.arange(32), np.arange(32)) * 1000  # 0 .. 62000, a diagonal ramp
+    Image.fromarray(ramp.astype(np.uint16)).save(tmp_path / "a_deep.png")
+    Image.fromarray(np.rint(ramp / 257).astype(np.uint8)).convert("RGB").save(tmp_path / "b_eight.png")
+    Image.fromarray(np.full((32, 32, 3), 255, np.uint8)).save(tmp_path / "c_white.png")
+    (tmp_path / "p.txt").write_text("a grey ramp\n" * 3)
+    proc = run_cli("metrics", "clip-score", tmp_path, "--prompts", tmp_path / "p.txt", "--clip", torch_clip,
+                   check=True)
+    scores = json.loads(proc.stdout)["per_image"]
+    assert scores["a_deep.png"] == pytest.approx(scores["b_eight.png"], abs=1e-4)
+    assert abs(scores["a_deep.png"] - scores["c_white.png"]) > 1e-3, scores
+
+
+# --- report --html and eval on a run: a damaged image, a file-size limit, no points ---------------
+
+@pytest.fixture(scope="module")
+def one_point_run(tmp_path_factory, run_cli) -> Path:
+    """A finished tiny run of one point (two prompts, one image each): copy it before changing it."""
+    out = tmp_path_factory.mktemp("round2-run")
+    run_cli("sweep", "--devices", "1", "--parallel", "single", "--cond-scale", "1", "--no-stages", "--iters", "1",
+            "--warmup", "0", "-n", "1", "--out", out, "--run-id", "run", "--no-progress", "--no-report", check=True)
+    return out / "run"
+
+
+def _copy(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to)
+    return to
+
+
+def test_report_html_shows_a_damaged_image_as_unreadable(run_cli, tmp_path, one_point_run):
+    from tests.png import huge_png
+
+    run = _copy(one_point_run, tmp_path / "run")
+    images = sorted((run / "images").glob("*/prompt*_sample*.png"))
+    images[0].write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    images[1].write_bytes(huge_png(20000, 20000))
+    proc = run_cli("report", "--html", run)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    warning = _one_line(proc)
+    assert warning.startswith("Warning: ") and images[0].name in warning and "and 1 more" in warning, warning
+    page = (run / "report" / "report.html").read_text()
+    assert page.count(">unreadable</td>") == 2
+    assert f"{images[0]}: unreadable image" in page and "20000x20000 pixels" in page
+    assert (run / "report" / "report.md").is_file()
+
+
+def test_report_html_under_a_file_size_limit_stops_in_one_line(tmp_path, one_point_run, tiny_cache):
+    """`ulimit -f`: the write of report.html fails part-way (EFBIG: Python ignores SIGXFSZ); one line,
+    exit 1 (not the input's fault: bench.errors.RunWriteError), the page before it whole, no temporary file."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    run = _copy(one_point_run, tmp_path / "run")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(DALLE_BENCH_CACHE=str(tiny_cache), TRANSFORMERS_VERBOSITY="error")
+
+    def report(limit: int | None):
+        def preexec():
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        return subprocess.run([sys.executable, "-m", "bench", "report", "--html", str(run)], cwd=REPO, env=env,
+                              capture_output=True, text=True, preexec_fn=preexec, timeout=600)
+
+    assert report(None).returncode == 0
+    pages = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (run / "report").iterdir()}
+    largest_table = max(p.stat().st_size for p in (run / "report").iterdir() if p.suffix != ".html")
+    assert (run / "report" / "report.html").stat().st_size > largest_table + 1024
+    proc = report(largest_table + 1024)  # every table fits, the page does not
+    line = _one_line(proc)
+    assert proc.returncode == 1 and "cannot write" in line and "report.html" in line and "File too large" in line
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (run / "report").iterdir()}
+    assert after == pages  # no half-written page, no temporary file left; the tables rewritten identically
+    proc = report(1024)  # the lock's record fits, report.md does not
+    assert proc.returncode == 1 and "report.md" in _one_line(proc)
+    assert {p.name for p in (run / "report").iterdir()} == set(pages)
+
+
+def test_eval_of_a_run_without_points_is_refused(run_cli, tmp_path, one_point_run):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(one_point_run / "run.json", run / "run.json")
+    proc = run_cli("eval", run, "--clip", "shapes")
+    line = _one_line(proc)
+    assert proc.returncode == 2 and "points.parquet" in line and "no finished points" in line, line
+    assert "written" not in proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
+
+
+# --- A Hub id neither in the local cache nor reachable: one line in seconds, not a minute of retries ---
+
+UNREACHABLE = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "",
+               "HTTPS_PROXY": "", "https_proxy": "", "ALL_PROXY": "", "all_proxy": ""}
+
+
+def _hub_commands(images: Path, prompts: Path, run: Path) -> dict[str, tuple[list, str]]:
+    return {
+        "clip-score --clip": (["metrics", "clip-score", images, "--prompts", prompts,
+                               "--clip", "openai/clip-vit-base-patch32"], "--clip"),
+        "cmmd --clip": (["metrics", "cmmd", images, images], "--clip"),
+        "prdc --dinov2": (["metrics", "prdc", images, images], "--dinov2"),
+        "fd-dinov2 --dinov2": (["metrics", "fd-dinov2", images, images, "--dinov2", "owner/no-such-dinov2"],
+                               "--dinov2"),
+        "eval --clip": (["eval", run], "--clip"),
+        "eval --cmmd-clip": (["eval", run, "--metrics", "cmmd", "--fid-ref", images], "--cmmd-clip"),
+        "eval --dinov2": (["eval", run, "--metrics", "prdc", "--fid-ref", images], "--dinov2"),
+        "sweep --eval-clip": (["sweep", "-n", "1", "--eval", "clip", "--out", run.parent / "out", "--no-progress"],
+                              "--eval-clip"),
+    }
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable"])
+@pytest.mark.parametrize("name", list(_hub_commands(Path(), Path(), Path("r"))))
+def test_a_hub_id_neither_cached_nor_reachable_is_one_line(run_cli, tmp_path, one_point_run, name, offline):
+    images = _small_images(tmp_path / "images")
+    (tmp_path / "p.txt").write_text("a\nb\n")
+    run = _copy(one_point_run, tmp_path / "run")
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.rglob("*") if p.is_file()}
+    args, option = _hub_commands(images, tmp_path / "p.txt", run)[name]
+    env = {"HF_HUB_CACHE": str(tmp_path / "empty-hf-cache"),
+           **({"HF_HUB_OFFLINE": "1"} if offline == "HF_HUB_OFFLINE" else UNREACHABLE)}
+    proc = run_cli(*args, env=env)
+    line = _one_line(proc)  # transformers' retry warnings would be more lines
+    assert proc.returncode == 2 and "Retrying" not in proc.stderr
+    assert line.startswith(f"Error: {option}: cannot load '") and "not in the local Hugging Face cache" in line
+    assert ("HF_HUB_OFFLINE is set" if offline == "HF_HUB_OFFLINE" else "127.0.0.1:9") in line, line
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cached_hub_id_loads_while_the_hub_is_unreachable(run_cli, tmp_path, torch_clip):
+    """The same id, in the local Hugging Face cache (its layout: refs/main naming a snapshot), loads
+    from there without asking the Hub, so without a minute of retries first."""
+    cache = tmp_path / "hf-cache"
+    commit = "0" * 40
+    repo = cache / "models--bench-test--tiny-clip"
+    shutil.copytree(torch_clip, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    images = _small_images(tmp_path / "images")
+    (tmp_path / "p.txt").write_text("a\nb\n")
+    proc = run_cli("metrics", "clip-score", images, "--prompts", tmp_path / "p.txt", "--clip", "bench-test/tiny-clip",
+                   env={"HF_HUB_CACHE": str(cache), **UNREACHABLE})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Retrying" not in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["clip_model"] == "bench-test/tiny-clip"
 
 
 @pytest.fixture(scope="module")
