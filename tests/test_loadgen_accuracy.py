@@ -66,6 +66,9 @@ def test_shapes_fails_with_a_setting_that_ruins_its_images_exit_1(run_cli, tmp_p
     assert proc.stderr.rstrip().splitlines()[-1].startswith("Error: accuracy FAIL against the definition's band")
     report = run_cli("report", tmp_path / "broken")
     assert "accuracy FAIL (not a benchmark run" in report.stdout and "Not a benchmark run of `shapes`" in report.stdout
+    assert run_cli("report", tmp_path / "broken", "--html").returncode == 0
+    page = (tmp_path / "broken" / "report" / "report.html").read_text()
+    assert "<p>offline-accuracy: accuracy FAIL (not a benchmark run: --cond-scale 0.0" in page
 
 
 def _tiny_mini(tmp_path, name: str, clip, fid_ref, reference: str, figures: str = "") -> str:

@@ -170,6 +170,7 @@ def write_scenario_html(run_dir: Path) -> Path:
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title></head>"
             f"<body><h1>dalle-bench loadgen: {html.escape(run_dir.name)}</h1>"
             f"<p>{html.escape(benchmark_line(store.run))}</p><h2>Scenarios</h2>{table}{note}"
+            f"{''.join(f'<p>{html.escape(line[2:])}</p>' for line in accuracy_lines(rows))}"
             f"<h2>Latency over time</h2>{plot}"
             f"</body></html>")
     path = out / "report.html"
