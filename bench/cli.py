@@ -220,6 +220,12 @@ def sweep(ctx, **options):
                    "that changes one makes the run 'not a benchmark run' (docs/load-scenarios.md).")
 @click.option("--mode", default="performance", show_default=True,
               help="performance, accuracy (every sample once; images saved and scored) or both.")
+@click.option("--audit", type=click.Choice(["test01", "caching"]), default=None,
+              help="Compliance audit (docs/load-scenarios.md#compliance-audits): test01 runs accuracy, then "
+                   "performance with LoadGen logging a sampled share of its responses, and checks they equal "
+                   "accuracy mode's; caching runs performance with distinct samples, then with one sample for "
+                   "every query, and fails if that is over 1.1x faster. The verdict goes to run.json's audits "
+                   "(exit 1 on FAIL).")
 @click.option("--target-qps", type=float, default=None,
               help="Server: arrival rate (default: half the warm-up rate); Offline: expected rate (default: the "
                    "warm-up rate).")

@@ -17,7 +17,7 @@ import pytest
 from bench.commands.loadgen_check import read_run
 from bench.loadgen.band import Band, check_bands
 from bench.loadgen.benchmark import load_benchmark
-from bench.loadgen.check import (NO_AUDIT, LoadGenTest, accuracy_passed, audits_passed, benchmark_run,
+from bench.loadgen.check import (LoadGenTest, accuracy_passed, audits_passed, benchmark_run,
                                  check, definition_in_force, mlperf_seeds, no_errors, official_minimums,
                                  same_code_and_settings, valid)
 from bench.loadgen.logs import DETAIL
@@ -205,9 +205,12 @@ def test_accuracy_must_be_checked_and_pass_for_each_timed_scenario(short_run):
 
 
 @needs_run
-def test_no_audit_has_run_so_the_audit_rule_always_fails(short_run):
-    (failure,) = audits_passed([read_run(short_run)])
-    assert failure.message == NO_AUDIT and "TEST01" in failure.message
+def test_a_run_without_audits_fails_the_audit_rule(short_run):
+    """No --audit run among the folders: TEST01 of its timed scenario and the caching audit are missing
+    (the rule passing on audited folders: tests/test_loadgen_audit.py)."""
+    assert [f.message for f in audits_passed([read_run(short_run)])] == [
+        "no TEST01 audit of Offline among the folders given (loadgen --audit test01)",
+        "no caching audit among the folders given (loadgen --audit caching)"]
 
 
 @needs_run
@@ -229,7 +232,7 @@ def test_cli_short_run_exits_1_valid_but_not_submittable(short_run, run_cli):
     proc = run_cli("loadgen", "check", short_run)
     assert proc.returncode == 1, proc.stderr
     assert f"{short_run}/offline-performance: official minimums: valid but not submittable: " in proc.stdout
-    assert "audits: no compliance audit run" in proc.stdout and proc.stderr == ""
+    assert "audits: no TEST01 audit of Offline" in proc.stdout and proc.stderr == ""
 
 
 @needs_run

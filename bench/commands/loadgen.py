@@ -25,6 +25,12 @@ SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "targ
                    "min_duration_s", "min_queries", "max_batch_wait_ms", "samples_per_query", "user_conf")
 
 
+class AuditFailed(BenchError):
+    """A compliance audit (--audit) that failed: exit status 1, after the run is written."""
+
+    exit_code = 1
+
+
 class AccuracyFailed(BenchError):
     """An accuracy test outside the benchmark definition's band: exit status 1, after the run is written."""
 
@@ -75,6 +81,14 @@ def check_inputs(o: dict, explicit: set[str]):
         raise BenchError("loadgen runs in one process with all its local devices: a multi-process loadgen "
                          "(--coordinator / --num-processes / --process-id) is not supported yet")
     user_conf = Path(o["user_conf"]) if o.get("user_conf") else None
+    if o.get("audit"):  # TEST01: a performance test's logged responses against an accuracy test's; caching: two
+        mode = "both" if o["audit"] == "test01" else "performance"  # performance tests (distinct, same sample)
+        if "mode" in explicit and o["mode"] != mode:
+            raise BenchError(f"--audit {o['audit']} runs {'accuracy and performance' if mode == 'both' else mode} "
+                             f"(--mode {mode}), not --mode {o['mode']}")
+        if o.get("find_peak"):
+            raise BenchError(f"--audit {o['audit']}: not with --find-peak (the audit's performance test is one test)")
+        o["mode"] = mode
     fields = {name: o[name] for name in SCENARIO_FIELDS if name != "user_conf"}
     names = [name.strip() for name in o["scenario"].split(",") if name.strip()]
     if not names:
@@ -83,6 +97,12 @@ def check_inputs(o: dict, explicit: set[str]):
     per_scenario = o.get("scenario_fields") or {}
     scenarios = [ScenarioOptions.parse(name, **(fields | per_scenario.get(_loadgen_name(name), {})),
                                        user_conf=user_conf, explicit=frozenset(explicit)) for name in names]
+    if o.get("audit") == "caching":
+        from ..loadgen.audit import CACHING_SCENARIOS
+
+        if any(option.scenario not in CACHING_SCENARIOS for option in scenarios):
+            raise BenchError(f"--audit caching: scenarios {' and '.join(CACHING_SCENARIOS)} only (one LoadGen "
+                             f"figure that only the sample choice could change)")
     if not 1 <= o["num_images"] <= MAX_SAMPLES:
         raise BenchError(f"-n/--num-images must be in [1, {MAX_SAMPLES:,}], got {o['num_images']}")
     sampling = validated(SamplingConfig, temperature=o["temperature"], top_k=o["top_k"], top_p=o["top_p"],
@@ -175,7 +195,7 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
     settings_record = {"scenarios": [option.scenario for option in scenarios],
                        **{name: getattr(first, name) for name in SCENARIO_FIELDS if name != "user_conf"},
                        "user_conf": str(first.user_conf) if first.user_conf else None,
-                       "mlperf_conf_model": MODEL_NAME, "trace": bool(o.get("trace"))}
+                       "mlperf_conf_model": MODEL_NAME, "trace": bool(o.get("trace")), "audit": o.get("audit")}
     base = {
         "preset": spec.preset, "random_weights": models.random_weights, "dtype": spec.dtype,
         "parallel": parallel.mode, "devices": parallel.devices, "batch_per_device": parallel.batch_per_device,
@@ -192,6 +212,8 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
                         "devices": device_info(devices)}})
     with run_lock(run_dir):
         _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
+    if o.get("audit_failed"):
+        raise AuditFailed(f"audit FAIL: {'; '.join(o['audit_failed'])}")
     if o.get("accuracy_failed"):  # exit 1, as compare's regressions, once everything is written
         raise AccuracyFailed(f"accuracy FAIL against the definition's band: {'; '.join(o['accuracy_failed'])}")
 
@@ -201,7 +223,7 @@ def _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o
     click.echo(f"Run {run_dir}: {', '.join(s.scenario for s in scenarios)}, {', '.join(first.tests())}; {total} "
                f"samples ({len(prompts)} prompts x {o['num_images']})", err=True)
     for options in scenarios:
-        for test in options.tests():
+        for test in options.tests() + (["caching-same", "caching-distinct"] if o.get("audit") == "caching" else []):
             run_one(store, pipeline, options, test, capacity, base, total, prompts, o, quality)
     from ..loadgen.report import scenario_table
 
@@ -217,7 +239,16 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
     from ..loadgen.system import SystemUnderTest, run_interruptibly
 
     scenario_id = f"{options.scenario.lower()}-{test}"
-    settings = test_settings(options, test, capacity)
+    same_sample = test == "caching-same"  # the caching audit's second test: a performance test of one sample
+    settings = test_settings(options, "performance" if test.startswith("caching-") else test, capacity)
+    if same_sample:
+        from ..loadgen.audit import apply_same_sample
+
+        apply_same_sample(settings)
+    if o.get("audit") == "test01" and test == "performance":
+        from ..loadgen.audit import apply_test01
+
+        apply_test01(settings)
     if test != "accuracy":
         note = shortness_note(settings, options.scenario)
         if note:
@@ -227,7 +258,7 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
     system = SystemUnderTest(pipeline, total, options.max_batch_wait_ms / 1000, layout)
     log_dir = store.log_dir(scenario_id)
     row = {**base, "run_id": store.run_dir.name, "scenario_id": scenario_id, "scenario": options.scenario,
-           "mode": test, "log_dir": str(log_dir.relative_to(store.run_dir))}
+           "mode": "performance" if test.startswith("caching-") else test, "log_dir": str(log_dir.relative_to(store.run_dir))}
     click.echo(f"{scenario_id}: LoadGen running (logs in {log_dir})", err=True)
     try:
         dispatcher = run_interruptibly(system.run_test, settings, log_dir, bool(o.get("trace")))
@@ -243,6 +274,10 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
     if dispatcher.error is not None:
         raise BenchError(f"{scenario_id}: the system under test failed: {row['error']} (LoadGen's logs kept in "
                          f"{log_dir})")
+    if o.get("audit") == "test01" and test == "performance":
+        _test01(store, options, layout, log_dir, o)
+    if o.get("audit") == "caching":
+        _caching(store, options, row, test, o)
     if accuracy:
         images = store.images_dir(scenario_id)
         count = write_accuracy_images(log_dir / ACCURACY, layout, len(prompts), o["num_images"], images)
@@ -263,6 +298,40 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
             click.echo(f"{scenario_id}: {verdict.line()}", err=True)
             if verdict.verdict == "FAIL":
                 o.setdefault("accuracy_failed", []).append(f"{scenario_id}: {verdict.line()}")
+
+
+def _test01(store, options, layout, log_dir: Path, o: dict) -> None:
+    """TEST01 after its performance test: the responses LoadGen logged equal the accuracy test's (run first)."""
+    from ..loadgen.audit import logged_responses, judge_test01
+    from ..loadgen.logs import ACCURACY
+    from ..loadgen.responses import ResponseLayout
+
+    accuracy_log = store.log_dir(f"{options.scenario.lower()}-accuracy") / ACCURACY
+    accuracy_layout = ResponseLayout(layout.tokens, tuple(store.run["response_layout"]["image_shape"]))
+    result = judge_test01(options.scenario, logged_responses(log_dir / ACCURACY), layout,
+                            logged_responses(accuracy_log), accuracy_layout)
+    store.update_run(audits=[*store.run.get("audits", []), result.to_json()])
+    click.echo(result.line(), err=True)
+    if result.verdict != "PASS":
+        o.setdefault("audit_failed", []).append(result.line())
+
+
+def _caching(store, options, row: dict, test: str, o: dict) -> None:
+    """The caching audit after its last test: LoadGen's figure with one sample against distinct samples."""
+    from ..loadgen.audit import judge_caching
+
+    figures = o.setdefault("caching_figures", {}).setdefault(options.scenario, {"distinct": [], "same": None})
+    if test == "caching-same":
+        figures["same"] = row.get("result_value")
+    else:
+        figures["distinct"].append(row.get("result_value"))
+    if test != "caching-distinct":
+        return
+    result = judge_caching(options.scenario, figures["distinct"], figures["same"])
+    store.update_run(audits=[*store.run.get("audits", []), result.to_json()])
+    click.echo(result.line(), err=True)
+    if result.verdict != "PASS":
+        o.setdefault("audit_failed", []).append(result.line())
 
 
 def _interrupted(store, row: dict, log_dir: Path, system, stop: KeyboardInterrupt) -> None:

@@ -25,7 +25,10 @@ SEED_KEYS = ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed")
 SHARED_SETTINGS = ("preset", "random_weights", "dtype", "sources", "revisions", "temperature", "top_k", "top_p",
                    "cond_scale", "seed", "prompts", "num_prompts", "num_images")
 TIMED_MODES = ("performance", "find-peak")
-NO_AUDIT = "no compliance audit run (TEST01, caching): loadgen has no --audit yet"
+# The compliance audits a submission needs (`loadgen --audit NAME`, recorded in run.json's `audits`): TEST01 for
+# each scenario with a timed test, the caching audit once (a property of the system, not of a scenario).
+AUDITS = {"test01": "TEST01", "caching": "caching"}
+PER_SCENARIO_AUDITS = ("test01",)
 
 
 @dataclass(frozen=True)
@@ -236,9 +239,29 @@ def _band_figures(detail) -> str:
 
 
 def audits_passed(runs: list[Run]) -> list[Failure]:
-    """MLPerf's compliance audits (TEST01: logged responses equal accuracy mode's; a caching check).
-    loadgen does not run them yet, so no set of folders passes this rule."""
-    return [Failure(", ".join(run.path for run in runs), "audits", NO_AUDIT)]
+    """MLPerf's compliance audits, as recorded in run.json's `audits` by `loadgen --audit NAME`: TEST01
+    (responses LoadGen logged in performance mode equal accuracy mode's) passed for each scenario with a
+    timed test, and the caching audit passed, in one of the folders given (that they ran on the same
+    commit and settings as the rest is same_code_and_settings's rule). A FAIL record fails with its reason."""
+    out = _Failures("audits")
+    everywhere = ", ".join(run.path for run in runs)
+    records = [(run, record) for run in runs for record in run.run.get("audits") or [] if isinstance(record, dict)]
+    timed = sorted({str(test.row.get("scenario")) for run in runs for test in run.tests if test.timed})
+    for name, label in AUDITS.items():
+        mine = [(run, record) for run, record in records if record.get("name") == name]
+        for run, record in mine:
+            if record.get("verdict") != "PASS":
+                out.add(_where(run), f"{label} audit of {record.get('scenario')} {record.get('verdict')}: "
+                                     f"{record.get('reason') or 'no reason recorded'}")
+        passed = {record.get("scenario") for _, record in mine if record.get("verdict") == "PASS"}
+        if name in PER_SCENARIO_AUDITS:
+            for scenario in timed:
+                if scenario not in passed and not any(r.get("scenario") == scenario for _, r in mine):
+                    out.add(everywhere, f"no {label} audit of {scenario} among the folders given "
+                                        f"(loadgen --audit {name})")
+        elif not mine:
+            out.add(everywhere, f"no {label} audit among the folders given (loadgen --audit {name})")
+    return out.found
 
 
 def same_code_and_settings(runs: list[Run]) -> list[Failure]:
