@@ -223,8 +223,8 @@ def sweep(ctx, **options):
 @click.option("--audit", type=click.Choice(["test01", "caching"]), default=None,
               help="Compliance audit (docs/load-scenarios.md#compliance-audits): test01 runs accuracy, then "
                    "performance with LoadGen logging a sampled share of its responses, and checks they equal "
-                   "accuracy mode's; caching runs performance with distinct samples, then with one sample for "
-                   "every query, and fails if that is over 1.1x faster. The verdict goes to run.json's audits "
+                   "accuracy mode's; caching runs performance with distinct samples, one sample for every query, "
+                   "then distinct again, and fails if one sample is over 1.1x faster. The verdict goes to run.json's audits "
                    "(exit 1 on FAIL).")
 @click.option("--target-qps", type=float, default=None,
               help="Server: arrival rate (default: half the warm-up rate); Offline: expected rate (default: the "
