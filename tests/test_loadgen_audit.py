@@ -148,6 +148,37 @@ def test_check_reads_the_audit_records(audited, caching, tmp_path):
     assert audits_passed([read_run(plain), read_run(audited), read_run(caching)]) == []
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+@needs_run
+def test_test01_fails_on_a_system_that_answers_timed_queries_from_a_cache(run_cli, tmp_path):
+    """A test copy of the repository whose system, in performance mode only, answers every sample of a
+    batch with the batch's first response (a cache that ignores which sample was asked): the accuracy
+    test is honest, so only the audit can catch it, and it does — FAIL, exit 1, recorded."""
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    shutil.copytree(REPO / "bench", copy / "bench")
+    for name in ("prompts", "checkpoints", "evals", "pyproject.toml"):
+        (copy / name).symlink_to(REPO / name)
+    (copy / "results").mkdir()
+    (copy / "results" / "baselines").symlink_to(REPO / "results" / "baselines")  # the definition's reference run
+    system = copy / "bench" / "loadgen" / "system.py"
+    honest = "                   for i in range(len(batch))]\n"
+    assert system.read_text().count(honest) == 1
+    system.write_text(system.read_text().replace(honest, honest + (
+        "        if self.layout.image_shape is None:  # performance mode: the batch's first response for all\n"
+        "            buffers = [buffers[0]] * len(buffers)\n")))
+    proc = run_cli("loadgen", "--benchmark", "shapes", "--scenario", "offline", "--audit", "test01",
+                   "--batch-per-device", "4", "--min-duration", "0.5", "--min-queries", "8", "--out", tmp_path,
+                   "--run-id", "cached", cwd=copy)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    (record,) = json.loads((tmp_path / "cached" / "run.json").read_text())["audits"]
+    assert record["verdict"] == "FAIL" and record["compared"] >= 2 and record["differ"] >= 1, record
+    assert "responses logged in performance mode differ from accuracy mode's" in record["reason"]
+    assert f"audit FAIL: audit test01 (Offline): FAIL: {record['differ']} of {record['compared']}" in proc.stderr
+
+
 def test_audit_refuses_another_mode_before_loading(run_cli, tmp_path):
     proc = run_cli("loadgen", "--preset", "tiny", "--scenario", "offline", "--audit", "test01", "--mode",
                    "performance", "--out", tmp_path)
