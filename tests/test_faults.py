@@ -67,30 +67,22 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _parquet_sizes(run_dir: Path, sweep_file: Path) -> tuple[int, int]:
+def _parquet_sizes(run_dir: Path, sweep_file: Path, env: dict) -> tuple[int, int]:
     """The size of points.parquet holding this run's first (invalid) row, and holding its
     first two: a file-size limit between them lets the first append through and stops the
-    second part-way. The rows are the ones the sweep writes, but for the time stamps' digits."""
-    from bench.prompts import load_prompt_set
-    from bench.sweep.schema import NAMES
-    from bench.sweep.spec import SweepDefinition, read_sweep_file
+    second part-way. The rows are those of the same sweep run once without a limit (in another
+    folder, under the same run id), so the sizes follow the schema; they differ from the real
+    run's only in the time stamps' digits."""
+    import pyarrow.parquet as pq
+
     from bench.sweep.store import _write_parquet_atomic
 
-    grid, groups = read_sweep_file(sweep_file)
-    points = SweepDefinition(grid={**grid, "cond_scale": (1.0,)}, zip=groups).points()
-    rows = []
-    for point in points[:2]:
-        s = point.settings
-        row = {name: None for name in NAMES}
-        row.update(run_id=run_dir.name, point_id=point.point_id, point_index=point.index, preset="tiny",
-                   dtype=s["dtype"], parallel=s["parallel"], devices=s["devices"], processes=1,
-                   local_devices=s["devices"], batch_per_device=s["batch_per_device"],
-                   global_batch=s["devices"] * s["batch_per_device"], temperature=s["temperature"],
-                   top_k=s["top_k"], top_p=s["top_p"], cond_scale=s["cond_scale"], seed=s["seed"], prompts="demo",
-                   structure="plain", num_prompts=len(load_prompt_set("demo").prompts), num_images=1, status="invalid",
-                   error="--parallel single runs on one device; use pmap or sharded with --devices > 1",
-                   finished_at="2026-01-01T00:00:00+00:00")
-        rows.append(row)
+    probe = run_dir.parent.parent / "probe"
+    code, stderr = _finish(_bench(["sweep", "--sweep", sweep_file, *FAST, "--out", probe, "--run-id", run_dir.name],
+                                  env))
+    assert code == 0, stderr[-3000:]
+    rows = pq.read_table(probe / run_dir.name / "points.parquet").to_pylist()[:2]
+    assert [row["status"] for row in rows] == ["invalid", "invalid"], rows
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "points.parquet"
         _write_parquet_atomic(path, rows[:1])
@@ -111,7 +103,7 @@ def test_file_size_limit_stops_the_run_keeps_points_and_resume_finishes(tiny_cac
     faults = 0
 
     # 1. points.parquet: the first append fits, the second (one row more) fails part-way.
-    one, two = _parquet_sizes(run_dir, tmp_path / "sweep.toml")
+    one, two = _parquet_sizes(run_dir, tmp_path / "sweep.toml", env)
     assert two - one >= 10, (one, two)
     code, stderr = _finish(_bench([*sweep, "--out", tmp_path / "out", "--run-id", "r"], env,
                                   file_limit=(one + two) // 2))
