@@ -212,8 +212,9 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
                         "devices": device_info(devices)}})
     with run_lock(run_dir):
         _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
-    if o.get("audit_failed"):
-        raise AuditFailed(f"audit FAIL: {'; '.join(o['audit_failed'])}")
+    if o.get("audit_failed"):  # and the accuracy verdict too, when both failed
+        raise AuditFailed(f"audit FAIL: {'; '.join(o['audit_failed'])}" + (
+            f"; accuracy FAIL: {'; '.join(o['accuracy_failed'])}" if o.get("accuracy_failed") else ""))
     if o.get("accuracy_failed"):  # exit 1, as compare's regressions, once everything is written
         raise AccuracyFailed(f"accuracy FAIL against the definition's band: {'; '.join(o['accuracy_failed'])}")
 
