@@ -76,7 +76,7 @@ def test_every_writing_command_is_refused_while_another_process_writes(one_point
         where = (f"pid {holder.pid}", f"host {socket.gethostname()}")
         _one_line_error(run_cli("sweep", "--resume", run_dir, "--no-progress"), "is being written by", *where)
         _one_line_error(run_cli("report", run_dir), "is being written by", *where)
-        _one_line_error(run_cli("eval", run_dir, "--metrics", "clip", "--clip", "/nonexistent-but-not-loaded"),
+        _one_line_error(run_cli("eval", run_dir, "--metrics", "clip", "--clip", "shapes"),  # valid: the lock refuses
                         "is being written by", *where)
     finally:
         holder.send_signal(signal.SIGKILL)  # killed: its record stays in the lock file
