@@ -72,7 +72,7 @@ def _coco(path: Path) -> PromptSet:
 def read_prompt_file(path: Path) -> PromptSet:
     suffix = path.suffix.lower()
     if suffix == ".tsv":
-        prompt_set = _table(path, "\t", ("Prompt",))
+        prompt_set = _table(path, "\t", ("Prompt", "caption"))  # caption: MLPerf's COCO captions.tsv
     elif suffix == ".csv":
         prompt_set = _table(path, ",", ("Prompts", "Prompt"))
     elif suffix == ".json":

@@ -76,12 +76,12 @@ def _tiny_mini(tmp_path, name: str, clip, fid_ref, reference: str, figures: str 
     text = load_benchmark("mini").source.read_text()
     for old, new in (('preset = "mini"', 'preset = "tiny"'), ('weights = "pretrained"', 'weights = "random"'),
                      ('dtype = "bfloat16"', 'dtype = "float32"'),
-                     ('prompts = "data/coco2014/captions_val2014.json"', 'prompts = "demo"'),
+                     ('prompts = "data/coco2014/captions/captions.tsv"', 'prompts = "demo"'),
                      ("images_per_prompt = 1", "images_per_prompt = 2"),
                      ("performance_sample_count = 5000", "performance_sample_count = 4"),
                      ('reference = "results/references/mini"', f'reference = "{reference}"'),
                      ('clip = "openai/clip-vit-large-patch14"', f'clip = "{clip}"'),
-                     ('fid_ref = "data/coco2014/val2014"', f'fid_ref = "{fid_ref}"')):
+                     ('fid_ref = "data/coco2014/validation/data"', f'fid_ref = "{fid_ref}"')):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     if figures:  # the reference figures in the definition itself
