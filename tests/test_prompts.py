@@ -38,11 +38,17 @@ def test_formats(tmp_path):
     drawbench = load_prompt_set(str(tmp_path / "drawbench.csv"))
     assert drawbench.prompts == ("a red cube, on a table", "a tree") and drawbench.challenges is None
     assert load_prompt_set(str(tmp_path / "captions_val2017.json")).prompts == ("A man riding a horse.", "Two birds.")
+    # MLPerf's COCO-2014 subset as its text_to_image/tools/coco.py writes it (the mini and mega benchmarks)
+    (tmp_path / "captions.tsv").write_text("id\timage_id\tcaption\theight\twidth\tfile_name\tcoco_url\n"
+                                           "48\t318556\tA very clean bathroom.\t640\t480\tCOCO_val2014_000000318556.jpg\tu\n"
+                                           "67\t116100\tA panoramic view of a kitchen.\t427\t640\tCOCO_val2014_000000116100.jpg\tv\n")
+    assert load_prompt_set(str(tmp_path / "captions.tsv")).prompts == ("A very clean bathroom.",
+                                                                       "A panoramic view of a kitchen.")
 
 
 @pytest.mark.parametrize("name,content,message", [
     ("empty.txt", "#\n\n", "has no prompts"),
-    ("bad.tsv", "Text\tCategory\nx\ty\n", "has no Prompt column"),
+    ("bad.tsv", "Text\tCategory\nx\ty\n", "has no Prompt or caption column"),
     ("bad.json", '{"images": []}', "is not a COCO captions file"),
 ])
 def test_bad_files(tmp_path, name, content, message):
