@@ -7,18 +7,18 @@ import datetime
 import json
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 
 import click
 
 from ..devices import emulate_host_devices
-from ..errors import BenchError, Terminated, first_line
+from ..errors import BenchError, Interrupted, first_line
 from ..loadgen.settings import ScenarioOptions
 from ..prompts import load_prompt_set
 from ..runlock import check_output_folder, check_run_id, release_before_exit, run_lock
 from ..sampling.config import SamplingConfig
+from ..signals import sigterm_as_interrupt, stopped_by
 from .generate import validated
 
 SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "target_latency_percentile",
@@ -134,13 +134,13 @@ def check_inputs(o: dict, explicit: set[str]):
     return scenarios, sampling, parallel, spec, run_dir
 
 
-def _terminate(signum, frame):
-    raise Terminated()
-
-
 def run_loadgen(o: dict, explicit: set[str]) -> None:
+    with sigterm_as_interrupt():  # SIGTERM stops the run as Ctrl-C does (exit 143, not 130)
+        _run_loadgen(o, explicit)
+
+
+def _run_loadgen(o: dict, explicit: set[str]) -> None:
     scenarios, sampling, parallel, spec, run_dir = check_inputs(o, explicit)
-    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops the run as Ctrl-C does (exit 143, not 130)
     prompts = list(load_prompt_set(o["prompts"]).prompts)
     if o.get("benchmark_definition") is not None:
         from ..loadgen.benchmark import sample_library
@@ -211,7 +211,16 @@ def run_loadgen(o: dict, explicit: set[str]) -> None:
         "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                         "devices": device_info(devices)}})
     with run_lock(run_dir):
-        _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
+        try:
+            _run_scenarios(store, pipeline, scenarios, capacity, base, total, prompts, o, quality)
+        except KeyboardInterrupt as e:  # between LoadGen's tests (writing, scoring): a test itself is _interrupted's
+            how, code = stopped_by(e, "Ctrl-C")
+            rows = store.rows()
+            scenario_id = rows.scenario_id.iloc[-1] if len(rows) else None
+            store.update_run(interrupted={"by": how, "scenario_id": scenario_id, "at": _now()})
+            after = f"after the LoadGen test {scenario_id}" if scenario_id else "before the first LoadGen test"
+            raise Interrupted(f"stopped by {how} {after}: the run is incomplete; the run folder is {run_dir}",
+                              code) from None
     if o.get("audit_failed"):  # and the accuracy verdict too, when both failed
         raise AuditFailed(f"audit FAIL: {'; '.join(o['audit_failed'])}" + (
             f"; accuracy FAIL: {'; '.join(o['accuracy_failed'])}" if o.get("accuracy_failed") else ""))
@@ -342,7 +351,7 @@ def _interrupted(store, row: dict, log_dir: Path, system, stop: KeyboardInterrup
     Python): exit 130 for Ctrl-C, 143 for SIGTERM."""
     from ..loadgen.logs import DETAIL, read_detail, result_columns
 
-    how, code = ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
+    how, code = stopped_by(stop, "Ctrl-C")
     detail_file = log_dir / DETAIL
     partial = result_columns(read_detail(detail_file)) if detail_file.is_file() else {}
     dispatcher = system.dispatcher

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import BenchError, Interrupted, Terminated
+from ..errors import BenchError, Interrupted
+from ..signals import sigterm_as_interrupt, stopped_by
 
 MAX_REPEATS = 64
 POLL_S = 0.5
@@ -183,46 +184,42 @@ def _run_children(options, store, merger, children, todo, turn_file, members, en
     wait for them; a stop (SIGINT, SIGTERM) is passed on to them. Returns the
     error of a repeat that failed (after merging what finished)."""
 
-    def terminate(signum, frame):
-        raise Terminated()
-
     def merge() -> None:
         for row in merger.merge_finished():
             click.echo(summary_line(row, len(store.finished_ids()), total), err=True)
 
     env = {k: v for k, v in environ.items()}
     procs: dict[Path, subprocess.Popen] = {}
-    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        try:
-            for child in todo:
-                with open(child.with_suffix(".log"), "a") as log:
-                    # A session of its own: a Ctrl-C reaches this process only, which stops the repeats itself.
-                    procs[child] = subprocess.Popen(_child_command(options, child, turn_file, members), env=env,
-                                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                    start_new_session=True)
-            while any(proc.poll() is None for proc in procs.values()):
+        with sigterm_as_interrupt():
+            try:
+                for child in todo:
+                    with open(child.with_suffix(".log"), "a") as log:
+                        # A session of its own: a Ctrl-C reaches this process only, which stops the repeats itself.
+                        procs[child] = subprocess.Popen(_child_command(options, child, turn_file, members), env=env,
+                                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                        start_new_session=True)
+                while any(proc.poll() is None for proc in procs.values()):
+                    merge()
+                    time.sleep(POLL_S)
+            except KeyboardInterrupt as e:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                for proc in procs.values():
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGTERM)
+                for proc in procs.values():
+                    try:
+                        proc.wait(timeout=STOP_WAIT_S)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
                 merge()
-                time.sleep(POLL_S)
-        except KeyboardInterrupt as e:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc in procs.values():
-                try:
-                    proc.wait(timeout=STOP_WAIT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                signal_name, code = stopped_by(e)
+                raise Interrupted(f"stopped by {signal_name}; the finished points are kept; resume with: "
+                                  f"dalle-bench sweep --resume {store.run_dir}", code) from None
             merge()
-            signal_name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
-            raise Interrupted(f"stopped by {signal_name}; the finished points are kept; resume with: "
-                              f"dalle-bench sweep --resume {store.run_dir}", code) from None
-        merge()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     for child, proc in procs.items():
         if proc.returncode not in (0, 1):  # 1: some points failed, which their rows say

@@ -8,7 +8,6 @@ import contextlib
 import datetime
 import math
 import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +15,10 @@ from pathlib import Path
 import click
 
 from ..devices import available_devices, check_emulated_count, emulate_host_devices
-from ..errors import BenchError, Interrupted, RunWriteError, Terminated
+from ..errors import BenchError, Interrupted, RunWriteError
 from ..prompts import load_prompt_set
 from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
+from ..signals import sigterm_as_interrupt, stopped_by
 from ..sources import check_hub_source, looks_local
 from ..sweep.clock import summary_text
 from ..sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
@@ -437,23 +437,17 @@ def stop_cleanly(store):
     """SIGINT, SIGTERM or a run folder that cannot be written stop the sweep
     between two writes: the point in flight is dropped (its staging folder
     removed), every finished point stays, and the message says how to go on."""
-
-    def terminate(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
     resume = f"the finished points are kept; resume with: dalle-bench sweep --resume {store.run_dir}"
     try:
-        yield
+        with sigterm_as_interrupt():
+            yield
     except KeyboardInterrupt as e:
         store.discard_staging()
-        signal_name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
+        signal_name, code = stopped_by(e)
         raise Interrupted(f"stopped by {signal_name}; {resume}", code) from None
     except RunWriteError as e:
         store.discard_staging()
         raise RunWriteError(f"{e}; {resume}") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def distributed_config(options: dict):
