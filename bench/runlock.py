@@ -89,7 +89,9 @@ def _acquire(run_dir: Path):
     record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "command": sys.argv}).encode()
     try:  # unbuffered, so that a failed write leaves nothing to flush again on close
         os.ftruncate(handle.fileno(), 0)
-        os.pwrite(handle.fileno(), record, 0)
+        written = os.pwrite(handle.fileno(), record, 0)
+        if written < len(record):  # a file-size limit met part-way: a count, not an error
+            raise OSError(errno.EFBIG, f"only {written} of {len(record)} bytes written")
     except OSError as e:  # a file-size limit, a full disk: one line, and no half record left
         with contextlib.suppress(OSError):
             os.ftruncate(handle.fileno(), 0)

@@ -113,3 +113,22 @@ def test_a_second_sweep_on_a_running_sweep_is_refused_and_a_killed_one_resumes(t
     resumed = run_cli("sweep", "--resume", run_dir, "--no-progress", "--no-report", check=True)
     assert f"{done} already done" in resumed.stderr
     assert sorted(pd.read_parquet(run_dir / "points.parquet").point_index) == [0, 1, 2]
+
+
+def test_a_lock_record_cut_short_by_a_file_size_limit_is_refused_and_left_empty(tmp_path):
+    """`ulimit -f` below the lock's record: the kernel writes what fits and returns a count (a short write,
+    no error); the lock is refused with RunWriteError (exit status 1) and no half record stays."""
+    import resource
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    code = ("import sys\nfrom pathlib import Path\nfrom bench.errors import RunWriteError\n"
+            "from bench.runlock import run_lock\ntry:\n    with run_lock(Path(sys.argv[1])):\n"
+            "        print('held')\nexcept RunWriteError as e:\n    print(f'refused {e.exit_code}: {e}')\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(run_dir)], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},  # no .pyc under the limit
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16)), timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.startswith(f"refused 1: cannot write {run_dir.resolve() / '.lock'}: only 16 of "), proc.stdout
+    assert "held" not in proc.stdout
+    assert (run_dir / ".lock").read_bytes() == b""
