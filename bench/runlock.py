@@ -125,6 +125,12 @@ def check_output_folder(folder: Path, option: str) -> None:
     file, inside a run folder (check_not_in_a_run), or whose nearest existing folder this process may
     not write (permissions, an immutable or read-only folder)."""
     check_not_in_a_run(Path(folder), option)
+    check_writable(Path(folder), option)
+
+
+def check_writable(folder: Path, option: str) -> None:
+    """Refuse a folder this process cannot write into (or make): the nearest folder of its path that
+    exists must be a folder, and writable (an existing run folder, for `sweep --resume`, included)."""
     existing = Path(folder).expanduser().absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

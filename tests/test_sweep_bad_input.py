@@ -77,6 +77,15 @@ def test_resume_with_another_definition_is_refused(small_run, run_cli):
     assert _digest(small_run) == before
 
 
+def test_an_out_inside_a_run_or_under_a_file_is_refused(small_run, run_cli, tmp_path):
+    before = _digest(small_run)
+    _check_one_line_error(run_cli("sweep", "--out", small_run / "nested"), "is inside the run folder")
+    assert _digest(small_run) == before and not (small_run / "nested").exists()
+    (tmp_path / "file").write_text("x")
+    _check_one_line_error(run_cli("sweep", "--out", tmp_path / "file" / "sub"), "is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_a_corrupt_results_file_is_reported_and_left_alone(small_run, run_cli, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()

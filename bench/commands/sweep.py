@@ -17,6 +17,7 @@ import click
 from ..devices import available_devices, check_emulated_count, emulate_host_devices
 from ..errors import BenchError, Interrupted, RunWriteError
 from ..prompts import load_prompt_set
+from ..runlock import check_output_folder, check_writable
 from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from ..signals import sigterm_as_interrupt, stopped_by
 from ..sources import check_hub_source, looks_local
@@ -101,18 +102,6 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
             check_hub_source(source, option)
 
 
-def _check_writable(folder: Path, option: str) -> None:
-    """Refuse a results folder this process cannot write before any compiling:
-    the nearest folder that exists must be one, and writable."""
-    existing = folder.expanduser().absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise BenchError(f"{option}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BenchError(f"{option}: cannot write to {existing}: permission denied")
-
-
 def _default_run_id(definition: SweepDefinition) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"{now:%Y%m%d-%H%M%S}-{definition.fingerprint()[:6]}"
@@ -143,8 +132,8 @@ def _run_sweep(options: dict, explicit: set[str], locks: contextlib.ExitStack) -
         # Processes would each decide on their own clock and disagree on which points to run.
         raise BenchError("--budget-s: not with --repeat or --coordinator (each process would plan on its own clock)")
     points = definition.points()
-    if not options.get("resume"):
-        _check_writable(Path(options["out"]), "--out")
+    if not options.get("resume"):  # before any compiling: not under a file, nor in another run; writable
+        check_output_folder(Path(options["out"]), "--out")
     config = distributed_config(options)
     emulated = _devices_to_emulate(definition, options, config)
     evaluation = _evaluation_settings(options, definition)
@@ -199,7 +188,7 @@ def _definition_and_store(options: dict, explicit: set[str]):
     try:
         if not options.get("resume"):
             return build_definition(options, explicit | set(SCALAR_FIELDS) | {"prompts"}, SweepDefinition()), None
-        _check_writable(Path(options["resume"]), "--resume")
+        check_writable(Path(options["resume"]), "--resume")
         store = RunStore.open(Path(options["resume"]))
         stored = SweepDefinition.from_json(store.run["definition"])
         definition = build_definition(options, explicit, stored)
