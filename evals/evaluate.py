@@ -221,14 +221,19 @@ def check_inputs(store: RunStore, settings: EvalSettings) -> None:
     point reference must name a point of this run that finished with images
     (`sweep --eval` alone may name a point still to come)."""
     _check_local_inputs(store, settings)
-    # Last, as it may ask the network: a Hub id neither cached nor reachable is one line now, not a
-    # minute of transformers' retries later.
+    check_hub_networks(settings)  # last, as it may ask the network
+
+
+def check_hub_networks(settings: EvalSettings, prefix: str = "--") -> None:
+    """Each network the metrics need that is named by a Hub id: in the local cache or reachable, or one
+    line now rather than a minute of transformers' retries later. Options are named `prefix` + field
+    (`--clip`; `sweep --eval-clip` with prefix "--eval-"). "shapes" is a name for the CLIP score's CLIP
+    only (the shapes preset's checkpoint folder); for the other networks it is a Hub id like any."""
     features = {f for m in registry.resolve(settings.metrics) for f in m.features}
-    for feature, source, option in (("clip_scores", settings.clip, "--clip"),
-                                    ("clip_embedding", settings.cmmd_clip, "--cmmd-clip"),
-                                    ("dinov2", settings.dinov2, "--dinov2")):
-        if feature in features and source != "shapes":
-            check_hub_source(source, option)
+    for feature, field in (("clip_scores", "clip"), ("clip_embedding", "cmmd_clip"), ("dinov2", "dinov2")):
+        source = getattr(settings, field)
+        if feature in features and not (field == "clip" and source == "shapes"):
+            check_hub_source(source, prefix + field.replace("_", "-"))
 
 
 def _check_local_inputs(store: RunStore, settings: EvalSettings) -> None:

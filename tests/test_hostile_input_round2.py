@@ -288,6 +288,11 @@ def _hub_commands(images: Path, prompts: Path, run: Path) -> dict[str, tuple[lis
         "eval --clip": (["eval", run], "--clip"),
         "eval --cmmd-clip": (["eval", run, "--metrics", "cmmd", "--fid-ref", images], "--cmmd-clip"),
         "eval --dinov2": (["eval", run, "--metrics", "prdc", "--fid-ref", images], "--dinov2"),
+        # "shapes" names the shapes preset's CLIP for the CLIP score only: for the other networks, a Hub id.
+        "eval --cmmd-clip shapes": (["eval", run, "--metrics", "cmmd", "--fid-ref", images, "--cmmd-clip", "shapes"],
+                                    "--cmmd-clip"),
+        "sweep --eval-dinov2 shapes": (["sweep", "-n", "1", "--eval", "prdc", "--fid-ref", images, "--eval-dinov2",
+                                        "shapes", "--out", run.parent / "out", "--no-progress"], "--eval-dinov2"),
         "sweep --eval-clip": (["sweep", "-n", "1", "--eval", "clip", "--out", run.parent / "out", "--no-progress"],
                               "--eval-clip"),
     }

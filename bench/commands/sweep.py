@@ -20,7 +20,7 @@ from ..prompts import load_prompt_set
 from ..runlock import check_output_folder, check_writable
 from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from ..signals import sigterm_as_interrupt, stopped_by
-from ..sources import check_hub_source, looks_local
+from ..sources import looks_local
 from ..sweep.clock import summary_text
 from ..sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
@@ -90,16 +90,9 @@ def _check_eval_inputs(evaluation, definition: SweepDefinition) -> None:
                            ("--eval-dinov2", evaluation.dinov2)):
         if looks_local(source) and not Path(source).expanduser().is_dir():
             raise BenchError(f"{option}: checkpoint not found: {source}")
-    from evals import registry
+    from evals.evaluate import check_hub_networks
 
-    # Last, as it may ask the network: a Hub id neither cached nor reachable is one line before the
-    # first point, not a minute of transformers' retries after it.
-    features = {f for m in registry.resolve(evaluation.metrics) for f in m.features}
-    for feature, option, source in (("clip_scores", "--eval-clip", evaluation.clip),
-                                    ("clip_embedding", "--eval-cmmd-clip", evaluation.cmmd_clip),
-                                    ("dinov2", "--eval-dinov2", evaluation.dinov2)):
-        if feature in features and source != "shapes":
-            check_hub_source(source, option)
+    check_hub_networks(evaluation, "--eval-")  # last, as it may ask the network: before the first point
 
 
 def _default_run_id(definition: SweepDefinition) -> str:
