@@ -94,11 +94,9 @@ def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> l
         raise BenchError(f"--seed must be in [0, 2^31), got {seed}")
     if devices < 1:
         raise BenchError(f"--devices must be >= 1, got {devices}")
-    if Path(out).exists() and not Path(out).is_dir():
-        raise BenchError(f"--out: {out} is a file, not a folder")
     from ..runlock import check_output_folder
 
-    check_output_folder(Path(out), "--out")
+    check_output_folder(Path(out), "--out")  # a file, inside a run, or not writable: one line
     return prompts
 
 

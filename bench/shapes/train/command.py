@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import BenchError
+
 STAGES = ("vqgan", "dallebart", "clip", "assemble")
 CELL_MODEL = ".dallebart-cells"
 
@@ -162,7 +164,6 @@ def _assemble(out: Path, s: TrainSettings, echo, timings: dict):
 def check_stages(out: Path, stages: tuple[str, ...]) -> None:
     """Before any training: --out can be written, and assemble finds what it assembles (the vqgan
     and dallebart stages' checkpoints, from earlier in this invocation or an earlier one)."""
-    from ...errors import BenchError
     from ...runlock import check_output_folder
 
     check_output_folder(out, "--out")
@@ -171,23 +172,24 @@ def check_stages(out: Path, stages: tuple[str, ...]) -> None:
         if stage == "assemble":
             for needed, folder in (("vqgan", out / "vqgan"), ("dallebart", out / CELL_MODEL)):
                 if needed not in made:
-                    _check_checkpoint(folder, needed, BenchError)
+                    _check_checkpoint(folder, needed)
         made.add(stage)
 
 
-def _check_checkpoint(folder: Path, stage: str, error) -> None:
+def _check_checkpoint(folder: Path, stage: str) -> None:
     files = ("config.json", "flax_model.msgpack")
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
-        raise error(f"--stage assemble: no {stage} stage output in {folder} (missing {', '.join(missing)}): run "
-                    f"--stage {stage} into this --out first (a finished checkpoint folder keeps no "
-                    f"{CELL_MODEL}: assembling it again needs the dallebart stage)")
+        raise BenchError(f"--stage assemble: no {stage} stage output in {folder} (missing {', '.join(missing)}): "
+                         f"run --stage {stage} into this --out first (a finished checkpoint folder keeps no "
+                         f"{CELL_MODEL}: assembling it again needs the dallebart stage)")
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise error(f"--stage assemble: {folder / 'config.json'} is not readable JSON: {e}") from None
+        raise BenchError(f"--stage assemble: {folder / 'config.json'} is not readable JSON: {e}") from None
     if not isinstance(config, dict):
-        raise error(f"--stage assemble: {folder / 'config.json'} is not a model configuration (not a JSON object)")
+        raise BenchError(f"--stage assemble: {folder / 'config.json'} is not a model configuration "
+                         "(not a JSON object)")
 
 
 def train_shapes(out: Path, settings: TrainSettings, stages: tuple[str, ...] = STAGES, echo=print) -> None:
