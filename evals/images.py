@@ -39,24 +39,46 @@ def image_files(folder: Path) -> list[Path]:
 
 def open_image(path: Path) -> Image.Image:
     """The image with only its header read (to be closed by the caller); a one-line BenchError naming the
-    file when it is not an image or is larger than MAX_PIXELS."""
-    limit = Image.MAX_IMAGE_PIXELS
+    file when it is not an image or is larger than MAX_PIXELS. PIL's own limit (Image.MAX_IMAGE_PIXELS,
+    global to every thread) is left as it is: its warning is silenced here, its refusal reported as ours."""
     try:
         with warnings.catch_warnings():
-            # PIL's bomb check would warn (a second line) or raise without the size: ours names both.
+            # PIL warns from 89 M pixels (a second line on stderr): the size is compared to ours below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None
             image = Image.open(path)
+    except Image.DecompressionBombError:  # from 179 M pixels: PIL's message has the count, not the size
+        raise _too_large(path, _declared_size(path)) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         raise BenchError(f"{path}: unreadable image") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
-    width, height = image.size
-    if width * height > MAX_PIXELS:
+    if image.width * image.height > MAX_PIXELS:
         image.close()
-        raise BenchError(f"{path}: {width}x{height} pixels, larger than the {MAX_SIDE}x{MAX_SIDE} "
-                         f"({MAX_PIXELS:,} pixels) an image may have here")
+        raise _too_large(path, image.size)
     return image
+
+
+def _too_large(path: Path, size: tuple[int, int] | None) -> BenchError:
+    declared = f"{size[0]}x{size[1]} pixels" if size else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
+    return BenchError(f"{path}: {declared}, larger than the {MAX_SIDE}x{MAX_SIDE} ({MAX_PIXELS:,} pixels) an "
+                      "image may have here")
+
+
+def _declared_size(path: Path) -> tuple[int, int] | None:
+    """The size an image's header declares, read as Image.open reads it (by the first format plugin that
+    accepts the file's first bytes) but without the decompression-bomb check that follows; None when no
+    plugin reads it."""
+    with open(path, "rb") as fp:
+        prefix = fp.read(16)
+        for factory, accept in list(Image.OPEN.values()):
+            try:
+                accepted = accept(prefix) if accept else True
+                if not accepted or isinstance(accepted, str):  # a string: a warning, not a match
+                    continue
+                fp.seek(0)
+                with factory(fp, str(path)) as image:
+                    return image.size
+            except Exception:  # this plugin cannot read it: as Image.open, try the next
+                continue
+    return None
 
 
 def rgb8(image: Image.Image) -> np.ndarray:

@@ -157,6 +157,29 @@ def test_an_image_too_large_is_refused_from_its_header(run_cli, tmp_path, comman
     assert "zz_huge.png" in line and f"{size[0]}x{size[1]} pixels" in line and "4096x4096" in line, line
 
 
+@pytest.mark.parametrize("size", [(20000, 20000), (10000, 10000)])
+def test_open_image_refuses_a_bomb_by_its_size_and_leaves_pils_limit_alone(tmp_path, size):
+    """Past PIL's refusal and between its warning and its refusal: our one error with the declared size,
+    no warning, and PIL's limit (global to every thread) as it was."""
+    import warnings
+
+    from PIL import Image
+
+    from bench.errors import BenchError
+    from evals.images import open_image
+    from tests.png import huge_png
+
+    (tmp_path / "huge.png").write_bytes(huge_png(*size))
+    limit = Image.MAX_IMAGE_PIXELS
+    assert limit is not None  # PIL's default guard is on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be an exception here
+        with pytest.raises(BenchError) as refused:
+            open_image(tmp_path / "huge.png")
+    assert f"{size[0]}x{size[1]} pixels" in str(refused.value) and "4096x4096" in str(refused.value)
+    assert Image.MAX_IMAGE_PIXELS == limit
+
+
 def test_a_16_bit_png_is_scaled_to_8_bits(tmp_path):
     """PIL opens a 16-bit greyscale PNG as mode I;16, and its convert("RGB") clips every value above
     255 to white: the reader scales by 257 instead."""
