@@ -4,14 +4,14 @@
 #   bash docs/measure_ab_pairs.sh OUT slow N    # the candidate a copy whose pipeline decodes a GxG grid more
 # Each pair: OUT/baseI and OUT/candI (sweep --repeat R --interleave), compared with
 # results/baselines/tiny-ab-thresholds.toml; one line per pair in OUT/summary.txt.
-# Environment: REPEAT (default 5) processes a side; SLOW_GRID (default 9: a 9x9 token grid decoded more,
-# about 30 % more work a call on the tiny preset; 12 measured +50-58 %); PYTHON (default the checkout's
+# Environment: REPEAT (default 10, the recipe's) processes a side; SLOW_GRID (default 9: a 9x9 token grid
+# decoded more, meant as +30 % work a call on the tiny preset, measured +17-21 % idle; 12 measured +50-58 %); PYTHON (default the checkout's
 # .venv/bin/python) runs `python -m bench` from the checkout, so a git worktree of a fixed commit can be
 # measured while its source tree is being edited elsewhere.
 set -u
 out=$(realpath -m "$1"); kind=$2; n=$3
 main=$(cd "$(dirname "$0")/.." && pwd)
-repeat=${REPEAT:-5}; grid=${SLOW_GRID:-9}
+repeat=${REPEAT:-10}; grid=${SLOW_GRID:-9}
 py=${PYTHON:-$main/.venv/bin/python}
 mkdir -p "$out"
 cand_dir=$main

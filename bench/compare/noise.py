@@ -139,7 +139,7 @@ def welch_shift(base: np.ndarray, cand: np.ndarray, margin: float, name: str = W
                                       f"baseline, {nc} in the candidate; {DECIDE_HINT}")
 
 
-DECIDE_HINT = (f"what would decide it: at least 2 runs a side (sweep --repeat 2 or more; 5 recommended), or a "
+DECIDE_HINT = (f"what would decide it: at least 2 runs a side (sweep --repeat 2 or more; 10 to see a 10 % change), or a "
                f"baseline of {MIN_CALIBRATION_RUNS} or more runs for a single candidate run")
 
 
