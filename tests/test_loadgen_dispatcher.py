@@ -132,6 +132,42 @@ def test_compare_gates_validity_and_the_result_metric():
     assert "VALID" in lost[0].reason and lost[2].reason == "missing from the candidate"
 
 
+def test_compare_refuses_a_baseline_figure_it_cannot_measure_a_change_against():
+    """A baseline inf would give a NaN change (not gated: a pass), one <= 0 a change of the wrong sign:
+    refused; a candidate's finished test without a figure is a regression, not a pass."""
+    from bench.compare.thresholds import Thresholds
+    from bench.loadgen.compare import baseline_problem, compare_scenarios, passed
+
+    def row(value, status="ok"):
+        return {"scenario_id": "offline-performance", "result_metric": "samples_per_s", "result_value": value,
+                "validity": "VALID", "status": status, "invalid_reason": None}
+
+    assert baseline_problem([row(10.0), row(None), row(float("nan"))]) is None
+    for bad in (float("inf"), float("-inf"), 0.0, -10.0):
+        assert baseline_problem([row(bad)]) == f"offline-performance's samples_per_s is {bad}: not a measured figure"
+        with pytest.raises(ValueError, match="not a measured figure"):
+            compare_scenarios([row(bad)], [row(10.0)], Thresholds())
+    gates = compare_scenarios([row(10.0)], [row(None)], Thresholds())
+    assert not passed(gates) and gates[1].reason == "the candidate's test finished but has no samples_per_s figure"
+    assert passed(compare_scenarios([row(10.0)], [row(10.0)], Thresholds()))
+    assert passed(compare_scenarios([row(None)], [row(None)], Thresholds()))  # no figure on either side (accuracy)
+
+
+def test_cli_compare_refuses_an_infinite_baseline_figure_in_one_line(run_cli, tmp_path):
+    from bench.loadgen.store import ScenarioStore
+
+    for name, value in (("base", float("inf")), ("cand", 10.0)):
+        store = ScenarioStore.create(tmp_path / name, {"run_id": name})
+        store.append({"run_id": name, "scenario_id": "offline-performance", "scenario": "Offline",
+                      "mode": "performance", "status": "ok", "validity": "VALID", "result_metric": "samples_per_s",
+                      "result_value": value})
+    proc = run_cli("compare", tmp_path / "base", tmp_path / "cand")
+    assert proc.returncode == 2, proc.stderr
+    assert (f"baseline {tmp_path / 'base' / 'scenarios.parquet'}: offline-performance's samples_per_s is inf: "
+            f"not a measured figure") in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+
+
 def test_the_scenarios_table_marks_tail_percentiles_its_latencies_cannot_support():
     import pandas as pd
 

@@ -65,7 +65,10 @@ def _compare_loadgen(baseline: Path, candidate: Path, thresholds, fmt: str, outp
         raise BenchError(f"baseline {baseline} has no results (no scenarios.parquet rows)")
     if fmt == "junit":
         raise BenchError("--format junit is not available for loadgen runs yet: use markdown or json")
-    gates = compare_scenarios(base_rows, cand_rows, thresholds)
+    try:
+        gates = compare_scenarios(base_rows, cand_rows, thresholds)
+    except ValueError as e:  # a baseline figure not finite or not > 0: nothing to measure a change against
+        raise BenchError(f"baseline {baseline / 'scenarios.parquet'}: {e}") from None
     text = render(gates, baseline.name, candidate.name, fmt)
     _write(output, text)
     return text, (0 if passed(gates) else 1), []

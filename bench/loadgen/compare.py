@@ -31,7 +31,21 @@ def _number(value) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def baseline_problem(base_rows: list[dict]) -> str | None:
+    """Why the baseline's figures cannot be compared against (a figure that is not finite or not > 0:
+    the change against it would be NaN or of the wrong sign), or None."""
+    for row in base_rows:
+        value = _number(row.get("result_value"))
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            return f"{row.get('scenario_id')}'s {row.get('result_metric')} is {value}: not a measured figure"
+    return None
+
+
 def compare_scenarios(base_rows: list[dict], cand_rows: list[dict], thresholds: Thresholds) -> list[ScenarioGate]:
+    """ValueError when the baseline holds a figure that is not finite or not > 0 (baseline_problem)."""
+    problem = baseline_problem(base_rows)
+    if problem:
+        raise ValueError(problem)
     gates: list[ScenarioGate] = []
     candidates = {row["scenario_id"]: row for row in cand_rows}
     for base in base_rows:
@@ -56,6 +70,10 @@ def compare_scenarios(base_rows: list[dict], cand_rows: list[dict], thresholds: 
         if c is not None and (not math.isfinite(c) or c <= 0):  # never a pass (issue 29)
             gates.append(ScenarioGate(sid, metric, b, c, None, REGRESSION,
                                       f"the candidate's {metric} is {c}: not a measured figure"))
+            continue
+        if c is None and b is not None and cand.get("status") == "ok":  # finished without the figure it had
+            gates.append(ScenarioGate(sid, metric, b, c, None, REGRESSION,
+                                      f"the candidate's test finished but has no {metric} figure"))
             continue
         change = None if b in (None, 0) or c is None else (c - b) / b
         worsening = None if change is None else (-change if higher_better else change)
