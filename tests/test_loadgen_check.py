@@ -185,7 +185,13 @@ def test_accuracy_must_be_checked_and_pass_for_each_timed_scenario(short_run):
         checked = LoadGenTest({**accuracy.row, "accuracy_verdict": verdict, "accuracy_detail": detail}, accuracy.detail)
         return dataclasses.replace(run, tests=(checked, performance))
 
-    assert accuracy_passed([with_verdict("PASS")]) == []
+    # A PASS is judged again, from its stored figures, against the definition's band as it is now.
+    assert [band.metric for band in run.bands] == ["adherence", "clip_score"]
+    inside = json.dumps(check_bands({"adherence": 0.575, "clip_score": 66.0}, list(run.bands)).detail())
+    assert accuracy_passed([with_verdict("PASS", inside)]) == []
+    assert [f.message for f in accuracy_passed([with_verdict("PASS")])] == [
+        "accuracy PASS without its figures (accuracy_detail missing or damaged): it cannot be judged against the "
+        "definition's band"]
     assert [f.message for f in accuracy_passed([with_verdict(None)])] == [
         "accuracy not checked (no PASS/FAIL verdict against the definition's band)"]
     assert [f.message for f in accuracy_passed([with_verdict("FAIL")])] == ["accuracy FAIL"]
@@ -202,6 +208,26 @@ def test_accuracy_must_be_checked_and_pass_for_each_timed_scenario(short_run):
     assert [f.message for f in check([only_accuracy], mlperf_conf_seeds()) if f.rule == "valid"] == [
         "no performance test in the folders given"]
     assert not [f for f in check([only_accuracy, run], mlperf_conf_seeds()) if f.rule == "valid"]
+
+
+@needs_run
+def test_a_stored_pass_outside_the_definitions_band_as_it_is_now_fails(short_run):
+    """The verdict string is not trusted: a PASS stored against an older band (here a band around 0.9)
+    whose figures fall outside the definition's band today fails, with the figures."""
+    run = read_run(short_run)
+    accuracy, performance = run.tests
+    old_band = check_bands({"adherence": 0.9, "clip_score": 66.0},
+                           [Band("adherence", 0.9, 0.1, "an older reference"), *run.bands[1:]])
+    assert old_band.verdict == "PASS"
+    stored = LoadGenTest({**accuracy.row, "accuracy_verdict": "PASS", "accuracy_detail": json.dumps(
+        old_band.detail() | {"measured": {"adherence": 0.9, "clip_score": 66.0}})}, accuracy.detail)
+    (failure,) = accuracy_passed([dataclasses.replace(run, tests=(stored, performance))])
+    assert failure.message == ("accuracy PASS as stored, but FAIL against the definition's band as it is now: "
+                               "adherence 0.9 outside [0.475, 0.675] (reference 0.575 ± 0.1)")
+    # A band that cannot be read now (its reference run gone) leaves a PASS unconfirmed: a failure with why.
+    gone = dataclasses.replace(run, tests=(stored, performance), bands=None, bands_problem="reference run gone")
+    assert [f.message for f in accuracy_passed([gone])] == [
+        "accuracy PASS cannot be judged again: the definition's band: reference run gone"]
 
 
 @needs_run
@@ -225,6 +251,11 @@ def test_folders_given_together_need_one_commit_and_the_same_settings(copy):
     assert messages == ["run from uncommitted changes on bbbbbbbbbbbb",
                         f"different commits: {first} aaaaaaaaaaaa, {second} bbbbbbbbbbbb",
                         "different settings: dtype float32 vs bfloat16, cond_scale 3.0 vs 10.0"]
+    # A folder without a commit is said once, for that: not also as a "different commit".
+    _set_run(second, lambda run: run["environment"].update(git={"commit": None, "dirty": None}))
+    failures = same_code_and_settings([read_run(first), read_run(second)])
+    assert [(f.where, f.message) for f in failures if "commit" in f.message] == [
+        (str(second), "no git commit recorded")]
 
 
 @needs_run
@@ -248,6 +279,74 @@ def test_cli_damaged_folders_exit_2_one_line(copy, run_cli):
         proc = run_cli("loadgen", "check", run_dir)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@needs_run
+def test_cli_damaged_run_records_and_detail_logs_exit_2_one_line(copy, run_cli):
+    """Fields of run.json of the wrong type, text where LoadGen writes a number: refused in one line
+    naming the file, never a traceback."""
+    cases = [
+        (lambda run: run.update(benchmark="shapes"), "run.json is damaged: benchmark is str, not an object"),
+        (lambda run: run.update(environment=[]), "run.json is damaged: environment is list, not an object"),
+        (lambda run: run["environment"].update(git="abc"), "environment.git is str, not an object"),
+        (lambda run: run["environment"].update(git={"commit": 5}), "environment.git.commit is not a string"),
+        (lambda run: run.update(model="tiny"), "run.json is damaged: model is str, not an object"),
+        (lambda run: run.update(audits={"name": "test01"}), "run.json is damaged: audits is not a list"),
+        (lambda run: run["benchmark"].update(overrides="--preset tiny"), "benchmark.overrides is not a list"),
+    ]
+    for number, (edit, message) in enumerate(cases):
+        run_dir = copy(f"run{number}")
+        _set_run(run_dir, edit)
+        proc = run_cli("loadgen", "check", run_dir)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and proc.stdout == ""
+    for key, value in (("effective_min_duration_ms", "500"), ("effective_target_latency_ns", "x"),
+                       ("num_errors", "0")):
+        run_dir = copy(key)
+        _set_detail(run_dir, "offline-performance", **{key: value})
+        proc = run_cli("loadgen", "check", run_dir)
+        assert proc.returncode == 2, proc.stderr
+        assert f"offline-performance is damaged: {key} is {value!r}, not a number" in proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@needs_run
+def test_a_detail_log_line_that_is_not_a_record_is_skipped(copy):
+    run_dir = copy()
+    log = run_dir / "loadgen" / "offline-performance" / DETAIL
+    log.write_text(log.read_text() + ":::MLLOG 5\n:::MLLOG [1, 2]\n:::MLLOG {\"key\": [1]}\n"
+                   ":::MLLOG {\"key\": \"errors\", \"value\": 3}\n")
+    run = read_run(run_dir)
+    assert run.tests[1].detail["errors"] == [] and no_errors(run) == []
+
+
+@needs_run
+def test_cli_an_interrupted_test_without_its_detail_log_fails_valid_exit_1(copy, run_cli):
+    """Ctrl-C before LoadGen logged anything: not bad input, a test that did not finish."""
+    run_dir = copy()
+    _set_rows(run_dir, "performance", status="interrupted", error="interrupted (Ctrl-C): the test is incomplete")
+    shutil.rmtree(run_dir / "loadgen" / "offline-performance")
+    run = read_run(run_dir)
+    assert [f.message for f in valid(run)] == ["test interrupted: interrupted (Ctrl-C): the test is incomplete"]
+    assert mlperf_seeds(run, mlperf_conf_seeds()) == [] and definition_in_force(run) == []
+    proc = run_cli("loadgen", "check", run_dir)
+    assert proc.returncode == 1, proc.stderr
+    assert (f"{run_dir}/offline-performance: valid: test interrupted: interrupted (Ctrl-C): the test is "
+            f"incomplete") in proc.stdout
+
+
+@needs_run
+def test_a_damaged_accuracy_detail_is_said_in_the_report_and_fails_check(copy, run_cli):
+    run_dir = copy()
+    _set_rows(run_dir, "accuracy", accuracy_verdict="PASS", accuracy_detail='{"metrics": "x"}')
+    proc = run_cli("report", run_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "offline-accuracy: accuracy PASS: its accuracy_detail is damaged" in proc.stdout
+    assert [f.message for f in accuracy_passed([read_run(run_dir)])] == [
+        "accuracy PASS without its figures (accuracy_detail missing or damaged): it cannot be judged against the "
+        "definition's band"]
+    _set_rows(run_dir, "accuracy", accuracy_verdict="FAIL", accuracy_detail="{")
+    assert [f.message for f in accuracy_passed([read_run(run_dir)])] == ["accuracy FAIL"]
 
 
 def test_cli_a_folder_that_is_not_a_run_exits_2_one_line(run_cli, tmp_path):

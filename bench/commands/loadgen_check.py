@@ -15,6 +15,13 @@ from ..loadgen.store import is_loadgen_run, read_scenarios
 from ..sweep.store import RUN_FILE
 
 
+# Detail-log keys the rules read as numbers (a damaged log with text there is refused, not a traceback).
+NUMERIC_DETAIL_KEYS = ("num_errors", "effective_target_latency_ns", "effective_target_latency_percentile",
+                       "effective_samples_per_query", "effective_performance_sample_count",
+                       "effective_min_duration_ms", "effective_min_query_count", "effective_min_sample_count",
+                       "effective_accuracy_log_probability", "effective_accuracy_log_sampling_target")
+
+
 def read_run(path: Path) -> Run:
     """A run folder as the rules read it; a BenchError when it is not a loadgen run or a file is damaged."""
     if not path.is_dir():
@@ -29,19 +36,80 @@ def read_run(path: Path) -> Run:
         raise BenchError(f"{path / RUN_FILE} is corrupt: {first_line(e)}") from None
     if not isinstance(run, dict) or run.get("kind") != "loadgen":
         raise BenchError(f"{path / RUN_FILE} is not a loadgen run record")
+    problem = run_record_problem(run)
+    if problem:
+        raise BenchError(f"{path / RUN_FILE} is damaged: {problem}")
     tests = []
     for row in read_scenarios(path):
         log = path / str(row.get("log_dir")) / DETAIL
+        finished = row.get("status") == "ok"
+        if not finished and not log.is_file():  # interrupted before LoadGen logged: the valid rule says so
+            tests.append(LoadGenTest(row=row, detail={"messages": [], "errors": []}))
+            continue
         try:
             detail = read_detail(log)
         except OSError as e:
             raise BenchError(f"{log}: LoadGen's detail log of {row.get('scenario_id')} cannot be read: "
                              f"{e.strerror or first_line(e)}") from None
-        if len(detail) <= 2:  # only the empty "messages" and "errors": no record at all
+        if len(detail) <= 2 and finished:  # only the empty "messages" and "errors": no record at all
             raise BenchError(f"{log}: LoadGen's detail log of {row.get('scenario_id')} holds no :::MLLOG record")
+        wrong = next((key for key in NUMERIC_DETAIL_KEYS if key in detail and detail[key] is not None
+                      and not _number(detail[key])), None)
+        if wrong:
+            raise BenchError(f"{log}: LoadGen's detail log of {row.get('scenario_id')} is damaged: {wrong} is "
+                             f"{detail[wrong]!r}, not a number")
         tests.append(LoadGenTest(row=row, detail=detail))
     definition, problem = _definition(run.get("benchmark"))
-    return Run(path=str(path), run=run, tests=tuple(tests), definition=definition, definition_problem=problem)
+    bands, bands_problem = _bands(definition)
+    return Run(path=str(path), run=run, tests=tuple(tests), definition=definition, definition_problem=problem,
+               bands=bands, bands_problem=bands_problem)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def run_record_problem(run: dict) -> str | None:
+    """What in a run.json the rules cannot read (a field of the wrong type), or None."""
+    benchmark, environment, model = run.get("benchmark"), run.get("environment"), run.get("model")
+    if benchmark is not None:
+        if not isinstance(benchmark, dict):
+            return f"benchmark is {type(benchmark).__name__}, not an object"
+        for key in ("name", "file"):
+            if benchmark.get(key) is not None and not isinstance(benchmark[key], str):
+                return f"benchmark.{key} is not a string"
+        overrides = benchmark.get("overrides")
+        if overrides is not None and not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)):
+            return "benchmark.overrides is not a list of strings"
+    if environment is not None:
+        if not isinstance(environment, dict):
+            return f"environment is {type(environment).__name__}, not an object"
+        git = environment.get("git")
+        if git is not None:
+            if not isinstance(git, dict):
+                return f"environment.git is {type(git).__name__}, not an object"
+            if git.get("commit") is not None and not isinstance(git["commit"], str):
+                return "environment.git.commit is not a string"
+    if model is not None and not isinstance(model, dict):
+        return f"model is {type(model).__name__}, not an object"
+    if run.get("audits") is not None and not isinstance(run["audits"], list):
+        return "audits is not a list"
+    return None
+
+
+def _bands(definition) -> tuple[tuple | None, str | None]:
+    """The definition's accuracy band as it is now (its reference figures read again), for judging a stored
+    verdict again; (None, None) when it has no metric, (None, why) when the band cannot be read."""
+    if definition is None:
+        return None, None
+    from ..loadgen.accuracy_check import metric_columns, reference_bands
+
+    if not metric_columns(definition.accuracy):
+        return None, None
+    try:
+        return tuple(reference_bands(definition)), None
+    except BenchError as e:
+        return None, str(e)
 
 
 def _definition(record) -> tuple[object | None, str | None]:

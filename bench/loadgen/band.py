@@ -8,6 +8,7 @@ metric that could not be computed (null, with its reason) fails the band."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -92,3 +93,58 @@ def verdict_from_detail(detail: dict) -> AccuracyVerdict:
     """The verdict stored in a scenario row's accuracy_detail (JSON, as AccuracyVerdict.detail writes it)."""
     return AccuracyVerdict(tuple(MetricCheck(**m) for m in detail["metrics"]), bool(detail["benchmark_run"]),
                            detail.get("not_benchmark_reason"))
+
+
+# --- A stored accuracy_detail, read back: one guarded parser for every reader (the report, `loadgen check`, a
+# loadgen run used as a definition's reference). A damaged one is None (or no figure), never an exception.
+
+def stored_detail(text) -> dict | None:
+    """A scenario row's accuracy_detail as a JSON object; None when absent, not JSON or not an object."""
+    if not isinstance(text, str):
+        return None
+    try:
+        detail = json.loads(text)
+    except ValueError:
+        return None
+    return detail if isinstance(detail, dict) else None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _well_formed(check: MetricCheck) -> bool:
+    return (isinstance(check.metric, str) and (check.measured is None or _number(check.measured))
+            and all(_number(getattr(check, name)) for name in ("reference", "tolerance", "low", "high"))
+            and isinstance(check.passed, bool) and isinstance(check.source, str)
+            and (check.reason is None or isinstance(check.reason, str)))
+
+
+def stored_verdict(text) -> AccuracyVerdict | None:
+    """The verdict a row's accuracy_detail holds; None when it is absent or not what AccuracyVerdict.detail
+    writes (damaged)."""
+    detail = stored_detail(text)
+    if detail is None:
+        return None
+    try:
+        verdict = verdict_from_detail(detail)
+    except (KeyError, TypeError, ValueError):
+        return None
+    reason = verdict.not_benchmark_reason
+    if not all(_well_formed(check) for check in verdict.checks) or not (reason is None or isinstance(reason, str)):
+        return None
+    return verdict
+
+
+def stored_figures(text) -> dict[str, float]:
+    """Every finite figure a row's accuracy_detail records as measured (its `measured` object and each
+    metric's check), by column; {} when it is absent or damaged."""
+    detail = stored_detail(text) or {}
+    verdict = stored_verdict(text)
+    figures = {check.metric: float(check.measured) for check in (verdict.checks if verdict else ())
+               if check.measured is not None and math.isfinite(check.measured)}
+    measured = detail.get("measured")
+    if isinstance(measured, dict):
+        figures.update({key: float(value) for key, value in measured.items()
+                        if isinstance(key, str) and _number(value) and math.isfinite(value)})
+    return figures

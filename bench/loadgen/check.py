@@ -12,10 +12,10 @@ it was given, not against MLPerf's."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from .band import verdict_from_detail
+from .audit import AUDITS, PER_SCENARIO_AUDITS
+from .band import check_bands, stored_figures, stored_verdict
 from .logs import error_count
 
 # mlperf.conf's seeds, as the detail log names them (only mlperf.conf sets them: settings.py).
@@ -25,10 +25,6 @@ SEED_KEYS = ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed")
 SHARED_SETTINGS = ("preset", "random_weights", "dtype", "sources", "revisions", "temperature", "top_k", "top_p",
                    "cond_scale", "seed", "prompts", "num_prompts", "num_images")
 TIMED_MODES = ("performance", "find-peak")
-# The compliance audits a submission needs (`loadgen --audit NAME`, recorded in run.json's `audits`): TEST01 for
-# each scenario with a timed test, the caching audit once (a property of the system, not of a scenario).
-AUDITS = {"test01": "TEST01", "caching": "caching"}
-PER_SCENARIO_AUDITS = ("test01",)
 
 
 @dataclass(frozen=True)
@@ -43,8 +39,28 @@ class LoadGenTest:
         return str(self.row.get("scenario_id"))
 
     @property
+    def audit(self) -> str | None:
+        """The audit a timed test ran for, from what LoadGen ran with (its detail log): the caching
+        audit's one-sample test (`effective_performance_issue_same`), TEST01's performance test (responses
+        logged in performance mode: `effective_accuracy_log_probability` or `_sampling_target` > 0)."""
+        if self.row.get("mode") not in TIMED_MODES:
+            return None
+        if self.detail.get("effective_performance_issue_same") is True:
+            return "caching"
+        if (self.detail.get("effective_accuracy_log_probability") or 0) > 0 or (
+                self.detail.get("effective_accuracy_log_sampling_target") or 0) > 0:
+            return "test01"
+        return None
+
+    @property
     def timed(self) -> bool:
-        return self.row.get("mode") in TIMED_MODES
+        """A timed test whose figure is the submission's: performance or find-peak, not an audit's."""
+        return self.row.get("mode") in TIMED_MODES and self.audit is None
+
+    @property
+    def logged(self) -> bool:
+        """Whether LoadGen's detail log holds a record (an interrupted test may have none)."""
+        return len(self.detail) > 2  # more than the empty "messages" and "errors"
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,8 @@ class Run:
     tests: tuple[LoadGenTest, ...]
     definition: object | None = None
     definition_problem: str | None = None
+    bands: tuple | None = None  # the definition's accuracy band as it is now (band.Band each); None: no metric
+    bands_problem: str | None = None  # why that band cannot be read (its reference run gone)
 
 
 @dataclass(frozen=True)
@@ -83,14 +101,15 @@ def _where(run: Run, test: LoadGenTest | None = None) -> str:
 
 
 def valid(run: Run) -> list[Failure]:
-    """Every test finished, and every timed test is LoadGen's VALID (that the folders given hold a
-    performance test at all is checked in `check`: an accuracy-only folder is one part of a submission)."""
+    """Every test finished, and every timed test (an audit's too) is LoadGen's VALID (that the folders
+    given hold a performance test at all is checked in `check`: an accuracy-only folder is one part of a
+    submission)."""
     out = _Failures("valid")
     for test in run.tests:
         status = test.row.get("status")
         if status != "ok":
             out.add(_where(run, test), f"test {status}: {test.row.get('error') or 'no reason recorded'}")
-        elif test.timed and test.row.get("validity") != "VALID":
+        elif test.row.get("mode") in TIMED_MODES and test.row.get("validity") != "VALID":
             out.add(_where(run, test), f"INVALID: {test.row.get('invalid_reason') or 'no reason logged'}")
     return out.found
 
@@ -111,6 +130,8 @@ def mlperf_seeds(run: Run, seeds: dict) -> list[Failure]:
     """Every test ran with mlperf.conf's seeds (`seeds`: name -> value, from LoadGen's built-in mlperf.conf)."""
     out = _Failures("mlperf.conf seeds")
     for test in run.tests:
+        if not test.logged:  # an interrupted test without a detail log: the valid rule says so
+            continue
         wrong = [f"{name} {test.detail.get(f'effective_{name}')} (mlperf.conf: {seeds[name]})"
                  for name in SEED_KEYS if test.detail.get(f"effective_{name}") != seeds[name]]
         if wrong:
@@ -146,6 +167,8 @@ def definition_in_force(run: Run) -> list[Failure]:
         return out.found
     for test in run.tests:
         scenario, d = test.row.get("scenario"), test.detail
+        if not test.logged:
+            continue
         if scenario not in definition.scenarios:
             out.add(_where(run, test), f"{scenario} is not a scenario of `{definition.name}`")
             continue
@@ -168,8 +191,8 @@ def definition_in_force(run: Run) -> list[Failure]:
 
 
 def official_minimums(run: Run) -> list[Failure]:
-    """Each timed test's LoadGen settings at least the definition's official minimums, as MLPerf's
-    checker requires of effective_min_duration_ms and effective_min_query_count (Offline: its samples,
+    """Each timed test's (not an audit's) LoadGen settings at least the definition's official minimums,
+    as MLPerf's checker requires of effective_min_duration_ms and effective_min_query_count (Offline: its samples,
     effective_min_sample_count); LoadGen's VALID then says the test ran that long and that many
     queries. A VALID test below them is "valid but not submittable"."""
     out = _Failures("official minimums")
@@ -177,7 +200,7 @@ def official_minimums(run: Run) -> list[Failure]:
     if definition is None:
         return out.found
     for test in run.tests:
-        if not test.timed or test.row.get("scenario") not in definition.scenarios:
+        if not test.timed or not test.logged or test.row.get("scenario") not in definition.scenarios:
             continue
         minimums = definition.official.get(test.row["scenario"], {})
         if set(minimums) != {"min_duration_ms", "min_query_count"}:
@@ -206,7 +229,9 @@ def _seconds(ms) -> str:
 
 def accuracy_passed(runs: list[Run]) -> list[Failure]:
     """Each scenario with a timed test has an accuracy-mode test, in one of the folders given, whose
-    verdict against the definition's band is PASS (the row's accuracy_verdict)."""
+    verdict against the definition's band is PASS (the row's accuracy_verdict), and still PASS when its
+    stored figures (accuracy_detail) are judged again against the definition's band as it is now
+    (Run.bands): a definition whose band changed since the run does not keep an old PASS."""
     out = _Failures("accuracy")
     timed = {test.row.get("scenario") for run in runs for test in run.tests if test.timed}
     accuracy = {}
@@ -226,16 +251,36 @@ def accuracy_passed(runs: list[Run]) -> list[Failure]:
                 out.add(_where(run, test), "accuracy not checked (no PASS/FAIL verdict against the definition's band)")
             elif verdict != "PASS":
                 out.add(_where(run, test), f"accuracy {verdict}" + _band_figures(test.row.get("accuracy_detail")))
+            else:
+                again = _judged_again(run, test)
+                if again:
+                    out.add(_where(run, test), again)
     return out.found
 
 
 def _band_figures(detail) -> str:
     """': metric figure outside [low, high] (reference ...); ...' from a row's accuracy_detail, or ''."""
-    try:
-        checks = verdict_from_detail(json.loads(detail)).checks
-    except (TypeError, ValueError, KeyError):  # no detail, or not the JSON accuracy_check writes
-        return ""
-    return ": " + "; ".join(check.line() for check in checks) if checks else ""
+    verdict = stored_verdict(detail)  # None: no detail, or not the JSON accuracy_check writes
+    return ": " + "; ".join(check.line() for check in verdict.checks) if verdict and verdict.checks else ""
+
+
+def _judged_again(run: Run, test: LoadGenTest) -> str | None:
+    """Why a stored PASS does not hold against the definition's band as it is now, or None when it does
+    (or the run names no definition with an accuracy band: benchmark_run's rule)."""
+    if run.bands_problem:
+        return f"accuracy PASS cannot be judged again: the definition's band: {run.bands_problem}"
+    if not run.bands:
+        return None
+    stored = stored_verdict(test.row.get("accuracy_detail"))
+    if stored is None:
+        return ("accuracy PASS without its figures (accuracy_detail missing or damaged): it cannot be judged "
+                "against the definition's band")
+    reasons = {check.metric: check.reason for check in stored.checks if check.reason}
+    now = check_bands(stored_figures(test.row.get("accuracy_detail")), list(run.bands), reasons)
+    if now.verdict == "PASS":
+        return None
+    return ("accuracy PASS as stored, but FAIL against the definition's band as it is now: "
+            + "; ".join(check.line() for check in now.checks if not check.passed))
 
 
 def audits_passed(runs: list[Run]) -> list[Failure]:
@@ -268,12 +313,13 @@ def same_code_and_settings(runs: list[Run]) -> list[Failure]:
     """One committed commit and the same settings (model, dtype, sampling, sample library, definition)
     across the folders given together."""
     out = _Failures("same code and settings")
-    commits = {}
+    commits = {}  # the commits recorded (a folder without one is named once, for that)
     for run in runs:
         git = (run.run.get("environment") or {}).get("git") or {}
         if not git.get("commit"):
             out.add(_where(run), "no git commit recorded")
-        elif git.get("dirty"):
+            continue
+        if git.get("dirty"):
             out.add(_where(run), f"run from uncommitted changes on {git['commit'][:12]}")
         commits[run.path] = git.get("commit")
     if len(set(commits.values())) > 1:
@@ -301,7 +347,8 @@ def check(runs: list[Run], seeds: dict) -> list[Failure]:
     for run in runs:
         failures += valid(run) + no_errors(run) + mlperf_seeds(run, seeds)
         failures += benchmark_run(run) + definition_in_force(run) + official_minimums(run)
-    if not any(test.timed for run in runs for test in run.tests):  # an accuracy-only folder is half a submission
+    # An accuracy-only folder is half a submission; an audit's tests are not the submission's figures.
+    if not any(test.timed for run in runs for test in run.tests):
         failures.append(Failure(", ".join(run.path for run in runs), "valid",
                                 "no performance test in the folders given"))
     return failures + accuracy_passed(runs) + audits_passed(runs) + same_code_and_settings(runs)

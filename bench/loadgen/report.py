@@ -76,15 +76,18 @@ def benchmark_line(run: dict) -> str:
 
 
 def accuracy_lines(rows: pd.DataFrame) -> list[str]:
-    """Each checked accuracy test's verdict with its figures (measured, band, reference and its source)."""
-    import json
-
-    from .band import verdict_from_detail
+    """Each checked accuracy test's verdict with its figures (measured, band, reference and its source);
+    a damaged accuracy_detail is said to be, with the row's verdict."""
+    from .band import stored_verdict
 
     lines = []
     for row in rows.to_dict("records"):
         if isinstance(row.get("accuracy_detail"), str):
-            verdict = verdict_from_detail(json.loads(row["accuracy_detail"]))
+            verdict = stored_verdict(row["accuracy_detail"])
+            if verdict is None:
+                lines.append(f"- {row['scenario_id']}: accuracy {row.get('accuracy_verdict')}: its accuracy_detail "
+                             f"is damaged (not the JSON the accuracy check writes)")
+                continue
             sources = "; ".join(f"{c.metric}: {c.source}" for c in verdict.checks)
             lines.append(f"- {row['scenario_id']}: {verdict.line()} (references: {sources})")
     return lines
@@ -107,12 +110,12 @@ def write_scenario_report(run_dir: Path) -> tuple[str, Path]:
               f"{settings.get('devices')} device(s) {settings.get('parallel')}, global batch "
               f"{settings.get('global_batch')}, batching window {settings.get('max_batch_wait_ms')} ms.")
     table = scenario_table(rows)
+    accuracy = accuracy_lines(rows)
     markdown = "\n".join([f"# dalle-bench report: {run_dir.name}", "", header, "", benchmark_line(store.run), "",
                           "## Scenarios", "",
                           table.to_markdown(index=False, floatfmt=".4g") if len(table) else "(no test finished)",
                           "", *([UNSUPPORTED_NOTE, ""] if _undecided(table) else []),
-                          *(["## Accuracy against the benchmark's band", "", *accuracy_lines(rows), ""]
-                            if accuracy_lines(rows) else [])])
+                          *(["## Accuracy against the benchmark's band", "", *accuracy, ""] if accuracy else [])])
     (out / "report.md").write_text(markdown)
     with_support(rows).to_csv(out / "scenarios.csv", index=False)
     return markdown, out
