@@ -12,6 +12,7 @@ import click
 
 from .choices import DTYPES, PARALLEL_MODES, WEIGHTS
 from .errors import BenchError, Terminated, one_line
+from .loadgen.audit import AUDITS
 from .models.presets import PRESETS
 from .sampling.config import SamplingConfig
 
@@ -220,7 +221,7 @@ def sweep(ctx, **options):
                    "that changes one makes the run 'not a benchmark run' (docs/load-scenarios.md).")
 @click.option("--mode", default="performance", show_default=True,
               help="performance, accuracy (every sample once; images saved and scored) or both.")
-@click.option("--audit", type=click.Choice(["test01", "caching"]), default=None,
+@click.option("--audit", type=click.Choice(list(AUDITS)), default=None,
               help="Compliance audit (docs/load-scenarios.md#compliance-audits): test01 runs accuracy, then "
                    "performance with LoadGen logging a sampled share of its responses, and checks they equal "
                    "accuracy mode's; caching runs performance with distinct samples, one sample for every query, "

@@ -11,7 +11,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.loadgen.accuracy_check import reference_bands
-from bench.loadgen.band import Band, check_bands, verdict_from_detail
+from bench.loadgen.band import Band, check_bands, stored_figures, stored_verdict, verdict_from_detail
 from bench.loadgen.benchmark import load_benchmark
 
 BANDS = [Band("adherence", 0.575, 0.10, "baseline"), Band("clip_score", 66.07, 1.0, "definition")]
@@ -93,3 +93,80 @@ def test_a_reference_run_without_the_definitions_figure_is_refused(tmp_path):
                                                      'adherence = { tolerance = 0.1 }\n', "none.toml"))
     with pytest.raises(BenchError, match="not found"):
         reference_bands(benchmark)
+
+
+def test_a_stored_accuracy_detail_is_read_back_or_is_none_when_damaged():
+    """One guarded reader of a row's accuracy_detail (the report, `loadgen check`, a loadgen reference run):
+    what AccuracyVerdict.detail wrote comes back; anything else is None (or no figure), not an exception."""
+    verdict = check_bands({"adherence": 0.6, "clip_score": None}, BANDS, {"clip_score": "no CLIP"})
+    text = json.dumps(verdict.detail() | {"measured": {"adherence": 0.6, "fid": 12.5, "clip_score": None}})
+    assert stored_verdict(text) == verdict
+    assert stored_figures(text) == {"adherence": 0.6, "fid": 12.5}
+    metric = verdict.detail()["metrics"][0]
+    for damaged in (None, 5, "", "{", "[]", "5", '{"metrics": "x"}', '{"metrics": [5], "benchmark_run": true}',
+                    json.dumps({"metrics": [metric | {"measured": "0.6"}], "benchmark_run": True}),
+                    json.dumps({"metrics": [metric | {"extra": 1}], "benchmark_run": True}),
+                    json.dumps({"metrics": [metric], "benchmark_run": True, "not_benchmark_reason": 3})):
+        assert stored_verdict(damaged) is None, damaged
+        assert stored_figures(damaged) == {}, damaged
+    assert stored_figures('{"measured": {"fid": "x", "kid_mean": Infinity, "adherence": 0.5}}') == {"adherence": 0.5}
+
+
+def test_a_loadgen_reference_run_with_a_damaged_accuracy_detail_holds_no_figure(tmp_path):
+    """A loadgen run as a definition's reference: its figures outside the row's columns come from its
+    accuracy_detail; a damaged one gives no figure (the one-line refusal), not a traceback."""
+    point = pd.read_parquet("results/baselines/shapes/points.parquet").iloc[0]
+    row = {"scenario_id": "offline-accuracy", "mode": "accuracy", "status": "ok", "adherence": None,
+           **{column: point[column] for column in ("preset", "prompts", "num_images", "cond_scale", "temperature",
+                                                   "top_k", "top_p", "seed", "dtype", "random_weights")}}
+    run = tmp_path / "run"
+    run.mkdir()
+    benchmark = load_benchmark(_definition(tmp_path, f'reference = "{run}"\nadherence = {{ tolerance = 0.1 }}\n'))
+    pd.DataFrame([row | {"accuracy_detail": json.dumps({"measured": {"adherence": 0.5}})}]).to_parquet(
+        run / "scenarios.parquet")
+    (band,) = reference_bands(benchmark)
+    assert band.reference == 0.5 and "offline-accuracy" in band.source
+    for damaged in ("{", "[1]", '{"measured": 5}'):
+        pd.DataFrame([row | {"accuracy_detail": damaged}]).to_parquet(run / "scenarios.parquet")
+        with pytest.raises(BenchError, match="no adherence figure made with the definition's model"):
+            reference_bands(benchmark)
+
+
+def test_the_accuracy_networks_are_checked_before_the_run(run_cli, tmp_path):
+    """A definition's CLIP that cannot load (a Hub id neither cached nor reachable: offline here) and a
+    FID reference that is not there are refused in one line before JAX starts, not measured as null
+    figures and an accuracy FAIL after the run; --eval-clip's Hub id is checked the same way."""
+    offline = {"HF_HUB_OFFLINE": "1"}
+    hub = _definition(tmp_path, 'clip = "someone/no-such-clip"\nclip_score = { tolerance = 1, reference = 66.0 }\n',
+                      "hub.toml")
+    missing = _definition(tmp_path, 'fid_ref = "/no/such/images"\nfid = { tolerance = 2, reference = 10.0 }\n',
+                          "fid.toml")
+    cases = ((("--benchmark", hub), offline, "hub.toml [accuracy] clip: cannot load 'someone/no-such-clip': not in "
+                                             "the local Hugging Face cache and HF_HUB_OFFLINE is set"),
+             (("--benchmark", missing), {}, "fid.toml [accuracy] fid_ref: not found: /no/such/images"),
+             (("--eval-clip", "someone/no-such-clip"), offline, "--eval-clip: cannot load 'someone/no-such-clip'"))
+    for number, (options, env, message) in enumerate(cases):
+        proc = run_cli("loadgen", *options, "--scenario", "offline", "--mode", "accuracy", "--out", tmp_path / "out",
+                       "--run-id", f"r{number}", env=env)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and not (tmp_path / "out" / f"r{number}").exists()
+
+
+def test_a_network_that_cannot_load_after_the_run_is_the_runs_error_not_a_null_figure(tmp_path, monkeypatch):
+    """measure loads the networks before any metric: a CLIP that cannot load (offline, not cached) is a
+    BenchError for the run, not a clip_score null with that reason (which would fail the band, exit 1)."""
+    import numpy as np
+    from PIL import Image
+
+    from bench.loadgen.accuracy_check import measure
+    from bench.outputs import image_name
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    benchmark = load_benchmark(_definition(tmp_path, 'clip = "someone/no-such-clip"\n'
+                                                     'clip_score = { tolerance = 1, reference = 66.0 }\n'))
+    images = tmp_path / "images"
+    images.mkdir()
+    for prompt in range(2):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / image_name(prompt, 0))
+    with pytest.raises(BenchError, match="cannot load 'someone/no-such-clip'"):
+        measure(benchmark, images, ["a red circle", "a blue square"], 1, None)

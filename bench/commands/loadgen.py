@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -51,28 +50,67 @@ def _loadgen_name(name: str) -> str | None:
     return SCENARIOS.get(name.strip().lower().replace("-", "").replace("_", ""))
 
 
-# A Hub id as the Hub spells one: a name, or owner/name, of letters, digits, '-', '_' and '.'.
-HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
-
-
-def check_eval_clip(source: str) -> None:
-    """--eval-clip before anything starts: a CLIP checkpoint folder (config.json that parses, weights),
-    the shapes preset's, or something written as a Hub id."""
+def check_clip(source: str, option: str) -> None:
+    """A CLIP network named by `option` (--eval-clip, a definition's [accuracy] clip), before anything
+    starts: a checkpoint folder (config.json that parses, weights), the shapes preset's (`shapes`), or a
+    Hub id (bench.sources.is_hub_id, spelled as the Hub allows) that is in the local Hugging Face cache or
+    on a Hub that answers (bench.sources.check_hub_source)."""
     from evals.clip_score import check_clip_source
 
+    from ..sources import check_hub_source, is_hub_id
+
     local = Path(source).expanduser()
-    check_clip_source(source, "--eval-clip")  # a local path that is not there, or not a checkpoint
+    check_clip_source(source, option)  # a local path that is not there, or not a checkpoint
     if local.is_dir():
         try:
             config = json.loads((local / "config.json").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise BenchError(f"--eval-clip: {local / 'config.json'} cannot be read: {first_line(e)}") from None
+            raise BenchError(f"{option}: {local / 'config.json'} cannot be read: {first_line(e)}") from None
         if not isinstance(config, dict) or not ({"text_config", "vision_config"} & set(config)
                                                 or config.get("model_type") == "clip"):
-            raise BenchError(f"--eval-clip: {source} is not a CLIP checkpoint (its config.json has no "
+            raise BenchError(f"{option}: {source} is not a CLIP checkpoint (its config.json has no "
                              "text_config and vision_config)")
-    elif not HUB_ID.fullmatch(source) or "--" in source or ".." in source:
-        raise BenchError(f"--eval-clip {source!r}: neither a checkpoint folder nor a Hub id (owner/name)")
+        return
+    if source == "shapes":  # the shapes preset's CLIP, committed (evals.clip_score.load_clip)
+        return
+    if not is_hub_id(source) or not _hub_spelling(source):
+        raise BenchError(f"{option} {source!r}: neither a checkpoint folder nor a Hub id (owner/name)")
+    check_hub_source(source, option)  # cached, or a Hub that answers: in seconds, not after the run
+
+
+def _hub_spelling(source: str) -> bool:
+    """Whether the Hub would accept `source` as a repository id (huggingface_hub's own rule: letters,
+    digits, '-', '_', '.', at most 96 characters, no '--' or '..')."""
+    try:
+        from huggingface_hub.utils import validate_repo_id
+    except ImportError:  # transformers' dependency: always there where a CLIP can load at all
+        return True
+    try:
+        validate_repo_id(source)
+    except ValueError:
+        return False
+    return True
+
+
+def check_accuracy_networks(benchmark) -> None:
+    """The networks of a definition's accuracy check, before JAX starts: its CLIP (as --eval-clip) and
+    its FID reference (a folder of images or a .npz, or the shapes world's); a problem with them is a
+    one-line refusal now, not a null figure and an accuracy FAIL after the run."""
+    from ..loadgen.accuracy_check import networks_needed
+
+    accuracy = benchmark.accuracy
+    clip, reference = networks_needed(accuracy)
+    where = f"{benchmark.source.name} [accuracy]"
+    if clip and accuracy.get("clip"):
+        check_clip(accuracy["clip"], f"{where} clip")
+    fid_ref = accuracy.get("fid_ref")
+    if reference and fid_ref:
+        from ..shapes.reference import REFERENCE_NAME
+
+        path = Path(fid_ref).expanduser()
+        if fid_ref != REFERENCE_NAME and not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):
+            raise BenchError(f"{where} fid_ref: not found: {fid_ref} (a folder of images, a .npz statistics "
+                             f"file, or {REFERENCE_NAME})")
 
 
 def check_inputs(o: dict, explicit: set[str]):
@@ -120,7 +158,7 @@ def check_inputs(o: dict, explicit: set[str]):
     if o.get("inception_weights") and not Path(o["inception_weights"]).is_file():
         raise BenchError(f"--inception-weights: file not found: {o['inception_weights']}")
     if o.get("eval_clip"):  # scored after the whole LoadGen run: checked now, not then
-        check_eval_clip(o["eval_clip"])
+        check_clip(o["eval_clip"], "--eval-clip")
     if o.get("host_devices") is not None and o["host_devices"] < 1:
         raise BenchError(f"--host-devices must be >= 1, got {o['host_devices']}")
     if o.get("run_id"):
@@ -155,6 +193,7 @@ def _run_loadgen(o: dict, explicit: set[str]) -> None:
 
             if metric_columns(o["benchmark_definition"].accuracy):
                 o["accuracy_bands"] = reference_bands(o["benchmark_definition"])
+                check_accuracy_networks(o["benchmark_definition"])
     if len(prompts) * o["num_images"] > MAX_SAMPLES:  # the sample library is held in memory, per sample
         raise BenchError(f"the query sample library would hold {len(prompts) * o['num_images']:,} samples "
                          f"({len(prompts)} prompts x -n {o['num_images']}): at most {MAX_SAMPLES:,}")
@@ -312,14 +351,14 @@ def run_one(store, pipeline, options, test, capacity, base, total, prompts, o, q
 
 def _test01(store, options, layout, log_dir: Path, o: dict) -> None:
     """TEST01 after its performance test: the responses LoadGen logged equal the accuracy test's (run first)."""
-    from ..loadgen.audit import logged_responses, judge_test01
-    from ..loadgen.logs import ACCURACY
+    from ..loadgen.audit import judge_test01
+    from ..loadgen.logs import ACCURACY, read_accuracy_log
     from ..loadgen.responses import ResponseLayout
 
     accuracy_log = store.log_dir(f"{options.scenario.lower()}-accuracy") / ACCURACY
     accuracy_layout = ResponseLayout(layout.tokens, tuple(store.run["response_layout"]["image_shape"]))
-    result = judge_test01(options.scenario, logged_responses(log_dir / ACCURACY), layout,
-                            logged_responses(accuracy_log), accuracy_layout)
+    result = judge_test01(options.scenario, read_accuracy_log(log_dir / ACCURACY, keep_repeats=True), layout,
+                          read_accuracy_log(accuracy_log, keep_repeats=True), accuracy_layout)
     store.update_run(audits=[*store.run.get("audits", []), result.to_json()])
     click.echo(result.line(), err=True)
     if result.verdict != "PASS":

@@ -35,7 +35,12 @@ def write_accuracy_images(log: Path, layout: ResponseLayout, num_prompts: int, n
     out.mkdir(parents=True, exist_ok=True)
     tokens = np.zeros((total, layout.tokens), np.int32)
     for index, data in entries:
-        tokens[index], image = layout.decode(data)
+        if index >= total:
+            raise BenchError(f"{log}: sample {index} is outside the query sample library ({total} samples)")
+        try:
+            tokens[index], image = layout.decode(data)
+        except ValueError as e:  # a response of the wrong length: a damaged log, not the images
+            raise BenchError(f"{log}: sample {index}: {e}") from None
         prompt, sample = divmod(index, num_images)
         Image.fromarray(image).save(out / image_name(prompt, sample))
     np.save(out / "tokens.npy", tokens.reshape(num_prompts, num_images, -1))

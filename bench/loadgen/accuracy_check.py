@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BenchError
-from .band import Band
+from .band import Band, stored_figures
 
 NETWORK_FIELDS = ("clip", "fid_ref")
 ACCURACY_FIELDS = ("reference", *NETWORK_FIELDS)
@@ -77,6 +77,14 @@ def metric_columns(accuracy: dict) -> list[str]:
     return [k for k, v in accuracy.items() if isinstance(v, dict)]
 
 
+def networks_needed(accuracy: dict) -> tuple[bool, bool]:
+    """(whether a metric uses the table's `clip`, whether one needs its `fid_ref`)."""
+    known = _metrics_by_column()
+    metrics = [known[column] for column in metric_columns(accuracy) if column in known]
+    return (any("clip_scores" in metric.features for metric in metrics),
+            any(metric.needs_reference for metric in metrics))
+
+
 def _resolve(path: str) -> Path:
     candidate = Path(path).expanduser()
     if candidate.is_absolute() or candidate.exists():
@@ -101,9 +109,8 @@ def _reference_rows(folder: Path) -> tuple[str, list[dict]]:
 def _value(row: dict, column: str):
     value = row.get(column)
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        detail = row.get("accuracy_detail")  # a loadgen reference: figures outside the row's columns
-        if isinstance(detail, str):
-            value = json.loads(detail).get("measured", {}).get(column)
+        # a loadgen reference: figures outside the row's columns (none from a damaged accuracy_detail)
+        value = stored_figures(row.get("accuracy_detail")).get(column)
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
@@ -148,7 +155,10 @@ def reference_bands(benchmark) -> list[Band]:
 def measure(benchmark, images_dir: Path, prompts: list[str], num_images: int,
             inception_weights: Path | None) -> tuple[dict, dict[str, str]]:
     """(columns, {metric: why null}) of the definition's metrics on the accuracy images, through
-    evals' registry and scoring driver (each network loaded once, each feature computed once)."""
+    evals' registry and scoring driver (each network loaded once, each feature computed once). The
+    networks and references are loaded first, outside any metric: one that cannot load (a CLIP, the
+    Hub, FID's reference, Inception's weights) is a BenchError for the run, not a null figure; only
+    what the images themselves cause (a metric they cannot have) is a metric's null with its reason."""
     from evals.images import load_images
     from evals.metric import Networks
     from evals.scoring import FeatureBank, compute
@@ -165,6 +175,11 @@ def measure(benchmark, images_dir: Path, prompts: list[str], num_images: int,
     files = [images_dir / image_name(p, s) for p in range(len(prompts)) for s in range(num_images)]
     images = load_images(files)
     flat = [p for p in prompts for _ in range(num_images)]
+    for metric in metrics:  # the environment: loaded now, its errors are the run's
+        for feature in metric.features:
+            bank.network(feature)
+            if metric.needs_reference:
+                bank.reference(feature)
     columns, reasons, features = {}, {}, {}
     for metric in metrics:  # one at a time: a metric these images cannot have fails alone, with its reason
         try:  # (adherence on prompts outside the shapes world, a run whose options changed the prompts)

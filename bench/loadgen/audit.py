@@ -13,15 +13,16 @@ fails."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # light to import: the command line builds --audit's choice from AUDITS
+    from .responses import ResponseLayout
 
-from .responses import ResponseLayout
-
-AUDITS = ("test01", "caching")
+# Every audit: `loadgen --audit NAME` -> the name `loadgen check` gives it. PER_SCENARIO_AUDITS are needed
+# for each scenario with a timed test; the others once (a property of the system, not of a scenario).
+AUDITS = {"test01": "TEST01", "caching": "caching"}
+PER_SCENARIO_AUDITS = ("test01",)
 # MLPerf TEST01's audit.config: its seed, and a share of the responses logged. MLPerf logs 1 %
 # (accuracy_log_probability = 0.01) of runs of 10^4-10^6 samples; the short runs here hold tens to
 # hundreds, so 10 %, and at least TEST01_SAMPLING_TARGET responses when the run has them
@@ -57,24 +58,39 @@ class AuditResult:
         return f"audit {self.name} ({self.scenario}): {self.verdict}: {self.reason}"
 
 
-def logged_responses(path: Path) -> list[tuple[int, bytes]]:
-    """Every (qsl index, response bytes) of an accuracy log, repeats included (a performance test
-    may log one sample more than once)."""
-    entries = json.loads(Path(path).read_text() or "[]")
-    return [(int(entry["qsl_idx"]), bytes.fromhex(entry["data"])) for entry in entries]
+def _decoded(layout: "ResponseLayout", data: bytes):
+    """(tokens, None) or (None, why the response cannot be read: a wrong length)."""
+    try:
+        return layout.decode(data)[0], None
+    except ValueError as e:
+        return None, str(e)
 
 
-def judge_test01(scenario: str, performance: list[tuple[int, bytes]], performance_layout: ResponseLayout,
-                   accuracy: list[tuple[int, bytes]], accuracy_layout: ResponseLayout) -> AuditResult:
+def judge_test01(scenario: str, performance: list[tuple[int, bytes]], performance_layout: "ResponseLayout",
+                 accuracy: list[tuple[int, bytes]], accuracy_layout: "ResponseLayout") -> AuditResult:
     """PASS when every response logged in performance mode holds the tokens accuracy mode returned for
-    the same sample, and at least one was logged; FAIL naming how many differ (or are missing)."""
-    reference = {}
+    the same sample, and at least one was logged; FAIL naming how many differ (or are missing, or cannot
+    be read: a response of the wrong length counts as differing, with its reason)."""
+    import numpy as np
+
+    reference, unreadable = {}, {}
     for index, data in accuracy:
-        reference.setdefault(index, accuracy_layout.decode(data)[0])
+        if index not in reference and index not in unreadable:
+            tokens, why = _decoded(accuracy_layout, data)
+            if why is None:
+                reference[index] = tokens
+            else:
+                unreadable[index] = why
     differ, missing, first = 0, 0, None
     for index, data in performance:
-        tokens = performance_layout.decode(data)[0]
-        if index not in reference:
+        tokens, why = _decoded(performance_layout, data)
+        if why is not None:
+            differ += 1
+            first = first or f"sample {index}: the performance-mode response: {why}"
+        elif index in unreadable:
+            differ += 1
+            first = first or f"sample {index}: accuracy mode's response: {unreadable[index]}"
+        elif index not in reference:
             missing += 1
             first = first or f"sample {index} is not in the accuracy log"
         elif not np.array_equal(tokens, reference[index]):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BenchError, first_line
 from ..sweep.scenario_schema import PERCENTILES, percentile_column
 
 DETAIL, SUMMARY, ACCURACY, TRACE = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json",
@@ -33,7 +34,11 @@ def read_detail(path: Path) -> dict:
             record = json.loads(line[len(":::MLLOG "):])
         except ValueError:
             continue
-        if (record.get("metadata") or {}).get("is_error"):
+        if not isinstance(record, dict) or not isinstance(record.get("key"), str) or record["key"] in (
+                "messages", "errors"):
+            continue  # a damaged line (`:::MLLOG 5`): not one of LoadGen's records
+        metadata = record.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("is_error"):
             values["errors"].append(f"{record.get('key')}: {record.get('value')}")
         if record.get("key") == "generic_message":
             values["messages"].append(record.get("value"))
@@ -165,12 +170,29 @@ def read_trace_latencies(path: Path) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
 
 
-def read_accuracy_log(path: Path) -> list[tuple[int, bytes]]:
-    """(qsl index, response bytes) of each logged sample, first response per index only."""
-    entries = json.loads(path.read_text() or "[]")
+def read_accuracy_log(path: Path, keep_repeats: bool = False) -> list[tuple[int, bytes]]:
+    """(qsl index, response bytes) of the logged responses: the first per index, by index; with
+    `keep_repeats`, every one in the log's order (a performance test may log one sample more than once).
+    A BenchError naming the file when it cannot be read or is not LoadGen's accuracy log."""
+    try:
+        entries = json.loads(Path(path).read_text() or "[]")
+        if not isinstance(entries, list):
+            raise ValueError(f"a JSON {type(entries).__name__}, not a list of responses")
+        logged = [(_qsl_index(entry), bytes.fromhex(entry["data"])) for entry in entries]
+    except OSError as e:
+        raise BenchError(f"{path}: LoadGen's accuracy log cannot be read: {e.strerror or first_line(e)}") from None
+    except (ValueError, KeyError, TypeError) as e:  # not JSON, an entry without qsl_idx or data, data not hex
+        raise BenchError(f"{path}: damaged LoadGen accuracy log: {type(e).__name__}: {first_line(e)}") from None
+    if keep_repeats:
+        return logged
     seen: dict[int, bytes] = {}
-    for entry in entries:
-        index = int(entry["qsl_idx"])
-        if index not in seen:
-            seen[index] = bytes.fromhex(entry["data"])
+    for index, data in logged:
+        seen.setdefault(index, data)
     return sorted(seen.items())
+
+
+def _qsl_index(entry) -> int:
+    index = entry["qsl_idx"]
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValueError(f"qsl_idx {index!r} is not a sample index")
+    return index
