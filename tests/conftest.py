@@ -31,6 +31,22 @@ import pytest  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+def start_long_loadgen(tiny_cache: Path, out: Path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
+    """A tiny SingleStream loadgen of 600 s (run id `stopped`) started as a user would, returned once
+    it says LoadGen is running, with the stderr lines so far: for tests that stop it mid-test."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(DALLE_BENCH_CACHE=str(tiny_cache), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--scenario", "singlestream", "-n", "1", *extra,
+                             "--min-duration", "600", "--out", str(out), "--run-id", "stopped"], cwd=REPO, env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "LoadGen running" in line:
+            break
+    return proc, lines
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory) -> Path:
     """A cache folder with the tiny preset built, shared by every test of the session."""

@@ -75,26 +75,14 @@ def test_sigterm_during_loadgen_is_recorded_as_ctrl_c_is(tiny_cache, tmp_path):
     interrupted, run.json says the run is incomplete, the lock is released, exit 143."""
     import fcntl
     import json
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
     import pandas as pd
 
-    from tests.conftest import REPO
+    from tests.conftest import start_long_loadgen
 
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(DALLE_BENCH_CACHE=str(tiny_cache), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--scenario", "singlestream", "-n", "1",
-                             "--min-duration", "600", "--out", tmp_path, "--run-id", "stopped"], cwd=REPO, env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    lines = []
-    for line in proc.stderr:
-        lines.append(line)
-        if "LoadGen running" in line:
-            break
+    proc, lines = start_long_loadgen(tiny_cache, tmp_path)
     run_dir = tmp_path / "stopped"
     deadline = time.monotonic() + 120
     while not (run_dir / "loadgen" / "singlestream-performance" / "mlperf_log_detail.txt").is_file():

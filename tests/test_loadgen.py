@@ -402,24 +402,12 @@ def test_compare_fails_a_candidate_invalid_where_the_baseline_was_valid(every_sc
 
 
 def test_ctrl_c_keeps_loadgens_logs_and_says_the_run_is_incomplete(tiny_cache, tmp_path):
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
-    from tests.conftest import REPO
+    from tests.conftest import start_long_loadgen
 
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(DALLE_BENCH_CACHE=str(tiny_cache), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--scenario", "singlestream", "-n", "1", "--batch-per-device", "2",
-                             "--min-duration", "600", "--out", tmp_path, "--run-id", "stopped"], cwd=REPO, env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    lines = []
-    for line in proc.stderr:
-        lines.append(line)
-        if "LoadGen running" in line:
-            break
+    proc, lines = start_long_loadgen(tiny_cache, tmp_path, "--batch-per-device", "2")
     time.sleep(3)  # a few samples into the test
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=120)

@@ -22,7 +22,6 @@ from bench.loadgen.check import (LoadGenTest, accuracy_passed, audits_passed, be
                                  same_code_and_settings, valid)
 from bench.loadgen.logs import DETAIL
 from bench.loadgen.settings import mlperf_conf_seeds
-from bench.sweep.scenario_schema import SCHEMA
 
 pytestmark = pytest.mark.xdist_group("test_loadgen_check")
 # The tests that need the real run: LoadGen scenarios are the integration tier (make test-integration).

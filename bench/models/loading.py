@@ -143,8 +143,6 @@ def _load_vqgan(source: str, dtype, revision: str | None):
 
 
 def _init(vqgan: VQModel):
-    import jax
-
     from .random_init import random_weights
 
     shape = (1, vqgan.config.resolution, vqgan.config.resolution, vqgan.config.in_channels)
