@@ -492,10 +492,10 @@ def test_makefile_and_ci_example_run_the_baselines_sweep():
     assert any("compare" in step.get("run", "") and "--format junit" in step["run"]
                for step in workflow["jobs"]["gate"]["steps"])
     sweeps = [step["run"] for step in workflow["jobs"]["gate"]["steps"] if "sweep $SWEEP" in step.get("run", "")]
-    assert sweeps and all(run.count("--repeat 5") == 2 and run.count("--interleave") == 2 for run in sweeps)
+    assert sweeps and all(run.count("--repeat 10") == 2 and run.count("--interleave") == 2 for run in sweeps)
 
 
-REPEATS = 3  # processes a side in the suite's A/B (docs/compare.md recommends 5 for CI)
+REPEATS = 3  # processes a side in the suite's A/B (docs/compare.md recommends 10 for CI)
 # The A/B pair's sweep: two tiny points (two programs), few calls; each side `--repeat 3`.
 AB_ARGS = ["--preset", "tiny", "-n", "1", "--iters", "8", "--warmup", "1", "--no-stages", "--cond-scale", "1,3",
            "--parallel", "sharded", "--repeat", str(REPEATS)]
