@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import data
+
 from .conftest import CLI_TIMEOUT_S, REPO
 
 pytestmark = pytest.mark.xdist_group("test_package")  # one wheel build for the file
@@ -84,6 +86,23 @@ def test_a_zip_on_the_path_is_refused_in_one_line(wheel, tmp_path):
                           env=_clean_env(PYTHONPATH=str(wheel)), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 1 and "not a folder" in done.stdout
+
+
+def test_the_shapes_reference_run_resolves_from_any_folder(tmp_path, monkeypatch):
+    """The shapes definition names its reference `results/baselines/shapes`, as the run records written
+    before the move do: from a folder without it, that is the shipped run; a folder of that name where
+    the command runs comes first, as before; a path found nowhere is named as given."""
+    from bench.loadgen.accuracy_check import _resolve, reference_bands
+    from bench.loadgen.benchmark import load_benchmark
+
+    monkeypatch.chdir(tmp_path)
+    shipped = data.path("baselines", "shapes")
+    assert _resolve("results/baselines/shapes") == _resolve("baselines/shapes") == shipped
+    (adherence, _) = reference_bands(load_benchmark("shapes"))
+    assert adherence.source.startswith("results/baselines/shapes points.parquet")
+    (tmp_path / "results" / "baselines" / "shapes").mkdir(parents=True)
+    assert _resolve("results/baselines/shapes") == Path("results/baselines/shapes")
+    assert _resolve("results/references/mini") == Path("results/references/mini")
 
 
 @pytest.mark.integration
