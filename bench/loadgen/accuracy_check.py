@@ -32,7 +32,7 @@ METRIC_FIELDS = ("tolerance", "reference", "measured_by")
 MATCH = {"preset": "preset", "prompts": "prompts", "num_images": "num_images", "cond_scale": "cond_scale",
          "temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "seed": "seed"}
 # Where the shipped baselines were before they moved into the package data (bench/data/baselines):
-# definitions and run records written since name them so, and must keep reading.
+# definitions and run records written before the move name them so, and must keep reading.
 OLD_BASELINES = ("results", "baselines")
 
 
