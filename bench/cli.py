@@ -482,7 +482,10 @@ def evaluate(run_dir, metrics, clip_source, fid_ref, inception_weights, cmmd_cli
 
 @cli.command("train-shapes")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("checkpoints/shapes"),
-              show_default=True, help="Folder for dallebart/, vqgan/, clip/ and training.json.")
+              show_default=True, help="Folder for dallebart/, vqgan/, clip/ and training.json. --preset shapes loads "
+              "bench/data/checkpoints/shapes, which checkpoints/shapes links to in a checkout (run from its "
+              "root, the default replaces them); load another with --model OUT/dallebart --vqgan OUT/vqgan "
+              "--clip OUT/clip.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and of every model.")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(["vqgan", "dallebart", "clip", "assemble"]),
               help="Run only these stages (repeatable); the training stages are independent processes' work.")

@@ -88,7 +88,11 @@ def nvidia_driver() -> dict | None:
 
 
 def git_commit() -> dict:
+    """The commit of the checkout this bench runs from; None for an installed bench, whose folder
+    (site-packages) may well lie inside some other repository whose commit says nothing of this code."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10)

@@ -1,4 +1,4 @@
-"""Prompt sets: the sets shipped in the project's prompts/ folder (by name),
+"""Prompt sets: the sets shipped in the package's data (bench/data/prompts/, by name),
 or a file the user gives, in any of the formats below. Each prompt may carry
 a category and a challenge label (PartiPrompts' scheme), used for the
 per-category breakdowns of quality.
@@ -18,9 +18,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import data
 from .errors import BenchError, did_you_mean
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 SUFFIXES = (".txt", ".tsv", ".csv", ".json")
 
 
@@ -32,11 +32,20 @@ class PromptSet:
     challenges: tuple[str, ...] | None = None
 
 
+def __getattr__(name: str):
+    # PROMPTS_DIR is looked up when used, not at import: a zip install is then refused by the
+    # command that needs the sets, in one line, rather than by an import traceback.
+    if name == "PROMPTS_DIR":
+        return data.path("prompts")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def prompt_sets() -> dict[str, Path]:
-    """Name -> file of every set shipped in prompts/."""
-    if not PROMPTS_DIR.is_dir():
+    """Name -> file of every shipped set."""
+    folder = data.path("prompts")
+    if not folder.is_dir():
         return {}
-    return {p.stem: p for p in sorted(PROMPTS_DIR.iterdir()) if p.suffix in SUFFIXES}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in SUFFIXES}
 
 
 def _read_text(path: Path) -> str:

@@ -37,9 +37,9 @@ def load_clip(source: str):
     weights (as the tiny preset's) is converted on load."""
     check_clip_source(source)
     if source == "shapes":  # the shapes preset's CLIP, trained on the world
-        from bench.models.presets import CHECKPOINTS_DIR
+        from bench.models.presets import PRESETS
 
-        source = str(CHECKPOINTS_DIR / "shapes" / "clip")
+        source = str(PRESETS["shapes"].checkpoints / "clip")
     local = Path(source).expanduser()
     hub = {} if local.is_dir() else hub_options(source, "--clip")  # in seconds, before torch is imported
     from transformers import CLIPModel, CLIPProcessor

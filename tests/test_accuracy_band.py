@@ -9,11 +9,13 @@ import math
 import pandas as pd
 import pytest
 
+from bench import data
 from bench.errors import BenchError
 from bench.loadgen.accuracy_check import reference_bands
 from bench.loadgen.band import Band, check_bands, stored_figures, stored_verdict, verdict_from_detail
 from bench.loadgen.benchmark import load_benchmark
 
+SHAPES_POINTS = data.path("baselines", "shapes", "points.parquet")
 BANDS = [Band("adherence", 0.575, 0.10, "baseline"), Band("clip_score", 66.07, 1.0, "definition")]
 
 
@@ -53,7 +55,7 @@ def test_no_band_is_a_bug():
 
 def test_shapes_reads_adherence_from_its_baseline_and_clip_score_from_the_definition():
     adherence, clip = reference_bands(load_benchmark("shapes"))
-    baseline = pd.read_parquet("results/baselines/shapes/points.parquet").iloc[0]
+    baseline = pd.read_parquet(SHAPES_POINTS).iloc[0]
     assert (adherence.metric, adherence.reference, adherence.tolerance) == ("adherence", baseline.adherence, 0.10)
     assert "results/baselines/shapes points.parquet" in adherence.source
     assert (clip.metric, clip.tolerance) == ("clip_score", 1.0) and "measured by: dalle-bench loadgen" in clip.source
@@ -84,7 +86,7 @@ def test_a_bad_accuracy_table_is_one_line(tmp_path, accuracy, message):
 def test_a_reference_run_without_the_definitions_figure_is_refused(tmp_path):
     other = tmp_path / "other"  # the shapes baseline's point, at another condition scale
     other.mkdir()
-    points = pd.read_parquet("results/baselines/shapes/points.parquet")
+    points = pd.read_parquet(SHAPES_POINTS)
     points.assign(cond_scale=10.0).to_parquet(other / "points.parquet")
     benchmark = load_benchmark(_definition(tmp_path, f'reference = "{other}"\nadherence = {{ tolerance = 0.1 }}\n'))
     with pytest.raises(BenchError, match="no adherence figure made with the definition's model, prompts and sampling"):
@@ -115,7 +117,7 @@ def test_a_stored_accuracy_detail_is_read_back_or_is_none_when_damaged():
 def test_a_loadgen_reference_run_with_a_damaged_accuracy_detail_holds_no_figure(tmp_path):
     """A loadgen run as a definition's reference: its figures outside the row's columns come from its
     accuracy_detail; a damaged one gives no figure (the one-line refusal), not a traceback."""
-    point = pd.read_parquet("results/baselines/shapes/points.parquet").iloc[0]
+    point = pd.read_parquet(SHAPES_POINTS).iloc[0]
     row = {"scenario_id": "offline-accuracy", "mode": "accuracy", "status": "ok", "adherence": None,
            **{column: point[column] for column in ("preset", "prompts", "num_images", "cond_scale", "temperature",
                                                    "top_k", "top_p", "seed", "dtype", "random_weights")}}

@@ -14,13 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from bench import data
 from bench.loadgen.benchmark import load_benchmark
-
-from .conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_shapes_quality")]
 
-BASELINE = REPO / "results" / "baselines" / "shapes"
+BASELINE = data.path("baselines", "shapes")
 
 
 def _row(run_dir) -> dict:

@@ -174,11 +174,13 @@ def test_test01_fails_on_a_system_that_answers_timed_queries_from_a_cache(run_cl
     test is honest, so only the audit can catch it, and it does — FAIL, exit 1, recorded."""
     copy = tmp_path / "repo"
     copy.mkdir()
-    shutil.copytree(REPO / "bench", copy / "bench")
-    for name in ("prompts", "checkpoints", "evals", "pyproject.toml"):
+    # bench/data is linked, not copied (7 MB, only read): the prompts, the checkpoints and the definition's
+    # reference run, whose results/baselines/shapes is not in this copy and so resolves to the package data
+    shutil.copytree(REPO / "bench", copy / "bench",
+                    ignore=lambda folder, names: {"data"} if folder == str(REPO / "bench") else set())
+    (copy / "bench" / "data").symlink_to(REPO / "bench" / "data")
+    for name in ("evals", "pyproject.toml"):
         (copy / name).symlink_to(REPO / name)
-    (copy / "results").mkdir()
-    (copy / "results" / "baselines").symlink_to(REPO / "results" / "baselines")  # the definition's reference run
     system = copy / "bench" / "loadgen" / "system.py"
     honest = "                   for i in range(len(batch))]\n"
     assert system.read_text().count(honest) == 1

@@ -1,4 +1,4 @@
-"""The quality gate is live. Against the stored shapes baseline (`results/baselines/shapes`,
+"""The quality gate is live. Against the stored shapes baseline (`bench/data/baselines/shapes`,
 `make baseline-shapes`) a run of this code passes with the same adherence, and a run of a copy of
 this repository whose sampler is broken on purpose (the conditioned and unconditioned logits
 swapped in super-conditioning) fails `compare` on quality, exit status 1. The copy runs as users
@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from bench import data
+
 from .conftest import REPO
 
 pytestmark = pytest.mark.xdist_group("test_shapes_quality")  # the same preset's programs, one worker
 
-BASELINE = REPO / "results" / "baselines" / "shapes"
+BASELINE = data.path("baselines", "shapes")
 THRESHOLDS = REPO / "results" / "baselines" / "shapes-thresholds.toml"
 LOOP = Path("bench") / "sampling" / "loop.py"
 SUPER_CONDITIONING = 'super_condition_rows(pairs[:, 0], pairs[:, 1], settings["cond_scale"])'
@@ -50,8 +52,10 @@ def _adherence_gate(result: dict) -> dict:
 def test_the_stored_baseline_is_what_the_makefile_sweep_makes():
     run = json.loads((BASELINE / "run.json").read_text())
     assert run["definition"]["preset"] == "shapes" and not list(BASELINE.rglob("*.png"))
-    assert run["sessions"][0]["command"][2:] == _baseline_sweep() + ["--out", "results/baselines", "--run-id",
-                                                                     "shapes"]
+    command = run["sessions"][0]["command"][2:]
+    # made as `--out results/baselines`, before the baseline moved into the package (the Makefile's --out now)
+    assert command[:-4] == _baseline_sweep() and command[-4:] in (
+        ["--out", folder, "--run-id", "shapes"] for folder in ("results/baselines", "bench/data/baselines"))
 
 
 def test_an_unchanged_run_passes_the_quality_gate(run_cli, tmp_path):
@@ -64,7 +68,7 @@ def test_an_unchanged_run_passes_the_quality_gate(run_cli, tmp_path):
 
 def test_a_sampler_with_swapped_super_conditioning_fails_the_quality_gate(run_cli, tmp_path):
     broken = tmp_path / "broken-repo"
-    shutil.copytree(REPO, broken, ignore=shutil.ignore_patterns(
+    shutil.copytree(REPO, broken, symlinks=True, ignore=shutil.ignore_patterns(
         ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))
     source = (broken / LOOP).read_text()
     assert source.count(SUPER_CONDITIONING) == 1, f"{LOOP} changed: update the mutation"

@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import signal
+import site
 import subprocess
 import sys
 import time
@@ -31,10 +32,19 @@ from .summary import loadgen_headline, markdown, sweep_headline
 
 PROBE_TIMEOUT_S = 120
 SUMMARY_RESERVE_S = 3.0  # kept at the end for the summary files
+# -P: the current folder stays off the children's import path, so a bench/ folder there (another
+# checkout) cannot stand in for the bench this process runs.
+PYTHON = (sys.executable, "-P")
 
 
 def _environ(matrix: Matrix) -> dict:
     env = dict(os.environ)
+    # A checkout's bench, not installed, is importable only from the checkout's root: name that root so the
+    # blocks import the code this process runs while they start in its current folder (where relative --out
+    # and prompt files mean what they mean here). An installed bench is on every process's path already.
+    source = str(Path(__file__).resolve().parents[2])
+    if source not in {*site.getsitepackages(), site.getusersitepackages()}:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (source, env.get("PYTHONPATH"))))
     # JAX must not take most of the device up front: peak_bytes_in_use then measures what a point needs.
     env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -48,8 +58,8 @@ def _environ(matrix: Matrix) -> dict:
 def probe(env: dict, timeout_s: float) -> dict:
     """The devices and their runtime, from a process of its own (bench/accelerator/probe.py)."""
     try:
-        done = subprocess.run([sys.executable, "-m", "bench.accelerator.probe"], env=env, capture_output=True,
-                              text=True, timeout=timeout_s, cwd=Path(__file__).resolve().parents[2])
+        done = subprocess.run([*PYTHON, "-m", "bench.accelerator.probe"], env=env, capture_output=True,
+                              text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise BenchError(f"the device probe did not answer within {timeout_s:.0f} s") from None
     if done.returncode != 0:
@@ -65,8 +75,8 @@ def run_block(args: list[str], env: dict, seconds: float, log: Path) -> tuple[st
     with open(log, "w") as out:
         out.write("$ dalle-bench " + shlex.join(args) + "\n")
         out.flush()
-        process = subprocess.Popen([sys.executable, "-m", "bench", *args], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+        process = subprocess.Popen([*PYTHON, "-m", "bench", *args], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
         try:
             code = process.wait(timeout=max(seconds - STOP_GRACE_S, 1.0))
         except subprocess.TimeoutExpired:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import data
 from ..errors import BenchError
 from .band import Band, stored_figures
 
@@ -30,7 +31,9 @@ METRIC_FIELDS = ("tolerance", "reference", "measured_by")
 # The reference row must have been made with the definition's values of these (option -> row column).
 MATCH = {"preset": "preset", "prompts": "prompts", "num_images": "num_images", "cond_scale": "cond_scale",
          "temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "seed": "seed"}
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Where the shipped baselines were before they moved into the package data (bench/data/baselines):
+# definitions and run records written before the move name them so, and must keep reading.
+OLD_BASELINES = ("results", "baselines")
 
 
 def _metrics_by_column() -> dict:
@@ -86,10 +89,15 @@ def networks_needed(accuracy: dict) -> tuple[bool, bool]:
 
 
 def _resolve(path: str) -> Path:
+    """A definition's reference run: the path as given when it is absolute or exists (from the current
+    folder), else the shipped data's (`baselines/shapes`, or its old spelling `results/baselines/shapes`).
+    A path found nowhere is returned as given, for the error to name it."""
     candidate = Path(path).expanduser()
     if candidate.is_absolute() or candidate.exists():
         return candidate
-    return REPO_ROOT / candidate  # a shipped definition's path is the repository's
+    parts = candidate.parts
+    shipped = data.path(*(("baselines", *parts[2:]) if parts[:2] == OLD_BASELINES else parts))
+    return shipped if shipped.exists() else candidate
 
 
 def _reference_rows(folder: Path) -> tuple[str, list[dict]]:

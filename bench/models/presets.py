@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import data
 from ..errors import did_you_mean
 
 
@@ -21,13 +22,20 @@ class Preset:
     vqgan_revision: str | None = None
     built_locally: bool = False
     """True for presets whose checkpoints the project builds itself (no download)."""
-    checkpoints: Path | None = None
-    """A built-locally preset's trained checkpoints, committed to the repository; None: random weights."""
+    shipped_checkpoints: str | None = None
+    """A built-locally preset's trained checkpoints: their folder in the package data (bench/data);
+    None: random weights."""
+
+    @property
+    def checkpoints(self) -> Path | None:
+        """The trained checkpoints' folder on disk, or None. Resolved when asked, not at import: the
+        registry is imported by every command line, and a zip install must be refused in one line."""
+        return None if self.shipped_checkpoints is None else data.path(*self.shipped_checkpoints.split("/"))
 
     @property
     def random_only(self) -> bool:
         """Built here with random weights (tiny): there is nothing pretrained to load."""
-        return self.built_locally and self.checkpoints is None
+        return self.built_locally and self.shipped_checkpoints is None
 
 
 _DALLEBART_COMMON = dict(
@@ -50,7 +58,6 @@ CLIP_VIT_L14 = dict(
     projection_dim=768)
 
 TINY_IMAGE_VOCAB = 1024
-CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 SHAPES_CODEBOOK = 16
 
 
@@ -98,7 +105,7 @@ PRESETS = {
         description="DalleBart + f16 VQGAN + CLIP trained on the shapes world (committed checkpoints); "
                     "adherence measurable",
         dalle="shapes/dallebart", vqgan="shapes/vqgan", clip="shapes/clip", built_locally=True,
-        checkpoints=CHECKPOINTS_DIR / "shapes",
+        shipped_checkpoints="checkpoints/shapes",
         dalle_config=dict(_DALLEBART_COMMON, d_model=128, encoder_layers=2, decoder_layers=4,
                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256,
                           decoder_ffn_dim=256, image_vocab_size=SHAPES_CODEBOOK, bos_token_id=SHAPES_CODEBOOK,
