@@ -1,0 +1,46 @@
+"""The command line a `sweep --repeat` process gives each of its repeats: the
+same list for the same options, whatever carries the options."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from click.core import ParameterSource
+
+from bench.cli import sweep as sweep_command
+
+
+def sweep_params(*args: str) -> tuple[dict, set[str]]:
+    """The options click hands `sweep` for `args`, and those given on the command line."""
+    ctx = sweep_command.make_context("sweep", list(args))
+    explicit = {name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    return ctx.params, explicit
+
+
+def child_argv(args: tuple[str, ...], child: Path, turn_file: Path, members: int) -> list[str]:
+    from bench.commands.repeat import _child_command
+
+    options, _ = sweep_params(*args)
+    return _child_command(options, child, turn_file, members)
+
+
+BASE = [sys.executable, "-m", "bench", "sweep", "--resume"]
+
+
+@pytest.mark.parametrize("args, extra", [
+    ((), []),
+    (("--no-compilation-cache",), ["--no-compilation-cache"]),
+    (("--no-compilation-cache", "--compilation-cache", "xla"), ["--no-compilation-cache"]),
+    (("--compile-workers", "3"), ["--compile-workers", "3"]),
+    (("--compilation-cache", "~/xla", "--compile-workers", "2"),
+     ["--compilation-cache", str(Path("~/xla").expanduser().absolute()), "--compile-workers", "2"]),
+    (("--compilation-cache", "rel/xla", "--repeat", "3", "--iters", "5"),
+     ["--compilation-cache", str(Path("rel/xla").absolute())]),
+])
+def test_child_argv_is_todays_list(tmp_path, args, extra):
+    child, turn_file = tmp_path / "repeats" / "r2", tmp_path / "repeats" / "turns.json"
+    expected = [*BASE, str(child), "--no-report", "--no-progress", "--turn-file", str(turn_file), "--turn-members",
+                "3", *extra]
+    assert child_argv(args, child, turn_file, 3) == expected
