@@ -10,6 +10,7 @@ import pytest
 from click.core import ParameterSource
 
 from bench.cli import sweep as sweep_command
+from bench.commands.sweep_request import sweep_request
 
 
 def sweep_params(*args: str) -> tuple[dict, set[str]]:
@@ -20,10 +21,8 @@ def sweep_params(*args: str) -> tuple[dict, set[str]]:
 
 
 def child_argv(args: tuple[str, ...], child: Path, turn_file: Path, members: int) -> list[str]:
-    from bench.commands.repeat import _child_command
-
-    options, _ = sweep_params(*args)
-    return _child_command(options, child, turn_file, members)
+    options, explicit = sweep_params(*args, "--out", str(child.parent.parent / "out"))
+    return sweep_request(options, explicit).child_argv(child, turn_file, members)
 
 
 BASE = [sys.executable, "-m", "bench", "sweep", "--resume"]
