@@ -111,7 +111,8 @@ def _session(turns: TurnTaking, compile_workers: int, cluster, available: list, 
     # pairs the runs' calls only when both name the same file (bench/compare/runs.took_turns).
     interleave = str(Path(turns.interleave).resolve()) if turns.interleave else None
     return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": sys.argv, "pid": os.getpid(), "compilation_cache": cache_state, "compile_workers": compile_workers,
+            "command": sys.argv, "pid": os.getpid(), "compilation_cache": cache_state,
+            "compile_workers": compile_workers,
             "interleave": interleave, "turn_file": str(Path(turns.turn_file).resolve()) if turns.turn_file else None,
             "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit(),
                             "devices": device_info(available), "processes": hosts}}
