@@ -53,11 +53,11 @@ class LoadgenOutcome:
             raise AccuracyFailed(f"accuracy FAIL against the definition's band: {'; '.join(self.accuracy_failed)}")
 
 
-def run_loadgen(o: dict, explicit: set[str]) -> None:
+def run_loadgen(options: dict, explicit: set[str]) -> None:
     """The door: click's options become a LoadgenRequest first thing (with --benchmark's definition
     applied, once, whether or not the CLI merged it already), and only the request goes on."""
     with sigterm_as_interrupt():  # SIGTERM stops the run as Ctrl-C does (exit 143, not 130)
-        _run_loadgen(loadgen_request(o, explicit))
+        _run_loadgen(loadgen_request(options, explicit))
 
 
 def _run_loadgen(request: LoadgenRequest) -> None:
