@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from bench.cli import sweep as sweep_command
 from bench.commands.sweep_request import sweep_request
+from bench.errors import BenchError
 
 
 def sweep_params(*args: str) -> tuple[dict, set[str]]:
@@ -43,3 +44,25 @@ def test_child_argv_is_todays_list(tmp_path, args, extra):
     expected = [*BASE, str(child), "--no-report", "--no-progress", "--turn-file", str(turn_file), "--turn-members",
                 "3", *extra]
     assert child_argv(args, child, turn_file, 3) == expected
+
+
+def test_the_request_groups_the_options_and_leaves_them_unchanged(tmp_path):
+    options, explicit = sweep_params("--batch-per-device", "1,2", "--iters", "3", "--no-report", "--budget-s", "60",
+                                     "--out", str(tmp_path), "--run-id", "r")
+    before = dict(options)
+    request = sweep_request(options, explicit)
+    assert options == before  # nothing written back (compile workers are resolved once JAX starts, and returned)
+    assert request.definition.iters == 3 and len(request.definition.points()) == 2
+    assert request.folder.out == tmp_path and request.folder.run_id == "r" and request.folder.resume is None
+    assert request.repeats == 1 and request.budget_s == 60 and not request.closing.report
+    assert request.compilation.workers is None and request.evaluation is None
+    assert request.explicit == frozenset(explicit) and "iters" in request.explicit
+
+
+def test_bad_input_keeps_its_one_line_messages(tmp_path):
+    options, explicit = sweep_params("--repeat", "2", "--budget-s", "60", "--out", str(tmp_path))
+    with pytest.raises(BenchError, match=r"^--budget-s: not with --repeat or --coordinator"):
+        sweep_request(options, explicit)
+    options, explicit = sweep_params("--iters", "0", "--out", str(tmp_path))
+    with pytest.raises(BenchError, match=r"^--iters must be >= 1, got 0$"):
+        sweep_request(options, explicit)
