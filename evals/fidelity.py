@@ -116,16 +116,7 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
         return out
 
     if "isc" in metrics:
-        from torch_fidelity.metric_isc import isc_features_to_metric
-
-        splits = isc_splits(len(pool))
-        out["isc_splits"] = splits
-        if splits:
-            isc = isc_features_to_metric(torch.from_numpy(features[inception.LOGITS]), splits=splits)
-            out.update(isc_mean=float(isc["inception_score_mean"]), isc_std=float(isc["inception_score_std"]))
-        else:
-            out.update(isc_mean=None, isc_std=None)
-            notes["isc"] = isc_too_few_reason(len(pool))
+        out.update(_inception_score(features[inception.LOGITS], len(pool), notes))
     if not metrics & {"fid", "kid", "prc"}:
         return finish(out)
     if reference is None:
@@ -162,3 +153,18 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
             notes["prc"] = ("the reference is a statistics file (no features)" if reference.features is None
                             else "4 or more images a side needed")
     return finish(out)
+
+
+def _inception_score(logits: np.ndarray, images: int, notes: dict[str, str]) -> dict:
+    """isc_splits, isc_mean and isc_std of `images` images (None, with the reason in `notes`, for too few
+    to split)."""
+    import torch
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    splits = isc_splits(images)
+    if not splits:
+        notes["isc"] = isc_too_few_reason(images)
+        return {"isc_splits": splits, "isc_mean": None, "isc_std": None}
+    isc = isc_features_to_metric(torch.from_numpy(logits), splits=splits)
+    return {"isc_splits": splits, "isc_mean": float(isc["inception_score_mean"]),
+            "isc_std": float(isc["inception_score_std"])}

@@ -131,27 +131,7 @@ def run_accelerator(matrix: Matrix, budget_s: float, out: Path, run_id: str | No
     for index, block in enumerate(blocks):
         left = deadline - time.monotonic() - SUMMARY_RESERVE_S
         seconds = allotment(left, [b.share for b in blocks[index:]])
-        entry = {"name": block.name, "kind": block.kind, "allotted_s": round(seconds, 1)}
-        if seconds < matrix.run.min_block_s:
-            entry.update(status="skipped", note=f"budget: {seconds:.0f} s allotted, under the "
-                                                f"{matrix.run.min_block_s:.0f} s a block needs")
-            echo(f"{block.name}: skipped ({entry['note']})")
-            record["blocks"].append(entry)
-            save()
-            continue
-        if block.kind == "sweep":
-            args = sweep_command(block, matrix.run, seconds, folder, block.name, devices["device_count"])
-        else:
-            args = loadgen_command(block, matrix.run, folder, block.name)
-        echo(f"{block.name}: {seconds:.0f} s: dalle-bench {shlex.join(args)}")
-        status, code, wall = run_block(args, env, seconds, folder / "logs" / f"{block.name}.log")
-        entry.update(status=status, exit_code=code, wall_s=round(wall, 1), command=shlex.join(["dalle-bench", *args]))
-        try:
-            entry["headline"] = _headline(block.kind, folder / block.name)
-        except Exception as e:  # a half-written or missing table: the block's log says more
-            entry["note"] = f"no figures: {type(e).__name__}: {e}"
-        echo(f"{block.name}: {status} in {wall:.0f} s")
-        record["blocks"].append(entry)
+        record["blocks"].append(_block_entry(block, seconds, matrix, folder, devices["device_count"], env, echo))
         save()
     record["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     save()
@@ -161,3 +141,27 @@ def run_accelerator(matrix: Matrix, budget_s: float, out: Path, run_id: str | No
     write_text_atomic(folder / "summary.md", markdown(record))
     save()
     return folder
+
+
+def _block_entry(block, seconds: float, matrix: Matrix, folder: Path, device_count: int, env: dict, echo) -> dict:
+    """One block within its allotment (skipped when the allotment is under the matrix's minimum): its
+    entry of accelerator.json's blocks."""
+    entry = {"name": block.name, "kind": block.kind, "allotted_s": round(seconds, 1)}
+    if seconds < matrix.run.min_block_s:
+        entry.update(status="skipped", note=f"budget: {seconds:.0f} s allotted, under the "
+                                            f"{matrix.run.min_block_s:.0f} s a block needs")
+        echo(f"{block.name}: skipped ({entry['note']})")
+        return entry
+    if block.kind == "sweep":
+        args = sweep_command(block, matrix.run, seconds, folder, block.name, device_count)
+    else:
+        args = loadgen_command(block, matrix.run, folder, block.name)
+    echo(f"{block.name}: {seconds:.0f} s: dalle-bench {shlex.join(args)}")
+    status, code, wall = run_block(args, env, seconds, folder / "logs" / f"{block.name}.log")
+    entry.update(status=status, exit_code=code, wall_s=round(wall, 1), command=shlex.join(["dalle-bench", *args]))
+    try:
+        entry["headline"] = _headline(block.kind, folder / block.name)
+    except Exception as e:  # a half-written or missing table: the block's log says more
+        entry["note"] = f"no figures: {type(e).__name__}: {e}"
+    echo(f"{block.name}: {status} in {wall:.0f} s")
+    return entry

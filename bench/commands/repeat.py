@@ -24,6 +24,7 @@ import click
 
 from ..errors import BenchError, Interrupted
 from ..signals import sigterm_as_interrupt, stopped_by
+from .sweep_request import SweepRequest
 
 MAX_REPEATS = 64
 POLL_S = 0.5
@@ -41,56 +42,26 @@ class RepeatFailed(BenchError):
         self.exit_code = exit_code
 
 
-def check_repeat(options: dict, explicit: set[str], resumed) -> int:
-    """The repeat count of this run; a one-line BenchError for what cannot be repeated."""
-    repeats = options.get("repeat") or 1
-    if resumed is not None:
-        stored = int(resumed.run.get("repeats") or 1)
-        if "repeat" in explicit and repeats != stored:
-            raise BenchError(f"--resume {resumed.run_dir}: that run was made with --repeat {stored}; "
-                             f"a resume cannot change it (got --repeat {repeats})")
-        repeats = stored
-    if repeats > MAX_REPEATS:
-        raise BenchError(f"--repeat {repeats}: at most {MAX_REPEATS} repeats")
-    if repeats > 1 and (options.get("num_processes") is not None or options.get("coordinator")):
-        raise BenchError("--repeat runs separate single-process sweeps on one host: not with --num-processes "
-                         "or --coordinator")
-    if repeats > 1 and options.get("turn_file"):
-        raise BenchError("--repeat: a repeat's process cannot itself repeat")
-    return repeats
-
-
-def _session(options: dict, repeats: int) -> dict:
+def _session(request: SweepRequest) -> dict:
     """This process's entry of run.json's sessions (it measures nothing: no devices)."""
     from ..environment import git_commit, host_info, package_versions
 
-    interleave = str(Path(options["interleave"]).resolve()) if options.get("interleave") else None
-    if options.get("no_compilation_cache"):
+    compilation = request.compilation
+    interleave = str(Path(request.turns.interleave).resolve()) if request.turns.interleave else None
+    if compilation.cache_disabled:
         cache = {"enabled": False}
     else:
         from .sweep import default_compilation_cache
 
-        folder = (options.get("compilation_cache") or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        folder = (compilation.cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR")
                   or default_compilation_cache())
         cache = {"enabled": True, "dir": str(Path(folder).expanduser())}
     return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": sys.argv, "pid": os.getpid(), "repeats": repeats, "turns": "point by point",
+            "command": sys.argv, "pid": os.getpid(), "repeats": request.repeats, "turns": "point by point",
             # The ring pairs repeat k of both sides of an --interleave A/B (bench/interleave.ring_order).
             "turn_order": TURN_ORDER,
-            "compilation_cache": cache, "compile_workers": options.get("compile_workers"), "interleave": interleave,
+            "compilation_cache": cache, "compile_workers": compilation.workers, "interleave": interleave,
             "environment": {"versions": package_versions(), "host": host_info(), "git": git_commit()}}
-
-
-def _child_command(options: dict, child: Path, turn_file: Path, members: int) -> list[str]:
-    command = [sys.executable, "-m", "bench", "sweep", "--resume", str(child.absolute()), "--no-report",
-               "--no-progress", "--turn-file", str(turn_file.absolute()), "--turn-members", str(members)]
-    if options.get("no_compilation_cache"):
-        command.append("--no-compilation-cache")
-    elif options.get("compilation_cache"):
-        command += ["--compilation-cache", str(Path(options["compilation_cache"]).expanduser().absolute())]
-    if options.get("compile_workers"):
-        command += ["--compile-workers", str(options["compile_workers"])]
-    return command
 
 
 def _log_tail(log: Path) -> str:
@@ -101,41 +72,17 @@ def _log_tail(log: Path) -> str:
     return lines[-1].strip()[:300] if lines else ""
 
 
-def run_repeats(options: dict, explicit: set[str], definition, resumed, repeats: int, evaluation, environ: dict,
-                locks) -> None:
+def run_repeats(request: SweepRequest, environ: dict, locks) -> None:
     """The whole of a `--repeat` sweep in this (JAX-free) process."""
-    from ..runlock import run_lock
     from ..sweep.clock import SweepClock
-    from ..sweep.repeats import REPEATS_DIR, RepeatMerger, repeat_dirs
-    from ..sweep.schema import SCHEMA_VERSION
-    from ..sweep.store import RunStore
+    from ..sweep.repeats import REPEATS_DIR, RepeatMerger
     from ..sweep.summary import summary_line
-    from .sweep import FAILED_STATUSES, PointsFailed, _default_run_id, _finish
+    from .sweep import _finish, check_failed_points
 
     clock = SweepClock()
-    session = _session(options, repeats)
-    record = {"schema_version": SCHEMA_VERSION, "command": sys.argv, "created_at": session["started_at"],
-              "definition": definition.to_json(), "fingerprint": definition.fingerprint(),
-              "environment": session["environment"], "compilation_cache": session["compilation_cache"]}
-    if resumed is None:
-        run_dir = Path(options["out"]) / (options.get("run_id") or _default_run_id(definition))
-        if run_dir.exists():
-            raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
-        store = RunStore.create(run_dir, {**record, "run_id": run_dir.name, "repeats": repeats,
-                                          "sessions": [session]})
-        locks.enter_context(run_lock(run_dir))
-    else:
-        locks.enter_context(run_lock(resumed.run_dir))
-        store = RunStore.open(resumed.run_dir)
-        store.discard_staging()
-        store.update_run(sessions=[*store.run.get("sessions", []), session])
-    run_dir = store.run_dir
-    children = repeat_dirs(run_dir, repeats)
-    for k, child in enumerate(children):
-        if not (child / "run.json").is_file():
-            RunStore.create(child, {**record, "run_id": child.name, "repeat_of": run_dir.name,
-                                    "repeat": k + 1, "sessions": []})
-    points = definition.points()
+    store, children = _open_run(request, locks)
+    run_dir, repeats = store.run_dir, request.repeats
+    points = request.definition.points()
     all_ids = {p.point_id for p in points}
     merger = RepeatMerger(store, children)
     merger.merge_finished()  # what a stopped run's repeats finished after it stopped
@@ -143,33 +90,72 @@ def run_repeats(options: dict, explicit: set[str], definition, resumed, repeats:
     click.echo(f"Run {run_dir}: {len(points)} points, {len(store.finished_ids())} already done "
                f"(resume with: dalle-bench sweep --resume {run_dir})", err=True)
     click.echo(f"{repeats} repeats ({DESCRIPTION}); their logs: {run_dir / REPEATS_DIR}/rK.log", err=True)
-
-    if options.get("interleave"):
-        turn_file, members = Path(options["interleave"]), 2 * len(todo)
-        click.echo(f"Taking turns point by point with the other sweep of {options['interleave']}", err=True)
-    else:
-        turn_file, members = run_dir / REPEATS_DIR / TURN_FILE, len(todo)
-        turn_file.unlink(missing_ok=True)
-    failure = _run_children(options, store, merger, children, todo, turn_file, members, environ, summary_line,
+    turn_file, members = _turn_file(request, run_dir, len(todo))
+    failure = _run_children(request, store, merger, children, todo, turn_file, members, environ, summary_line,
                             len(points))
 
-    if evaluation is not None and len(store.finished_ids()):
+    if request.evaluation is not None and len(store.finished_ids()):
         from evals.evaluate import Evaluator
 
-        Evaluator(store, evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True)).evaluate_missing()
+        Evaluator(store, request.evaluation,
+                  echo=lambda line: click.echo(f"  eval {line}", err=True)).evaluate_missing()
     if failure is not None:
         raise failure
     rows = store.rows()
     _record(store, clock, children)
-    _finish(store, rows, options, clock)
+    _finish(store, rows, request.closing, clock)
     summary = _record(store, clock, children)
     click.echo(f"Sweep wall time {summary['wall_s']:.1f} s, {repeats} repeats ({DESCRIPTION}): timed "
                f"{summary['timed_s']:.1f} s over all repeats; compilation cache hits per repeat "
                f"{summary['compilation_cache_hits']}.", err=True)
-    failed = rows[rows.status.isin(FAILED_STATUSES)]
-    if len(failed):
-        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
-        raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({counts}): {', '.join(failed.point_id)}")
+    check_failed_points(rows, len(points))
+
+
+def _open_run(request: SweepRequest, locks) -> tuple:
+    """The run folder, created (or reopened, with --resume) and locked, and its
+    repeats' folders (repeats/rK, each an ordinary run folder), created where missing."""
+    from ..runlock import run_lock
+    from ..sweep.repeats import repeat_dirs
+    from ..sweep.schema import SCHEMA_VERSION
+    from ..sweep.store import RunStore
+    from .sweep import _default_run_id
+
+    definition = request.definition
+    session = _session(request)
+    record = {"schema_version": SCHEMA_VERSION, "command": sys.argv, "created_at": session["started_at"],
+              "definition": definition.to_json(), "fingerprint": definition.fingerprint(),
+              "environment": session["environment"], "compilation_cache": session["compilation_cache"]}
+    if request.folder.resume is None:
+        run_dir = request.folder.out / (request.folder.run_id or _default_run_id(definition))
+        if run_dir.exists():
+            raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
+        store = RunStore.create(run_dir, {**record, "run_id": run_dir.name, "repeats": request.repeats,
+                                          "sessions": [session]})
+        locks.enter_context(run_lock(run_dir))
+    else:
+        locks.enter_context(run_lock(request.folder.resume))
+        store = RunStore.open(request.folder.resume)
+        store.discard_staging()
+        store.update_run(sessions=[*store.run.get("sessions", []), session])
+    children = repeat_dirs(store.run_dir, request.repeats)
+    for k, child in enumerate(children):
+        if not (child / "run.json").is_file():
+            RunStore.create(child, {**record, "run_id": child.name, "repeat_of": store.run_dir.name,
+                                    "repeat": k + 1, "sessions": []})
+    return store, children
+
+
+def _turn_file(request: SweepRequest, run_dir: Path, starting: int) -> tuple[Path, int]:
+    """The file the repeats take turns through, and how many processes take turns there: with --interleave,
+    the other sweep's repeats too."""
+    from ..sweep.repeats import REPEATS_DIR
+
+    if request.turns.interleave:
+        click.echo(f"Taking turns point by point with the other sweep of {request.turns.interleave}", err=True)
+        return Path(request.turns.interleave), 2 * starting
+    turn_file = run_dir / REPEATS_DIR / TURN_FILE
+    turn_file.unlink(missing_ok=True)
+    return turn_file, starting
 
 
 def _finished(child: Path) -> set[str]:
@@ -178,7 +164,7 @@ def _finished(child: Path) -> set[str]:
     return {row["point_id"] for row in read_points(child)}
 
 
-def _run_children(options, store, merger, children, todo, turn_file, members, environ, summary_line,
+def _run_children(request: SweepRequest, store, merger, children, todo, turn_file, members, environ, summary_line,
                   total) -> BenchError | None:
     """Start the repeats still to finish, merge their points as they come,
     wait for them; a stop (SIGINT, SIGTERM) is passed on to them. Returns the
@@ -196,7 +182,7 @@ def _run_children(options, store, merger, children, todo, turn_file, members, en
                 for child in todo:
                     with open(child.with_suffix(".log"), "a") as log:
                         # A session of its own: a Ctrl-C reaches this process only, which stops the repeats itself.
-                        procs[child] = subprocess.Popen(_child_command(options, child, turn_file, members), env=env,
+                        procs[child] = subprocess.Popen(request.child_argv(child, turn_file, members), env=env,
                                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                         start_new_session=True)
                 while any(proc.poll() is None for proc in procs.values()):

@@ -315,16 +315,43 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
     device_batches = [fresh.put(table.batch(b.prompt_index, b.sample_index, point.settings["seed"], sampling))
                       for b in batches]
     key = (*layout, "pipeline", structure.key)
-    if context.compile_workers > 1 and key not in context.programs and key not in context.ahead:
-        # The first point of its layout: compile the programs of the layout's
-        # other structures beside its own (every structure takes the same inputs).
-        others = {(*layout, "pipeline", s.key): s for s in context.structures_ahead(layout) if s != structure}
-        others = {k: s for k, s in others.items() if k not in context.programs and k not in context.ahead}
-        if others:
-            context.compile_ahead({key: lambda: fresh, **{
-                k: (lambda s=s: runner_of(build_program(models, s))) for k, s in others.items()
-            }}, device_batches[0])
+    _compile_layout_ahead(context, key, layout, structure, fresh, device_batches[0],
+                          lambda s: runner_of(build_program(models, s)))
     runner, compile_s = context.compiled(key, lambda: fresh, device_batches[0])
+    policy, latencies, merged = _timed_calls(context, runner, batches, device_batches, compile_s, progress)
+    local_devices = [d for d in devices if d.process_index == jax.process_index()]
+    peak_memory = peak_device_bytes(local_devices)
+    stages, stage_compile_s = {}, 0.0
+    if definition.stages:
+        stages, stage_compile_s = _measure_stages(context, build_stages(models, structure), structure, layout,
+                                                  runner_of, device_batches[0])
+    with context.clock.timing("writing"):
+        write_share(store.staging_dir(point.point_id), merged, context.cluster.process_index)
+    return {"random_weights": models.random_weights, "compile_s": compile_s, "compiled": compile_s > 0,
+            "compile_concurrency": context.concurrency.get(key, 1) if compile_s > 0 else None,
+            "stage_compile_s": stage_compile_s, "latencies": latencies, "stages": stages, "warmup": policy.warmup,
+            "peak_device_memory_bytes": peak_memory}
+
+
+def _compile_layout_ahead(context: Context, key: tuple, layout: tuple, structure, fresh: Runner, device_batch,
+                          runner_for) -> None:
+    """At the first point of its layout (with --compile-workers above 1): compile the programs of the
+    layout's other structures beside its own (every structure takes the same inputs)."""
+    if context.compile_workers <= 1 or key in context.programs or key in context.ahead:
+        return
+    others = {(*layout, "pipeline", s.key): s for s in context.structures_ahead(layout) if s != structure}
+    others = {k: s for k, s in others.items() if k not in context.programs and k not in context.ahead}
+    if others:
+        context.compile_ahead({key: lambda: fresh, **{
+            k: (lambda s=s: runner_for(s)) for k, s in others.items()
+        }}, device_batch)
+
+
+def _timed_calls(context: Context, runner: Runner, batches: list, device_batches: list, compile_s: float,
+                 progress: bool) -> tuple[TimingPolicy, list[float], dict]:
+    """The point's timed calls, cycling over its batches: the first pass produces every image (kept,
+    padding rows dropped), later ones only time. (The policy, the latencies, this process's images.)"""
+    definition = context.definition
     rows = runner.local_rows()
     outputs: list = [None] * len(batches)
 
@@ -343,35 +370,29 @@ def _measure(store: RunStore, context: Context, point: Point, sampling: Sampling
                           min_seconds=definition.min_seconds)
     with tqdm(total=max(policy.iters, len(batches)), desc="  batches", unit="batch", leave=False,
               disable=not progress, dynamic_ncols=True) as inner:
-        # Cycling over the batches: the first pass produces every image, later ones only time.
         started = time.perf_counter()
         latencies = time_calls(lambda i: runner(device_batches[i % len(batches)]), policy,
                                minimum=len(batches), on_result=keep,
                                before_call=context.turns.take if context.turns else None)
         context.clock.add("timed", sum(latencies))
         context.clock.add("untimed_calls", time.perf_counter() - started - sum(latencies))
-    local_devices = [d for d in devices if d.process_index == jax.process_index()]
-    peak_memory = peak_device_bytes(local_devices)
-    stages, stage_compile_s = {}, 0.0
-    if definition.stages:
-        stages_of = build_stages(models, structure)
+    return policy, latencies, {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
 
-        def stage_runner(name: str, inputs) -> tuple[Runner, float]:
-            # Only the text stages depend on the sampling structure (encode only on the unconditioned pass).
-            variant = {"encode": str(structure.unconditioned_pass), "sample": structure.key}.get(name, "")
-            return context.compiled((*layout, "stage", name, variant),
-                                    lambda: runner_of(getattr(stages_of, name)), inputs)
 
-        started = time.perf_counter()
-        stages, stage_compile_s = time_stages(stage_runner, device_batches[0], stage_policy(definition))
-        context.clock.add("stages", time.perf_counter() - started - stage_compile_s)
-    merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
-    with context.clock.timing("writing"):
-        write_share(store.staging_dir(point.point_id), merged, context.cluster.process_index)
-    return {"random_weights": models.random_weights, "compile_s": compile_s, "compiled": compile_s > 0,
-            "compile_concurrency": context.concurrency.get(key, 1) if compile_s > 0 else None,
-            "stage_compile_s": stage_compile_s, "latencies": latencies, "stages": stages, "warmup": policy.warmup,
-            "peak_device_memory_bytes": peak_memory}
+def _measure_stages(context: Context, stages_of, structure, layout: tuple, runner_of,
+                    device_batch) -> tuple[dict[str, float], float]:
+    """The per-stage breakdown (`time_stages`), each stage's program compiled once per layout."""
+
+    def stage_runner(name: str, inputs) -> tuple[Runner, float]:
+        # Only the text stages depend on the sampling structure (encode only on the unconditioned pass).
+        variant = {"encode": str(structure.unconditioned_pass), "sample": structure.key}.get(name, "")
+        return context.compiled((*layout, "stage", name, variant),
+                                lambda: runner_of(getattr(stages_of, name)), inputs)
+
+    started = time.perf_counter()
+    stages, stage_compile_s = time_stages(stage_runner, device_batch, stage_policy(context.definition))
+    context.clock.add("stages", time.perf_counter() - started - stage_compile_s)
+    return stages, stage_compile_s
 
 
 def time_stages(stage_runner, device_batch: dict, policy: TimingPolicy) -> tuple[dict[str, float], float]:
