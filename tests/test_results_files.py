@@ -58,3 +58,40 @@ def test_a_scenario_store_writes_rows_its_reader_reads(tmp_path):
     [row] = read_scenarios(tmp_path / "run")
     assert (row["devices"], row["validity"], row["latency_p99_9_s"]) == (2, "VALID", None)
     assert ScenarioStore.open(tmp_path / "run").run == {"kind": "loadgen", "run_id": "run"}
+
+
+def test_every_metric_documents_the_columns_it_names():
+    from evals.registry import METRICS, quality_columns
+
+    quality = {c.name for c in quality_columns()}
+    for metric in METRICS.values():
+        named = {metric.value_column, metric.network_column, metric.count_column, metric.reference_count_column}
+        assert named - {None} <= set(metric.columns) | ({"clip_model"} if metric.requires else set()), metric.name
+        assert set(metric.columns) <= quality and all(c.doc for c in metric.fills)
+
+
+def test_a_metric_added_later_appends_its_columns(monkeypatch):
+    import pyarrow as pa
+
+    from evals import registry
+    from evals.metric import Metric
+
+    before = registry.quality_columns()
+    added = Column("sharpness", pa.float64(), "A metric registered after schema 8.")
+    late = Metric(name="sharpness", doc="d", features=(), fills=(added,), value_column="sharpness",
+                  network_column="sharpness", compute=lambda inputs: {})
+    monkeypatch.setitem(registry.METRICS, "sharpness", late)
+    assert registry.quality_columns() == (*before, added)
+
+
+def test_the_metric_registry_loads_no_maths_library():
+    """The schema (every results reader) imports the registry: scipy and the shapes world wait for a figure."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, bench.sweep.store, bench.loadgen.store; "
+            "print(sorted(m for m in ('scipy', 'torch', 'transformers', 'jax', 'bench.shapes') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

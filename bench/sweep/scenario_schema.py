@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from evals.registry import quality_column as metric
+
 from ..base.column import Column, arrow_schema, complete_row
 from ..results import columns as shared
 from ..results.columns import percentile_column
@@ -94,16 +96,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("accuracy_images", pa.int32(), "Images in LoadGen's accuracy log (each sample once)."),
     shared.IMAGES_DIR.documented("Folder of the accuracy log's images as PNGs (and tokens.npy), relative to "
                                  "the run."),
-    Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns."),
-    Column("clip_score", pa.float64(), "Mean CLIP score of the accuracy images, torchmetrics' definition."),
-    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores."),
-    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
-    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
-    Column("fid_reference", pa.string(), "FID reference: a folder or a .npz statistics file."),
-    Column("fid", pa.float64(), "Fréchet Inception Distance of the accuracy images to the reference."),
-    Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
-    Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
-    Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
+    # The metrics' own columns (evals/metrics/*.py), over the accuracy log's images
+    metric("clip_model").documented("CLIP checkpoint of the clip_score columns."),
+    metric("clip_score").documented("Mean CLIP score of the accuracy images, torchmetrics' definition."),
+    metric("clip_score_std").documented("Sample standard deviation of the per-image CLIP scores."),
+    metric("clip_score_ci_low").documented("Lower end of the 95 % Student-t interval of the mean CLIP score."),
+    metric("clip_score_ci_high").documented("Upper end of the 95 % Student-t interval of the mean CLIP score."),
+    metric("fid_reference").documented("FID reference: a folder or a .npz statistics file."),
+    metric("fid").documented("Fréchet Inception Distance of the accuracy images to the reference."),
+    metric("fid_biased"),
+    metric("kid_mean"),
+    metric("kid_std"),
     Column("accuracy_verdict", pa.string(), "`--benchmark` accuracy check: PASS when every metric of the "
            "definition's [accuracy] table is inside reference +- tolerance, else FAIL; null when not checked "
            "(no --benchmark, performance mode, or no metric in the definition)."),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from evals.registry import quality_columns
+
 from ..base.column import Column, arrow_schema, complete_row
 from ..results import columns as shared
 
@@ -116,73 +118,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("clip_score_mean", pa.float64(), "Mean of the in-pipeline CLIP's per-image scores 100 x max(cosine, 0), "
            "each image clamped (the re-ranking score; clip_score clamps the mean instead); meaningless with "
            "random weights."),
-    # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated
-    Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns (Hub id or folder)."),
-    Column("clip_score", pa.float64(), "CLIP score, torchmetrics' definition: max(mean, 0) of the per-image "
-           "scores 100 x cosine (the mean is clamped, not each image)."),
-    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores (unclamped)."),
-    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean of the "
-           "unclamped per-image CLIP scores, clamped at 0 as clip_score is."),
-    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean of the "
-           "unclamped per-image CLIP scores, clamped at 0 as clip_score is."),
-    Column("adherence_checker", pa.string(), "Shapes world only: the checker (and its version) behind adherence."),
-    Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
-                                      "(every object, count, relation, background right)."),
-    Column("adherence_ci_low", pa.float64(), "Shapes world only: lower end of the 95 % Wilson interval of adherence "
-                                             "(over the point's images)."),
-    Column("adherence_ci_high", pa.float64(), "Shapes world only: upper end of the 95 % Wilson interval of adherence."),
-    Column("adherence_partial", pa.float64(), "Shapes world only: mean share of the caption's checks each image passes."),
-    Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
-    Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, a .npz "
-           "statistics file (fid only), or point:<id>."),
-    Column("fid_images", pa.int32(), "Images of the point fed to the Inception network."),
-    Column("fid_reference_images", pa.int32(), "Images behind the reference statistics (-1: unknown, from a .npz)."),
-    Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
-    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference; null when the matrix square root "
-           "cannot be trusted (see quality_notes)."),
-    Column("fid_sqrtm", pa.string(), "How FID's matrix square root was taken: 'exact', or 'offset 1e-06 (...)' when "
-           "it was retried with pytorch-fid's diagonal offset (singular product, or imaginary diagonal > 1e-3)."),
-    Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
-    Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
-    Column("kid_subset_size", pa.int32(), "Images per KID subset actually used: 1,000, or fewer when a side has "
-           "fewer images."),
-    Column("isc_mean", pa.float64(), "Inception Score (mean over splits); null below 50 images per split."),
-    Column("isc_std", pa.float64(), "Standard deviation of the Inception Score over splits."),
-    Column("isc_splits", pa.int32(), "Splits of the Inception Score: up to 10, each of at least 50 images; 0 when "
-           "there are too few images (isc_mean is then null)."),
-    Column("precision", pa.float64(), "Precision (k=3 nearest neighbours on Inception pool features)."),
-    Column("recall", pa.float64(), "Recall (same features)."),
-    # Metrics of the registry (evals/registry.py) beyond the Inception family
-    Column("quality_notes", pa.string(), "Why a requested quality metric is null: 'metric: reason; ...' (too few "
-           "images for it, a reference without images); such a metric is not asked for again."),
-    Column("rerank_images_per_prompt", pa.int32(), "Images per prompt n behind the re-ranking columns."),
-    Column("clip_score_best_of_n", pa.float64(), "Mean over prompts of the best of the n images' CLIP scores "
-           "(what the notebook's re-ranking shows)."),
-    Column("rerank_gain", pa.float64(), "clip_score_best_of_n minus the mean CLIP score: what re-ranking buys."),
-    Column("clip_score_best_of_k", pa.list_(pa.float64()), "Expected CLIP score of the best of k random images "
-           "of a prompt, k = 1..n, exact from the order statistics, mean over prompts."),
-    Column("cmmd_network", pa.string(), "CLIP image tower, weights and resizing behind cmmd."),
-    Column("cmmd_images", pa.int32(), "Images of the point embedded for cmmd."),
-    Column("cmmd_reference_images", pa.int32(), "Reference images embedded for cmmd."),
-    Column("cmmd", pa.float64(), "CMMD to the reference: RBF-kernel MMD (sigma 10) x 1000 on L2-normalised CLIP "
-           "embeddings, the minimum-variance estimator; no Gaussian assumption."),
-    Column("dinov2_network", pa.string(), "DINOv2 network, weights and resizing behind fd_dinov2 and the PRDC columns."),
-    Column("dinov2_images", pa.int32(), "Images of the point fed to DINOv2."),
-    Column("dinov2_reference_images", pa.int32(), "Reference images fed to DINOv2."),
-    Column("fd_dinov2", pa.float64(), "Fréchet distance on DINOv2 features to the reference."),
-    Column("fd_dinov2_biased", pa.bool_(), "True when either side has fewer images than DINOv2 has feature "
-           "dimensions (1,024 for ViT-L/14): fd_dinov2 is biased upwards."),
-    Column("prdc_precision", pa.float64(), "Precision, k=5 nearest neighbours on DINOv2 features (Naeem et al. 2020)."),
-    Column("prdc_recall", pa.float64(), "Recall, same features and k."),
-    Column("density", pa.float64(), "Density: mean count of reference k-NN balls holding a generated image, / k "
-           "(1 on average when both sets come from one distribution; can exceed 1)."),
-    Column("coverage", pa.float64(), "Coverage: share of reference images whose k-NN ball holds a generated image."),
+    # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated. Each metric documents
+    # its own columns (evals/metrics/*.py); the registry puts them in this schema's order.
+    *quality_columns(),
 )
 
 
 SCHEMA = arrow_schema(COLUMNS, "dalle_bench_schema_version", SCHEMA_VERSION)
 NAMES = tuple(c.name for c in COLUMNS)
-QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
+QUALITY_COLUMNS = tuple(column.name for column in quality_columns())
 MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", "slowest_process")
 # Came in schema 4 (older runs compiled every point: read as compiled, structure from the settings).
 COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import BenchError, RunWriteError, first_line
 from ..outputs import write_json_atomic
-from ..results.files import RUN_FILE, read_table, write_rows_atomic, write_table_atomic  # noqa: F401 (evals writes through it)
+# write_table_atomic: evals/evaluate.py writes prompt_scores.parquet through it.
+from ..results.files import RUN_FILE, read_table, write_rows_atomic, write_table_atomic  # noqa: F401
 from ..sampling.config import SamplingStructure
 from .schema import (COMPILE_COLUMNS, CONCURRENCY_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES,
                      MEASURED_PEAK_COLUMNS, QUALITY_COLUMNS, REPEAT_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
