@@ -3,8 +3,9 @@ per-image features it needs, the result-row columns it fills, whether it
 needs a reference, and its small-sample rule. The driver (`evals/scoring.py`)
 computes each feature once per image and shares it between metrics; a metric
 only turns features into columns. Adding a metric is one module defining a
-`Metric` and one line in `evals/registry.py` (plus its columns, documented in
-bench/sweep/schema.py)."""
+`Metric` with its documented columns, and one line in `evals/registry.py`:
+the registry adds the columns to the sweep's result schema
+(bench/sweep/schema.py) and so to docs/results-schema.md."""
 
 from __future__ import annotations
 
@@ -12,10 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import pyarrow as pa
+
+from bench.base.column import Column
+
 from .clip_score import DEFAULT_CLIP
 
 DEFAULT_CMMD_CLIP = "openai/clip-vit-large-patch14-336"
 DEFAULT_DINOV2 = "facebook/dinov2-large"
+
+
+# Filled by the driver for every metric, not by one: the reference of those that need one
+# (evals/scoring.py), why a figure is null (evals/evaluate.py).
+REFERENCE = Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, "
+                   "a .npz statistics file (fid only), or point:<id>.")
+NOTES = Column("quality_notes", pa.string(), "Why a requested quality metric is null: 'metric: reason; ...' (too "
+               "few images for it, a reference without images); such a metric is not asked for again.")
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ class Metric:
     name: str
     doc: str
     features: tuple[str, ...]
-    columns: tuple[str, ...]  # result-row columns it fills (bench/sweep/schema.py)
+    fills: tuple[Column, ...]  # the result-row columns it fills, documented (schema order: evals/registry.py)
     value_column: str  # the headline figure: null until computed (or null with a reason)
     network_column: str  # names the network: figures made by another network are computed again
     compute: Callable[[MetricInputs], dict]  # columns (None where it cannot be computed, with "null_reason")
@@ -60,6 +73,10 @@ class Metric:
     requires: tuple[str, ...] = ()  # metrics that must be asked for too (rerank reuses clip's scores)
     count_column: str | None = None  # the image count column, filled by the driver
     reference_count_column: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.fills)
 
     def too_few(self, images: int, reference_images: int | None) -> str | None:
         """The reason the metric is null at these sample sizes, or None when it can be computed."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 NEAREST_K = 5
 
@@ -29,6 +28,8 @@ class PRDC:
 
 def kth_neighbour_distances(features: np.ndarray, k: int) -> np.ndarray:
     """Distance from each row to its k-th nearest other row."""
+    from scipy.spatial.distance import cdist  # scipy: loaded to compute, not with the metric registry
+
     distances = cdist(features, features)
     # Index k of the sorted row: index 0 is the row itself (distance 0).
     return np.partition(distances, k, axis=1)[:, k]
@@ -40,6 +41,8 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = NEAREST_K) -> PRDC:
         raise ValueError(f"PRDC with k={k} needs more than {k} images on each side, got {len(fake)} and {len(real)}")
     real_radii = kth_neighbour_distances(real, k)
     fake_radii = kth_neighbour_distances(fake, k)
+    from scipy.spatial.distance import cdist
+
     real_to_fake = cdist(real, fake)
     inside_real_balls = real_to_fake < real_radii[:, None]
     return PRDC(

@@ -1,11 +1,14 @@
-"""Every quality metric, by name. Adding one: a module under evals/metrics/
-defining its `Metric`, one line here, its columns in bench/sweep/schema.py."""
+"""Every quality metric, by name, and the result-row columns they fill. Adding
+one: a module under evals/metrics/ defining its `Metric` and documenting its
+columns, and one line here; its columns join the sweep's schema after the
+others'."""
 
 from __future__ import annotations
 
+from bench.base.column import Column
 from bench.errors import BenchError, did_you_mean
 
-from .metric import Metric
+from .metric import NOTES, Metric
 from .metrics import adherence, clip, cmmd, dinov2, inception, rerank
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
@@ -20,6 +23,32 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     dinov2.FD_DINOV2,
     dinov2.PRDC,
 )}
+
+# points.parquet's quality columns are in the order schema 8 wrote them, which is older than the registry's
+# order: these metrics' columns, then the driver's notes, then these; a column shared by metrics (the
+# extractor, the reference, the image counts) where it first appears. A metric added later appends its columns.
+_BEFORE_NOTES = ("clip", "adherence", "fid", "kid", "isc", "prc")
+_AFTER_NOTES = ("rerank", "cmmd", "fd_dinov2", "prdc")
+
+
+def quality_columns() -> tuple[Column, ...]:
+    """The columns of points.parquet that the metrics and their driver fill, in schema order."""
+    later = tuple(name for name in METRICS if name not in _BEFORE_NOTES + _AFTER_NOTES)
+    ordered = [*_filled_by(_BEFORE_NOTES), NOTES, *_filled_by(_AFTER_NOTES + later)]
+    columns: dict[str, Column] = {}
+    for column in ordered:
+        if columns.setdefault(column.name, column) != column:
+            raise ValueError(f"metrics define column {column.name} twice, differently")
+    return tuple(columns.values())
+
+
+def _filled_by(names: tuple[str, ...]) -> list[Column]:
+    return [column for name in names for column in METRICS[name].fills]
+
+
+def quality_column(name: str) -> Column:
+    """One metric column, for a table that reports the same figure (a LoadGen test's accuracy)."""
+    return {column.name: column for column in quality_columns()}[name]
 
 
 def resolve(names: tuple[str, ...] | list[str]) -> list[Metric]:

@@ -1,6 +1,7 @@
 """The import graph of the project's packages has no cycle, counting imports
 inside functions too: a part never needs the part that needs it. Units are
-`evals`, each sub-package of `bench` and each top-level module of `bench`."""
+`evals`, `evals.evaluate`, each sub-package of `bench` and each top-level
+module of `bench`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGES = ("bench", "evals")
+# Evaluates a sweep's run through its store, whose schema holds the columns the metrics declare:
+# it sits above the results store, the rest of evals below it.
+EVALS_ABOVE_THE_STORE = ("evals.evaluate",)
 
 
 def _module(path: Path) -> str:
@@ -23,9 +27,11 @@ def _exists(name: str) -> bool:
 
 
 def _unit(module: str) -> str:
-    """evals as one; bench.<sub-package> or bench.<module>."""
+    """evals as one (but for evals.evaluate); bench.<sub-package> or bench.<module>."""
     parts = module.split(".")
-    return "evals" if parts[0] == "evals" else ".".join(parts[:2])
+    if parts[0] == "evals":
+        return module if module in EVALS_ABOVE_THE_STORE else "evals"
+    return ".".join(parts[:2])
 
 
 def _imported(path: Path, module: str):
@@ -95,7 +101,8 @@ def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
 
 def test_the_packages_import_one_way():
     edges = import_graph()
-    assert ("bench.commands", "bench.sweep") in edges and ("evals", "bench.sweep") in edges  # the graph is read
+    assert ("bench.commands", "bench.sweep") in edges  # the graph is read
+    assert ("evals.evaluate", "bench.sweep") in edges and ("bench.sweep", "evals") in edges
     cycle = find_cycle(edges)
     lines = [line for a, b in zip(cycle, cycle[1:]) for line in edges[(a, b)]] if cycle else []
     assert cycle is None, f"import cycle {' -> '.join(cycle)}:\n" + "\n".join(lines)
@@ -106,4 +113,4 @@ def test_the_cache_location_and_the_results_store_sit_below_the_metrics():
     assert ("evals", "bench.cache") in edges
     assert ("evals", "bench.models") not in edges or all(
         "tiny" not in line for line in edges[("evals", "bench.models")])
-    assert not any(a == "evals" and b == "bench.commands" for a, b in edges)
+    assert not any(a.startswith("evals") and b == "bench.commands" for a, b in edges)

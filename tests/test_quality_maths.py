@@ -94,18 +94,20 @@ def test_best_of_k_is_the_mean_over_all_k_subsets():
     assert len(best_of_k_curve(rng.normal(size=300))) == 300  # large n: exact integer binomials, no overflow
 
 
-def test_fd_dinov2_uses_fids_frechet_maths():
+def test_fd_dinov2_uses_fids_frechet_maths(monkeypatch):
     # FD-DINOv2's Fréchet distance is FID's function (tested in test_eval_statistics): one implementation.
     from evals import statistics
     from evals.metric import MetricInputs
     from evals.metrics import dinov2
 
-    assert dinov2.frechet_distance is statistics.frechet_distance
     rng = np.random.default_rng(4)
     a, b = rng.normal(size=(12, 3)), rng.normal(loc=1.0, size=(10, 3))
     out = dinov2.FD_DINOV2.compute(MetricInputs({"dinov2": a}, {"dinov2": b}))
     expected = statistics.frechet_distance(*statistics.feature_statistics(a), *statistics.feature_statistics(b))
     assert out == {"fd_dinov2": expected, "fd_dinov2_biased": False}
+    # The metric imports FID's function when it computes (scipy waits until then): it calls that one.
+    monkeypatch.setattr(statistics, "frechet_distance", lambda *moments: -1.0)
+    assert dinov2.FD_DINOV2.compute(MetricInputs({"dinov2": a}, {"dinov2": b}))["fd_dinov2"] == -1.0
 
 
 def test_adherence_interval_is_wilsons_score_interval():

@@ -48,29 +48,28 @@ def write_accuracy_images(log: Path, layout: ResponseLayout, num_prompts: int, n
 
 
 def evaluate_images(folder: Path, prompts: list[str], num_images: int, settings: QualitySettings) -> dict:
-    """Quality columns of the scenario row for the images in `folder`."""
+    """Quality columns of the scenario row for the images in `folder`: the registry's clip (with a
+    CLIP) and fid and kid (with a reference), computed by evals' driver as a sweep's are, each
+    network loaded once. Too few images for a metric is a one-line error; a figure the images
+    cannot have otherwise (an untrustworthy square root, KID against statistics) is null."""
+    from evals import registry
     from evals.images import load_images
-    from evals.statistics import clip_score_summary
+    from evals.metric import Networks
+    from evals.scoring import FeatureBank, compute
 
+    from ..cache import cache_root
+    from ..sweep.scenario_schema import NAMES
+
+    metrics = registry.resolve([*(["clip"] if settings.clip else []), *(["fid", "kid"] if settings.fid_ref else [])])
+    networks = Networks(**({"clip": settings.clip} if settings.clip else {}),
+                        inception_weights=settings.inception_weights)
+    bank = FeatureBank(networks, settings.fid_ref, cache_root() / "fid-stats")
     files = [folder / image_name(p, s) for p in range(len(prompts)) for s in range(num_images)]
-    images = load_images(files)
-    row: dict = {}
-    if settings.clip:
-        from evals.clip_score import clip_scores, load_clip
-
-        scores = clip_scores(*load_clip(settings.clip), images, [p for p in prompts for _ in range(num_images)])
-        summary = clip_score_summary(scores)
-        row.update(clip_model=settings.clip, clip_score=summary.mean, clip_score_std=summary.std,
-                   clip_score_ci_low=summary.ci_low, clip_score_ci_high=summary.ci_high)
-    if settings.fid_ref:
-        from bench.cache import cache_root
-        from evals import fidelity, inception
-
-        extractor = inception.load_extractor(settings.inception_weights)
-        reference = fidelity.resolve_reference(settings.fid_ref, extractor,
-                                               inception.weights_id(settings.inception_weights),
-                                               cache_root() / "fid-stats")
-        figures = fidelity.fidelity_metrics(inception.inception_features(extractor, images), reference,
-                                            {"fid", "kid"}, settings.inception_weights)
-        row.update({k: figures.get(k) for k in ("fid_reference", "fid", "fid_biased", "kid_mean", "kid_std")})
-    return row
+    for metric in metrics:  # too few images for a figure is the run's error, not a null figure in its row
+        if why := metric.too_few(len(files), None):
+            raise BenchError(f"{folder}: {why}")
+    columns, _ = compute(metrics, bank, load_images(files), [p for p in prompts for _ in range(num_images)],
+                         num_images)
+    # The scenario row keeps the headline columns of each metric, in its schema's order (the order printed).
+    filled = {column for metric in metrics for column in metric.columns}
+    return {name: columns.get(name) for name in NAMES if name in filled}

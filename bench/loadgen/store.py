@@ -8,13 +8,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..errors import BenchError, first_line
 from ..outputs import write_json_atomic
+from ..results.files import RUN_FILE, read_table, write_rows_atomic
 from ..sweep.scenario_schema import NAMES, SCHEMA, check_row
-from ..sweep.store import RUN_FILE, write_table_atomic
 
 SCENARIOS_FILE, LOGS_DIR, IMAGES_DIR = "scenarios.parquet", "loadgen", "images"
 KIND = "loadgen"
@@ -57,12 +55,12 @@ class ScenarioStore:
 
     def append(self, row: dict) -> None:
         rows = [*self._rows, check_row(row)]
-        write_table_atomic(self.run_dir / SCENARIOS_FILE, pa.Table.from_pylist(rows, schema=SCHEMA))
+        write_rows_atomic(self.run_dir / SCENARIOS_FILE, rows, SCHEMA)
         self._rows = rows
 
     def update_last(self, **columns) -> None:
         rows = [*self._rows[:-1], check_row({**self._rows[-1], **columns})]
-        write_table_atomic(self.run_dir / SCENARIOS_FILE, pa.Table.from_pylist(rows, schema=SCHEMA))
+        write_rows_atomic(self.run_dir / SCENARIOS_FILE, rows, SCHEMA)
         self._rows = rows
 
     def update_run(self, **fields) -> None:
@@ -80,9 +78,6 @@ def read_scenarios(run_dir: Path) -> list[dict]:
     path = run_dir / SCENARIOS_FILE
     if not path.exists():
         return []
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several error types for one cause: an unreadable file
-        raise BenchError(f"{path} is corrupt: {first_line(e)}") from None
+    table = read_table(path)
     present = [n for n in NAMES if n in table.column_names]
     return [check_row(row) for row in table.select(present).to_pylist()]

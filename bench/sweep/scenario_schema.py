@@ -1,55 +1,57 @@
 """The schema of `dalle-bench loadgen`'s result rows (`scenarios.parquet`):
 one row per LoadGen test (scenario and mode), documented column by column
-like the sweep's points (schema.py). The latency and validity columns are
-LoadGen's own figures, read from its detail log."""
+like the sweep's points (schema.py). The columns both tables have are
+defined once (bench/results/columns.py); where a LoadGen test means
+something else by one, its doc here says so. The latency and validity
+columns are LoadGen's own figures, read from its detail log."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from .schema import Column
+from evals.registry import quality_column as metric
+
+from ..base.column import Column, arrow_schema, complete_row
+from ..results import columns as shared
+from ..results.columns import percentile_column
 
 SCENARIO_SCHEMA_VERSION = 1
 PERCENTILES = ("50", "90", "95", "97", "99", "99.9")
 
 
-def percentile_column(percentile: str) -> str:
-    return f"latency_p{percentile.replace('.', '_')}_s"
-
-
 COLUMNS: tuple[Column, ...] = (
     # Identity and outcome
-    Column("run_id", pa.string(), "The run's folder name under results/."),
+    shared.RUN_ID,
     Column("scenario_id", pa.string(), "<scenario>-<mode>, e.g. server-performance; names the LoadGen log folder."),
     Column("scenario", pa.string(), "MLPerf scenario: Offline, Server, SingleStream or MultiStream."),
     Column("mode", pa.string(), "performance, accuracy, or find-peak (LoadGen's FindPeakPerformance, Server only)."),
-    Column("status", pa.string(), "ok (LoadGen finished), interrupted (Ctrl-C: logs kept as far as they got) or "
-           "failed."),
-    Column("error", pa.string(), "One-line error message when status is not ok."),
-    Column("finished_at", pa.string(), "UTC time the test finished, ISO 8601."),
+    shared.STATUS.documented("ok (LoadGen finished), interrupted (Ctrl-C: logs kept as far as they got) or "
+                             "failed."),
+    shared.ERROR,
+    shared.FINISHED_AT.documented("UTC time the test finished, ISO 8601."),
     Column("log_dir", pa.string(), "Folder of LoadGen's logs (mlperf_log_summary.txt, mlperf_log_detail.txt, "
            "mlperf_log_accuracy.json, mlperf_log_trace.json), relative to the run."),
     Column("loadgen_version", pa.string(), "LoadGen's version, as it logs it."),
     # Settings
-    Column("preset", pa.string(), "Model preset: tiny, mini or mega."),
-    Column("random_weights", pa.bool_(), "True when the weights are random: throughput is real, quality is not."),
-    Column("dtype", pa.string(), "Parameter and compute dtype."),
-    Column("parallel", pa.string(), "single, pmap or sharded."),
-    Column("devices", pa.int32(), "Devices the system under test ran on."),
-    Column("batch_per_device", pa.int32(), "Images per device per program call (the compiled batch)."),
-    Column("global_batch", pa.int32(), "Images per program call: devices x batch_per_device; a batch the "
-           "dispatcher forms with fewer queued samples is padded to it."),
+    shared.PRESET.documented("Model preset: tiny, mini or mega."),
+    shared.RANDOM_WEIGHTS,
+    shared.DTYPE,
+    shared.PARALLEL,
+    shared.DEVICES.documented("Devices the system under test ran on."),
+    shared.BATCH_PER_DEVICE.documented("Images per device per program call (the compiled batch)."),
+    shared.GLOBAL_BATCH.documented("Images per program call: devices x batch_per_device; a batch the "
+                                   "dispatcher forms with fewer queued samples is padded to it."),
     Column("max_batch_wait_ms", pa.float64(), "The dispatcher's batching window: how long the oldest queued sample "
            "may wait for others before a partial batch runs."),
-    Column("temperature", pa.float64(), "Sampling temperature."),
-    Column("top_k", pa.int32(), "Top-k filter (0: off)."),
-    Column("top_p", pa.float64(), "Nucleus filter (1: off)."),
-    Column("cond_scale", pa.float64(), "Super-conditioning scale (1: no unconditioned pass)."),
-    Column("seed", pa.int32(), "Base PRNG seed: each sample keeps its (seed, prompt, sample) key, so its tokens "
-           "equal `generate`'s."),
-    Column("prompts", pa.string(), "Prompt set or file."),
-    Column("num_prompts", pa.int32(), "Prompts in that set."),
-    Column("num_images", pa.int32(), "Images per prompt: the query sample library is every (prompt, sample) pair."),
+    shared.TEMPERATURE,
+    shared.TOP_K,
+    shared.TOP_P,
+    shared.COND_SCALE,
+    shared.SEED.documented("Base PRNG seed: each sample keeps its (seed, prompt, sample) key, so its tokens "
+                           "equal `generate`'s."),
+    shared.PROMPTS.documented("Prompt set or file."),
+    shared.NUM_PROMPTS,
+    shared.NUM_IMAGES.documented("Images per prompt: the query sample library is every (prompt, sample) pair."),
     Column("min_duration_s", pa.float64(), "Minimum test duration LoadGen enforced, seconds (MLPerf: 600)."),
     Column("min_query_count", pa.int64(), "Minimum query count LoadGen enforced."),
     Column("target_qps", pa.float64(), "Target rate LoadGen scheduled for (Server: Poisson arrivals at this rate; "
@@ -81,30 +83,30 @@ COLUMNS: tuple[Column, ...] = (
     Column("achieved_qps", pa.float64(), "Completed samples per second (Offline: LoadGen's samples per second; "
            "SingleStream: its QPS with LoadGen overhead)."),
     Column("scheduled_qps", pa.float64(), "Server: samples per second LoadGen scheduled."),
-    Column("latency_min_s", pa.float64(), "Fastest sample latency (issue to QuerySamplesComplete), seconds."),
-    Column("latency_mean_s", pa.float64(), "Mean sample latency, seconds."),
+    shared.LATENCY_MIN_S.documented("Fastest sample latency (issue to QuerySamplesComplete), seconds."),
+    shared.LATENCY_MEAN_S.documented("Mean sample latency, seconds."),
     Column("latency_max_s", pa.float64(), "Slowest sample latency, seconds."),
-    *(Column(percentile_column(p), pa.float64(), f"{p}th percentile sample latency, seconds (LoadGen's).")
-      for p in PERCENTILES),
+    *(shared.latency_percentile(p, f"{p}th percentile sample latency, seconds (LoadGen's).") for p in PERCENTILES),
     # The system under test
-    Column("compile_s", pa.float64(), "Ahead-of-time compilation of the pipeline, before LoadGen started."),
+    shared.COMPILE_S.documented("Ahead-of-time compilation of the pipeline, before LoadGen started."),
     Column("batches", pa.int64(), "Program calls the dispatcher made."),
     Column("mean_batch_fill", pa.float64(), "Mean queued samples per program call, over global_batch (1: never "
            "padded)."),
     # Accuracy mode
     Column("accuracy_images", pa.int32(), "Images in LoadGen's accuracy log (each sample once)."),
-    Column("images_dir", pa.string(), "Folder of the accuracy log's images as PNGs (and tokens.npy), relative to "
-           "the run."),
-    Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns."),
-    Column("clip_score", pa.float64(), "Mean CLIP score of the accuracy images, torchmetrics' definition."),
-    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores."),
-    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean CLIP score."),
-    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean CLIP score."),
-    Column("fid_reference", pa.string(), "FID reference: a folder or a .npz statistics file."),
-    Column("fid", pa.float64(), "Fréchet Inception Distance of the accuracy images to the reference."),
-    Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
-    Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
-    Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
+    shared.IMAGES_DIR.documented("Folder of the accuracy log's images as PNGs (and tokens.npy), relative to "
+                                 "the run."),
+    # The metrics' own columns (evals/metrics/*.py), over the accuracy log's images
+    metric("clip_model").documented("CLIP checkpoint of the clip_score columns."),
+    metric("clip_score").documented("Mean CLIP score of the accuracy images, torchmetrics' definition."),
+    metric("clip_score_std").documented("Sample standard deviation of the per-image CLIP scores."),
+    metric("clip_score_ci_low").documented("Lower end of the 95 % Student-t interval of the mean CLIP score."),
+    metric("clip_score_ci_high").documented("Upper end of the 95 % Student-t interval of the mean CLIP score."),
+    metric("fid_reference").documented("FID reference: a folder or a .npz statistics file."),
+    metric("fid").documented("Fréchet Inception Distance of the accuracy images to the reference."),
+    metric("fid_biased"),
+    metric("kid_mean"),
+    metric("kid_std"),
     Column("accuracy_verdict", pa.string(), "`--benchmark` accuracy check: PASS when every metric of the "
            "definition's [accuracy] table is inside reference +- tolerance, else FAIL; null when not checked "
            "(no --benchmark, performance mode, or no metric in the definition)."),
@@ -113,14 +115,10 @@ COLUMNS: tuple[Column, ...] = (
            "low, high, passed, the reference's source and why a null figure is null; and every column measured."),
 )
 
-SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
-                   metadata={"dalle_bench_scenario_schema_version": str(SCENARIO_SCHEMA_VERSION)})
+SCHEMA = arrow_schema(COLUMNS, "dalle_bench_scenario_schema_version", SCENARIO_SCHEMA_VERSION)
 NAMES = tuple(c.name for c in COLUMNS)
 
 
 def check_row(row: dict) -> dict:
     """The row with every column present (missing ones null); unknown keys are a bug."""
-    unknown = set(row) - set(NAMES)
-    if unknown:
-        raise KeyError(f"scenario row has columns outside the schema: {', '.join(sorted(unknown))}")
-    return {name: row.get(name) for name in NAMES}
+    return complete_row(row, NAMES, "scenario row")

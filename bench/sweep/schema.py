@@ -1,12 +1,17 @@
 """The one schema of a sweep's result rows (`points.parquet`), documented
 column by column. Rows are checked against it before they are written, and
-the reference page docs/results-schema.md is generated from it (bench/docs.py)."""
+the reference page docs/results-schema.md is generated from it (bench/docs.py).
+The columns a LoadGen run's scenarios have too are defined once, in
+bench/results/columns.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pyarrow as pa
+
+from evals.registry import quality_columns
+
+from ..base.column import Column, arrow_schema, complete_row
+from ..results import columns as shared
 
 # 5: adherence_ci_low and adherence_ci_high. 6: compile_concurrency. 7: repeats and
 # repeat_latency_p50_s (`sweep --repeat`; older files read as one repeat). Columns are only added:
@@ -14,48 +19,37 @@ import pyarrow as pa
 SCHEMA_VERSION = 8
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    doc: str
-
-
 COLUMNS: tuple[Column, ...] = (
     # Identity and outcome
-    Column("run_id", pa.string(), "The run's folder name under results/."),
+    shared.RUN_ID,
     Column("point_id", pa.string(), "Index and settings hash of the point, e.g. 003-1a2b3c4d; names its images folder."),
     Column("point_index", pa.int32(), "Position of the point in the sweep definition."),
-    Column("status", pa.string(), "ok, invalid (a bad combination of settings), oom (out of memory), failed, "
-           "lost (a process of a multi-process run died or hung; --resume runs the point again), or skipped (not "
-           "run: it would overrun --budget-s, or a smaller batch of the same settings ran out of memory; the error "
-           "column says which; --resume tries it again)."),
-    Column("error", pa.string(), "One-line error message when status is not ok."),
-    Column("finished_at", pa.string(), "UTC time the point finished, ISO 8601."),
+    shared.STATUS,
+    shared.ERROR,
+    shared.FINISHED_AT,
     # Settings
-    Column("preset", pa.string(), "Model preset: tiny, shapes, mini or mega."),
-    Column("random_weights", pa.bool_(), "True when the weights are random: throughput is real, quality is not."),
-    Column("dtype", pa.string(), "Parameter and compute dtype."),
-    Column("parallel", pa.string(), "single, pmap or sharded."),
-    Column("devices", pa.int32(), "Devices the point ran on, over all processes."),
+    shared.PRESET,
+    shared.RANDOM_WEIGHTS,
+    shared.DTYPE,
+    shared.PARALLEL,
+    shared.DEVICES,
     Column("processes", pa.int32(), "JAX processes (hosts) the point ran on: 1 unless run with --coordinator."),
     Column("local_devices", pa.int32(), "Devices of each process: devices / processes."),
-    Column("batch_per_device", pa.int32(), "Images per device per program call."),
-    Column("global_batch", pa.int32(), "Images per program call: devices x batch_per_device."),
-    Column("temperature", pa.float64(), "Sampling temperature."),
-    Column("top_k", pa.int32(), "Top-k filter (0: off)."),
-    Column("top_p", pa.float64(), "Nucleus filter (1: off)."),
-    Column("cond_scale", pa.float64(), "Super-conditioning scale (1: no unconditioned pass)."),
-    Column("seed", pa.int32(), "Base PRNG seed of the images."),
+    shared.BATCH_PER_DEVICE,
+    shared.GLOBAL_BATCH,
+    shared.TEMPERATURE,
+    shared.TOP_K,
+    shared.TOP_P,
+    shared.COND_SCALE,
+    shared.SEED,
     Column("structure", pa.string(), "Sampling structure, what of the settings shapes the compiled program: "
            "plain, uncond (condition scale not 1), filter (top-k or top-p on) or uncond+filter. The values "
            "are program inputs: points of one structure, dtype and layout share their programs."),
-    Column("prompts", pa.string(), "Prompt set or file the images were generated for."),
-    Column("num_prompts", pa.int32(), "Prompts in that set."),
-    Column("num_images", pa.int32(), "Images per prompt."),
+    shared.PROMPTS,
+    shared.NUM_PROMPTS,
+    shared.NUM_IMAGES,
     # Timing
-    Column("compile_s", pa.float64(), "Ahead-of-time compilation of the whole pipeline (lower().compile()) this "
-           "point paid for, seconds: 0 when it reused the program of an earlier point (see compiled)."),
+    shared.COMPILE_S,
     Column("compiled", pa.bool_(), "True when this point compiled its whole-pipeline program (or loaded it from "
            "the persistent compilation cache); False when it reused the one an earlier point of the same "
            "structure, dtype and layout compiled in this session."),
@@ -69,11 +63,11 @@ COLUMNS: tuple[Column, ...] = (
            "(or loaded it from the persistent cache), 0 when it reused the program the previous point ran."),
     Column("iterations", pa.int32(), "Timed program calls (each one batch)."),
     Column("timed_s", pa.float64(), "Sum of the timed latencies, seconds."),
-    Column("latency_min_s", pa.float64(), "Fastest batch, seconds."),
-    Column("latency_p50_s", pa.float64(), "Median batch latency, seconds."),
-    Column("latency_p90_s", pa.float64(), "90th percentile batch latency, seconds."),
-    Column("latency_p99_s", pa.float64(), "99th percentile batch latency, seconds."),
-    Column("latency_mean_s", pa.float64(), "Mean batch latency, seconds."),
+    shared.LATENCY_MIN_S,
+    shared.latency_percentile("50", "Median batch latency, seconds."),
+    shared.latency_percentile("90", "90th percentile batch latency, seconds."),
+    shared.latency_percentile("99", "99th percentile batch latency, seconds."),
+    shared.LATENCY_MEAN_S,
     Column("latency_std_s", pa.float64(), "Sample standard deviation of the batch latency, seconds."),
     Column("latency_p50_ci_low_s", pa.float64(), "Lower end of the 95 % bootstrap interval of the median."),
     Column("latency_p50_ci_high_s", pa.float64(), "Upper end of the 95 % bootstrap interval of the median."),
@@ -120,79 +114,19 @@ COLUMNS: tuple[Column, ...] = (
            "process (null on CPU); it never decreases, so read it in point order."),
     Column("host_peak_rss_bytes", pa.int64(), "Peak resident memory of the sweep process so far."),
     # Outputs
-    Column("images_dir", pa.string(), "Folder of the point's PNGs, tokens.npy, clip_scores.npy and latencies.npy, "
-           "relative to the run."),
+    shared.IMAGES_DIR,
     Column("clip_score_mean", pa.float64(), "Mean of the in-pipeline CLIP's per-image scores 100 x max(cosine, 0), "
            "each image clamped (the re-ranking score; clip_score clamps the mean instead); meaningless with "
            "random weights."),
-    # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated
-    Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns (Hub id or folder)."),
-    Column("clip_score", pa.float64(), "CLIP score, torchmetrics' definition: max(mean, 0) of the per-image "
-           "scores 100 x cosine (the mean is clamped, not each image)."),
-    Column("clip_score_std", pa.float64(), "Sample standard deviation of the per-image CLIP scores (unclamped)."),
-    Column("clip_score_ci_low", pa.float64(), "Lower end of the 95 % Student-t interval of the mean of the "
-           "unclamped per-image CLIP scores, clamped at 0 as clip_score is."),
-    Column("clip_score_ci_high", pa.float64(), "Upper end of the 95 % Student-t interval of the mean of the "
-           "unclamped per-image CLIP scores, clamped at 0 as clip_score is."),
-    Column("adherence_checker", pa.string(), "Shapes world only: the checker (and its version) behind adherence."),
-    Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
-                                      "(every object, count, relation, background right)."),
-    Column("adherence_ci_low", pa.float64(), "Shapes world only: lower end of the 95 % Wilson interval of adherence "
-                                             "(over the point's images)."),
-    Column("adherence_ci_high", pa.float64(), "Shapes world only: upper end of the 95 % Wilson interval of adherence."),
-    Column("adherence_partial", pa.float64(), "Shapes world only: mean share of the caption's checks each image passes."),
-    Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc."),
-    Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, a .npz "
-           "statistics file (fid only), or point:<id>."),
-    Column("fid_images", pa.int32(), "Images of the point fed to the Inception network."),
-    Column("fid_reference_images", pa.int32(), "Images behind the reference statistics (-1: unknown, from a .npz)."),
-    Column("fid_biased", pa.bool_(), "True when either side has fewer than 2,048 images: FID is biased upwards."),
-    Column("fid", pa.float64(), "Fréchet Inception Distance to the reference; null when the matrix square root "
-           "cannot be trusted (see quality_notes)."),
-    Column("fid_sqrtm", pa.string(), "How FID's matrix square root was taken: 'exact', or 'offset 1e-06 (...)' when "
-           "it was retried with pytorch-fid's diagonal offset (singular product, or imaginary diagonal > 1e-3)."),
-    Column("kid_mean", pa.float64(), "Kernel Inception Distance (mean over subsets); null for .npz references."),
-    Column("kid_std", pa.float64(), "Standard deviation of KID over subsets."),
-    Column("kid_subset_size", pa.int32(), "Images per KID subset actually used: 1,000, or fewer when a side has "
-           "fewer images."),
-    Column("isc_mean", pa.float64(), "Inception Score (mean over splits); null below 50 images per split."),
-    Column("isc_std", pa.float64(), "Standard deviation of the Inception Score over splits."),
-    Column("isc_splits", pa.int32(), "Splits of the Inception Score: up to 10, each of at least 50 images; 0 when "
-           "there are too few images (isc_mean is then null)."),
-    Column("precision", pa.float64(), "Precision (k=3 nearest neighbours on Inception pool features)."),
-    Column("recall", pa.float64(), "Recall (same features)."),
-    # Metrics of the registry (evals/registry.py) beyond the Inception family
-    Column("quality_notes", pa.string(), "Why a requested quality metric is null: 'metric: reason; ...' (too few "
-           "images for it, a reference without images); such a metric is not asked for again."),
-    Column("rerank_images_per_prompt", pa.int32(), "Images per prompt n behind the re-ranking columns."),
-    Column("clip_score_best_of_n", pa.float64(), "Mean over prompts of the best of the n images' CLIP scores "
-           "(what the notebook's re-ranking shows)."),
-    Column("rerank_gain", pa.float64(), "clip_score_best_of_n minus the mean CLIP score: what re-ranking buys."),
-    Column("clip_score_best_of_k", pa.list_(pa.float64()), "Expected CLIP score of the best of k random images "
-           "of a prompt, k = 1..n, exact from the order statistics, mean over prompts."),
-    Column("cmmd_network", pa.string(), "CLIP image tower, weights and resizing behind cmmd."),
-    Column("cmmd_images", pa.int32(), "Images of the point embedded for cmmd."),
-    Column("cmmd_reference_images", pa.int32(), "Reference images embedded for cmmd."),
-    Column("cmmd", pa.float64(), "CMMD to the reference: RBF-kernel MMD (sigma 10) x 1000 on L2-normalised CLIP "
-           "embeddings, the minimum-variance estimator; no Gaussian assumption."),
-    Column("dinov2_network", pa.string(), "DINOv2 network, weights and resizing behind fd_dinov2 and the PRDC columns."),
-    Column("dinov2_images", pa.int32(), "Images of the point fed to DINOv2."),
-    Column("dinov2_reference_images", pa.int32(), "Reference images fed to DINOv2."),
-    Column("fd_dinov2", pa.float64(), "Fréchet distance on DINOv2 features to the reference."),
-    Column("fd_dinov2_biased", pa.bool_(), "True when either side has fewer images than DINOv2 has feature "
-           "dimensions (1,024 for ViT-L/14): fd_dinov2 is biased upwards."),
-    Column("prdc_precision", pa.float64(), "Precision, k=5 nearest neighbours on DINOv2 features (Naeem et al. 2020)."),
-    Column("prdc_recall", pa.float64(), "Recall, same features and k."),
-    Column("density", pa.float64(), "Density: mean count of reference k-NN balls holding a generated image, / k "
-           "(1 on average when both sets come from one distribution; can exceed 1)."),
-    Column("coverage", pa.float64(), "Coverage: share of reference images whose k-NN ball holds a generated image."),
+    # Quality, added by `dalle-bench eval` (or `sweep --eval`); null until evaluated. Each metric documents
+    # its own columns (evals/metrics/*.py); the registry puts them in this schema's order.
+    *quality_columns(),
 )
 
 
-SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS],
-                   metadata={"dalle_bench_schema_version": str(SCHEMA_VERSION)})
+SCHEMA = arrow_schema(COLUMNS, "dalle_bench_schema_version", SCHEMA_VERSION)
 NAMES = tuple(c.name for c in COLUMNS)
-QUALITY_COLUMNS = NAMES[NAMES.index("clip_model"):]
+QUALITY_COLUMNS = tuple(column.name for column in quality_columns())
 MULTI_PROCESS_COLUMNS = ("processes", "local_devices", "process_latency_p50_s", "slowest_process")
 # Came in schema 4 (older runs compiled every point: read as compiled, structure from the settings).
 COMPILE_COLUMNS = ("structure", "compiled", "stage_compile_s")
@@ -217,7 +151,4 @@ THROUGHPUT_DEFINITION = ("images_per_s = global_batch / median batch latency: th
 
 def check_row(row: dict) -> dict:
     """The row with every column present (missing ones null); unknown keys are a bug."""
-    unknown = set(row) - set(NAMES)
-    if unknown:
-        raise KeyError(f"result row has columns outside the schema: {', '.join(sorted(unknown))}")
-    return {name: row.get(name) for name in NAMES}
+    return complete_row(row, NAMES, "result row")

@@ -3,8 +3,9 @@ environment), `points.parquet` (one row per finished point, rewritten
 atomically after each), and `images/<point-id>/`.
 
 Every write goes to a temporary file in the same folder and is renamed over
-the old one, so a process killed at any instant leaves either the old file
-or the new one: a killed sweep loses at most the point in flight."""
+the old one (bench/results/files.py), so a process killed at any instant
+leaves either the old file or the new one: a killed sweep loses at most the
+point in flight."""
 
 from __future__ import annotations
 
@@ -15,17 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..atomic import replacing
 from ..errors import BenchError, RunWriteError, first_line
 from ..outputs import write_json_atomic
+# write_table_atomic: evals/evaluate.py writes prompt_scores.parquet through it.
+from ..results.files import RUN_FILE, read_table, write_rows_atomic, write_table_atomic  # noqa: F401
 from ..sampling.config import SamplingStructure
 from .schema import (COMPILE_COLUMNS, CONCURRENCY_COLUMNS, LATER_COLUMNS, MULTI_PROCESS_COLUMNS, NAMES,
                      MEASURED_PEAK_COLUMNS, QUALITY_COLUMNS, REPEAT_COLUMNS, SCHEMA, check_row, implied_compile_concurrency)
 
-RUN_FILE, POINTS_FILE, IMAGES_DIR = "run.json", "points.parquet", "images"
+POINTS_FILE, IMAGES_DIR = "points.parquet", "images"
 
 
 @contextmanager
@@ -144,11 +144,7 @@ def read_points(run_dir: Path) -> list[dict]:
     path = run_dir / POINTS_FILE
     if not path.exists():
         return []
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several error types for one cause: an unreadable file
-        reason = first_line(e)
-        raise BenchError(f"{path} is corrupt: {reason}") from None
+    table = read_table(path)
     missing = set(NAMES) - set(table.column_names)
     optional = {*QUALITY_COLUMNS, *MULTI_PROCESS_COLUMNS, *COMPILE_COLUMNS, *LATER_COLUMNS, *CONCURRENCY_COLUMNS,
                 *REPEAT_COLUMNS, *MEASURED_PEAK_COLUMNS}
@@ -175,14 +171,5 @@ def read_points(run_dir: Path) -> list[dict]:
 
 
 def _write_parquet_atomic(path: Path, rows: list[dict]) -> None:
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
     with writing(path):
-        write_table_atomic(path, table)
-
-
-def write_table_atomic(path: Path, table) -> None:
-    """A pyarrow Table or pandas DataFrame to parquet: temporary file, fsync, rename."""
-    if isinstance(table, pd.DataFrame):
-        table = pa.Table.from_pandas(table, preserve_index=False)
-    with replacing(path, durable=True) as tmp:
-        pq.write_table(table, tmp)
+        write_rows_atomic(path, rows, SCHEMA)

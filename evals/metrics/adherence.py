@@ -8,11 +8,24 @@ says so."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
-from ..adherence import checker_name
+from bench.base.column import Column
+
 from ..metric import Metric, MetricInputs
 
 CONFIDENCE = 0.95
+
+ADHERENCE_CHECKER = Column("adherence_checker", pa.string(),
+                           "Shapes world only: the checker (and its version) behind adherence.")
+ADHERENCE = Column("adherence", pa.float64(), "Shapes world only: share of images whose caption the checker passes "
+                                              "(every object, count, relation, background right).")
+ADHERENCE_CI_LOW = Column("adherence_ci_low", pa.float64(), "Shapes world only: lower end of the 95 % Wilson "
+                                                            "interval of adherence (over the point's images).")
+ADHERENCE_CI_HIGH = Column("adherence_ci_high", pa.float64(),
+                           "Shapes world only: upper end of the 95 % Wilson interval of adherence.")
+ADHERENCE_PARTIAL = Column("adherence_partial", pa.float64(),
+                           "Shapes world only: mean share of the caption's checks each image passes.")
 
 
 def pass_rate_interval(passed: int, images: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -25,6 +38,8 @@ def pass_rate_interval(passed: int, images: int, confidence: float = CONFIDENCE)
 
 
 def _compute(inputs: MetricInputs) -> dict:
+    from ..adherence import checker_name  # the shapes world: loaded to compute, not with the metric registry
+
     scores = np.asarray(inputs.features["adherence"], np.float64)  # (images, 2): passed, partial
     low, high = pass_rate_interval(int(scores[:, 0].sum()), len(scores))
     return {"adherence_checker": checker_name(), "adherence": float(scores[:, 0].mean()),
@@ -34,5 +49,6 @@ def _compute(inputs: MetricInputs) -> dict:
 METRIC = Metric(
     name="adherence", doc="Shapes world only: share of images whose caption the world's checker passes, and the "
                           "mean partial score.",
-    features=("adherence",), columns=("adherence_checker", "adherence", "adherence_ci_low", "adherence_ci_high", "adherence_partial"),
+    features=("adherence",),
+    fills=(ADHERENCE_CHECKER, ADHERENCE, ADHERENCE_CI_LOW, ADHERENCE_CI_HIGH, ADHERENCE_PARTIAL),
     value_column="adherence", network_column="adherence_checker", compute=_compute)
