@@ -56,27 +56,34 @@ def schema_page() -> str:
     return GENERATED.format(source="bench/sweep/schema.py and bench/sweep/scenario_schema.py") + "\n".join(lines) + "\n"
 
 
-def _help(command: click.Command, name: str, parent: click.Context | None = None) -> str:
-    context = click.Context(command, info_name=name, parent=parent, terminal_width=HELP_WIDTH,
-                            max_content_width=HELP_WIDTH)
-    return command.get_help(context)
+def _context(command: click.Command, name: str, parent: click.Context | None = None) -> click.Context:
+    return click.Context(command, info_name=name, parent=parent, terminal_width=HELP_WIDTH,
+                         max_content_width=HELP_WIDTH)
+
+
+def _help_block(context: click.Context) -> list[str]:
+    return ["```text", context.command.get_help(context), "```"]
+
+
+def _sub_command_sections(group: click.Context, path: tuple[str, ...]) -> list[str]:
+    """A section for each sub-command of `group`'s command, then for theirs, to any depth (`loadgen
+    check`, `metrics fid`): a heading level per level of nesting."""
+    lines = []
+    commands = getattr(group.command, "commands", {})  # a click.Group's; a plain command has none
+    for name in sorted(commands):
+        context = _context(commands[name], name, group)
+        lines += ["", f"{'#' * (len(path) + 1)} `{' '.join((*path, name))}`", "", *_help_block(context),
+                  *_sub_command_sections(context, (*path, name))]
+    return lines
 
 
 def cli_page() -> str:
     from .cli import cli
 
-    root = click.Context(cli, info_name="dalle-bench", terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH)
+    root = _context(cli, "dalle-bench")
     lines = ["# Command-line reference", "",
              "Every command's `--help`, as the installed `dalle-bench` prints it. The manual: "
-             "[README](../README.md).", "", "```text", _help(cli, "dalle-bench"), "```"]
-    for name in sorted(cli.commands):
-        command = cli.commands[name]
-        lines += ["", f"## `dalle-bench {name}`", "", "```text", _help(command, name, root), "```"]
-        if isinstance(command, click.Group):  # its commands too (`loadgen check`, `prompts list`)
-            parent = click.Context(command, info_name=name, parent=root)
-            for sub in sorted(command.commands):
-                lines += ["", f"### `dalle-bench {name} {sub}`", "", "```text",
-                          _help(command.commands[sub], sub, parent), "```"]
+             "[README](../README.md).", "", *_help_block(root), *_sub_command_sections(root, ("dalle-bench",))]
     return GENERATED.format(source="the Click commands in bench/cli.py") + "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,8 @@ from bench.compare.noise import (NA, NEWCOMB, NOISE, OFF, OK, PAIRED, PREDICTION
                                  verdict, welch_shift)
 from bench.compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
 from bench.interleave import ring_order
-from bench.compare.thresholds import Thresholds, build_thresholds, parse_threshold, parse_thresholds_text
+from bench.compare.thresholds import (Thresholds, build_thresholds, parse_threshold, parse_threshold_flags,
+                                      parse_thresholds_text)
 from bench.errors import BenchError
 
 from .conftest import REPO
@@ -78,7 +79,9 @@ def test_thresholds_file_toml_and_yaml_flags_override_it():
     yaml = parse_thresholds_text("max_throughput_drop: 10%\nmax_clip_drop: 0.5\nmax_fid_rise: off\n",
                                  yaml=True, where="t.yaml")
     assert toml == yaml == {"max_throughput_drop": pytest.approx(0.10), "max_clip_drop": 0.5, "max_fid_rise": None}
-    thresholds = build_thresholds(toml, {"max_throughput_drop": "20%", "max_latency_rise": None})
+    flags = parse_threshold_flags({"max_throughput_drop": "20%", "max_latency_rise": None})
+    assert flags == {"max_throughput_drop": pytest.approx(0.20)}  # an option not given sets nothing
+    thresholds = build_thresholds(toml, flags)
     assert thresholds.max_throughput_drop == pytest.approx(0.20)  # the flag beats the file
     assert thresholds.max_clip_drop == 0.5 and thresholds.max_fid_rise is None  # the file beats the default
     assert thresholds.max_latency_rise == Thresholds().max_latency_rise  # untouched: the default

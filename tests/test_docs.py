@@ -65,3 +65,37 @@ def test_the_anchor_rule_is_githubs():
     assert _slug("The results store: `results/<run-id>/`") == "the-results-store-resultsrun-id"
     assert _slug("Scenario rows (`scenarios.parquet`, scenario schema version 1)") == \
         "scenario-rows-scenariosparquet-scenario-schema-version-1"
+
+
+
+def _command_paths(command, path: tuple[str, ...]):
+    """Every command's path under `command`, sub-commands of sub-commands included."""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*path, name)
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_the_cli_page_has_a_section_for_every_command_and_sub_command():
+    from bench.cli import cli
+    from bench.docs import cli_page
+
+    page = cli_page()
+    paths = list(_command_paths(cli, ("dalle-bench",)))
+    missing = [" ".join(path) for path in paths if f"\n{'#' * len(path)} `{' '.join(path)}`\n" not in page]
+    assert not missing, f"docs/cli.md lacks {missing}"
+    assert ("dalle-bench", "metrics", "fid") in paths and ("dalle-bench", "loadgen", "check") in paths
+
+
+def test_the_cli_page_goes_down_groups_inside_groups(monkeypatch):
+    import click
+
+    import bench.cli
+    from bench.docs import cli_page
+
+    leaf = click.Command("leaf", help="A command two groups down.")
+    inner = click.Group("inner", commands=[click.Group("deeper", commands=[leaf])])
+    monkeypatch.setattr(bench.cli, "cli", click.Group("outer", commands=[inner]))
+    page = cli_page()
+    for heading in ("## `dalle-bench inner`", "### `dalle-bench inner deeper`", "#### `dalle-bench inner deeper leaf`"):
+        assert f"\n{heading}\n" in page
+    assert "Usage: dalle-bench inner deeper leaf [OPTIONS]" in page

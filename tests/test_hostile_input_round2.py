@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import _json_text
+from bench.commands.metrics import json_text
 
 REFUSED = {
     "not finite": (["loadgen", "--scenario", "server", "--target-qps", "inf"], "--target-qps must be a finite number"),
@@ -49,7 +49,7 @@ def test_no_command_writes_into_a_run_it_does_not_own(run_cli, tmp_path):
 
 
 def test_metrics_json_has_null_for_values_that_are_not_numbers():
-    text = _json_text({"fid": float("nan"), "kid": [1.0, float("inf")], "n": 3})
+    text = json_text({"fid": float("nan"), "kid": [1.0, float("inf")], "n": 3})
     assert "NaN" not in text and "Infinity" not in text
     assert '"fid": null' in text and '"n": 3' in text
 

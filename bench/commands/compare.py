@@ -1,42 +1,72 @@
-"""`dalle-bench compare`: read both runs, check they can be compared, compare,
-render. Returns the text and the exit status (0 pass, 1 regression); bad
-input raises BenchError (one line, exit status 2)."""
+"""`dalle-bench compare`: its options checked into one CompareRequest; then
+read both runs, check they can be compared, compare, render. The exit status
+is 0 on a pass, 1 on a regression; bad input raises BenchError (one line,
+exit status 2)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+import click
 
 from ..compare.formats import FORMATS
 from ..compare.gates import compare_points
 from ..compare.load import load_side
 from ..compare.match import key_columns, match_points
 from ..compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
-from ..compare.thresholds import build_thresholds, read_thresholds_file
+from ..compare.thresholds import Thresholds, build_thresholds, parse_threshold_flags, read_thresholds_file
 from ..errors import BenchError
 
 
-def run_compare(baseline: Path, candidate: Path, flags: dict[str, str | None], thresholds_file: Path | None,
-                fmt: str, output: Path | None, require_decided: bool = False):
-    """(text, exit status, warnings)."""
-    if output is not None:  # before any work: nothing is written into a run this command does not own
-        from ..runlock import check_not_in_a_run
+@dataclass(frozen=True)
+class CompareRequest:
+    baseline: Path
+    candidate: Path
+    thresholds: Thresholds
+    fmt: str
+    output: Path | None
+    require_decided: bool = False
 
-        check_not_in_a_run(output, "--output")
-    thresholds = build_thresholds(read_thresholds_file(thresholds_file) if thresholds_file else {}, flags)
+    @classmethod
+    def from_options(cls, baseline_run: Path, candidate_run: Path, thresholds_file: Path | None, fmt: str,
+                     output: Path | None, require_decided: bool, **flags: str | None) -> CompareRequest:
+        """`flags`: the --max-... options as typed (None: not given); they override the file's."""
+        if output is not None:  # before any work: nothing is written into a run this command does not own
+            from ..runlock import check_not_in_a_run
+
+            check_not_in_a_run(output, "--output")
+        file_values = read_thresholds_file(thresholds_file) if thresholds_file else {}
+        thresholds = build_thresholds(file_values, parse_threshold_flags(flags))
+        return cls(baseline_run, candidate_run, thresholds, fmt, output, require_decided)
+
+
+def run(request: CompareRequest) -> int:
+    """Prints the comparison (its warnings on stderr); returns the exit status."""
+    text, status, warnings = run_compare(request)
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(text, nl=False)
+    return status
+
+
+def run_compare(request: CompareRequest):
+    """(text, exit status, warnings)."""
+    baseline, candidate, thresholds = request.baseline, request.candidate, request.thresholds
     from ..loadgen.store import is_loadgen_run
 
     if is_loadgen_run(baseline) or is_loadgen_run(candidate):
-        return _compare_loadgen(baseline, candidate, thresholds, fmt, output)
+        return _compare_loadgen(baseline, candidate, thresholds, request.fmt, request.output)
     base, cand = load_side(baseline, "baseline"), load_side(candidate, "candidate")
     check_same_models(base.run, cand.run)
     key = key_columns(base.columns, cand.columns)
     match = match_points(list(base.rows), list(cand.rows), key)
     warnings = machine_warnings(base.run, cand.run)
     paired = not base.pooled and not cand.pooled and took_turns_side_by_side(base.run, cand.run)
-    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, require_decided,
+    comparison = compare_points(match, key, thresholds, base.name, cand.name, warnings, request.require_decided,
                                 paired=paired)
-    text = FORMATS[fmt](comparison)
-    _write(output, text)
+    text = FORMATS[request.fmt](comparison)
+    _write(request.output, text)
     return text, (0 if comparison.passed else 1), warnings
 
 

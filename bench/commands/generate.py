@@ -1,17 +1,24 @@
-"""`dalle-bench generate`: validate, load, generate, write."""
+"""`dalle-bench generate`: its options checked into one GenerateRequest, then load, generate, write."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from ..batching import padded_rows
-from ..devices import emulate_host_devices
+from ..devices import check_emulated_count, emulate_host_devices
+from ..distributed import DistributedConfig
 from ..errors import BenchError
+from ..models.spec import ModelSpec, check_spec
 from ..sampling.config import SamplingConfig
+
+if TYPE_CHECKING:  # bench.parallel imports JAX: only once the options are known to be usable
+    from ..parallel import ParallelConfig
 
 
 # Unlike `sweep`'s images_per_s (full-batch capacity), what a user of `generate` waits for.
@@ -41,48 +48,76 @@ def check_prompts(prompts) -> list[str]:
     return list(prompts)
 
 
-def run_generate(prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model, vqgan,
-                 clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress,
-                 coordinator=None, num_processes=None, process_id=None, distributed_timeout=300.0):
-    prompts = _checked_inputs(prompts, num_images, seed, devices, out)
-    sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
-    from ..distributed import DistributedConfig, start
-    from ..models.loading import ModelSpec, check_spec, load_models  # imports JAX, starts nothing
-    from ..parallel import ParallelConfig
+@dataclass(frozen=True)
+class GenerateRequest:
+    """`generate`'s options, checked: everything below takes this or its parts."""
 
-    config = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
-    mode = parallel or ("single" if devices == 1 else "sharded")
-    parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
-    spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
-    check_spec(spec)
-    if host_devices is not None:
-        emulate_host_devices(host_devices)
+    prompts: tuple[str, ...]
+    num_images: int
+    seed: int
+    sampling: SamplingConfig
+    model: ModelSpec
+    parallel: ParallelConfig
+    distributed: DistributedConfig
+    host_devices: int | None
+    out: Path
+    no_progress: bool
+
+    @classmethod
+    def from_options(cls, prompts, num_images, seed, temperature, top_k, top_p, cond_scale, preset, weights, model,
+                     vqgan, clip_source, dtype, parallel, devices, host_devices, batch_per_device, out, no_progress,
+                     coordinator=None, num_processes=None, process_id=None,
+                     distributed_timeout=300.0) -> GenerateRequest:
+        """The request, or a one-line BenchError for the first unusable option (in the order the checks
+        have always run, so a command line with two mistakes names the same one)."""
+        prompts = _checked_inputs(prompts, num_images, seed, devices, out)
+        sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
+        from ..parallel import ParallelConfig  # imports JAX, starts nothing: XLA_FLAGS can still change
+
+        distributed = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
+        mode = parallel or ("single" if devices == 1 else "sharded")
+        parallel_config = validated(ParallelConfig, mode=mode, devices=devices, batch_per_device=batch_per_device)
+        spec = ModelSpec(preset=preset, weights=weights, model=model, vqgan=vqgan, clip=clip_source, dtype=dtype)
+        check_spec(spec)
+        if host_devices is not None:
+            check_emulated_count(host_devices)
+        return cls(prompts=tuple(prompts), num_images=num_images, seed=seed, sampling=sampling, model=spec,
+                   parallel=parallel_config, distributed=distributed, host_devices=host_devices, out=Path(out),
+                   no_progress=no_progress)
+
+
+def run(request: GenerateRequest) -> None:
+    if request.host_devices is not None:
+        emulate_host_devices(request.host_devices)
 
     # JAX starts here, after XLA_FLAGS is final.
-    cluster = start(config)
+    from ..distributed import start
+    from ..models.loading import load_models
+
+    cluster = start(request.distributed)
     from ..devices import select_devices
     from ..generate import generate
     from ..outputs import RANDOM_WEIGHTS_NOTE, write_generation
 
-    chosen = select_devices(devices)
+    chosen = select_devices(request.parallel.devices)
     loading_began = time.perf_counter()
-    models = load_models(spec)
+    models = load_models(request.model)
     load_seconds = time.perf_counter() - loading_began
     if models.random_weights and cluster.is_main:
         click.echo(f"Note: {RANDOM_WEIGHTS_NOTE}.", err=True)
 
-    result = generate(models, prompts, num_images, seed, sampling, parallel_config, chosen,
-                      progress=not no_progress and cluster.is_main)
+    prompts = list(request.prompts)
+    result = generate(models, prompts, request.num_images, request.seed, request.sampling, request.parallel, chosen,
+                      progress=not request.no_progress and cluster.is_main)
     cluster.goodbye()
     if not cluster.is_main:  # every process holds every image; process 0 alone writes them
         return
     for i in result.truncated_prompts:
         click.echo(f"Warning: prompt {i + 1} is longer than {models.dalle.config.max_text_length} text tokens "
                    "and was truncated", err=True)
-    metadata = generation_record(prompts, num_images, seed, sampling, spec, models, parallel_config, chosen,
-                                 result, load_seconds)
-    write_generation(Path(out), prompts, result, metadata)
-    _print_summary(metadata, result, chosen, out)
+    metadata = generation_record(request, models, chosen, result, load_seconds)
+    write_generation(request.out, prompts, result, metadata)
+    _print_summary(metadata, result, chosen, request.out)
 
 
 def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> list[str]:
@@ -100,18 +135,19 @@ def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> l
     return prompts
 
 
-def generation_record(prompts: list[str], num_images: int, seed: int, sampling: SamplingConfig, spec, models,
-                      parallel_config, chosen: list, result, load_seconds: float) -> dict:
+def generation_record(request: GenerateRequest, models, chosen: list, result, load_seconds: float) -> dict:
     """generate.json: every setting, the models and weights, the machine, each image's score, the timings."""
     from ..environment import device_info, git_commit, package_versions
     from ..outputs import RANDOM_WEIGHTS_NOTE, image_name
 
+    prompts, num_images, sampling = list(request.prompts), request.num_images, request.sampling
+    spec, parallel_config = request.model, request.parallel
     images_total = len(prompts) * num_images
     run_seconds = sum(result.batch_seconds)
     record = {
         "prompts": prompts,
         "num_images": num_images,
-        "seed": seed,
+        "seed": request.seed,
         "sampling": {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
                      "cond_scale": sampling.cond_scale},
         "model": {"preset": spec.preset, "weights": spec.resolved_weights(), "dtype": spec.dtype,

@@ -53,6 +53,19 @@ class LoadgenOutcome:
             raise AccuracyFailed(f"accuracy FAIL against the definition's band: {'; '.join(self.accuracy_failed)}")
 
 
+def run_command(ctx: click.Context, options: dict, explicit: set[str]) -> None:
+    """`dalle-bench loadgen`: the group runs the scenarios unless a sub-command (`check`) follows, which
+    takes none of the scenarios' options."""
+    if ctx.invoked_subcommand is not None:
+        if explicit:
+            raise click.UsageError(f"loadgen {ctx.invoked_subcommand} takes none of loadgen's options (got "
+                                   f"--{sorted(explicit)[0].replace('_', '-')})")
+        return
+    if options.get("scenario") is None:
+        raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "scenario"))
+    run_loadgen(options, explicit)
+
+
 def run_loadgen(options: dict, explicit: set[str]) -> None:
     """The door: click's options become a LoadgenRequest first thing (with --benchmark's definition
     applied, once, whether or not the CLI merged it already), and only the request goes on."""

@@ -6,7 +6,10 @@ print the rules it fails (bench/loadgen/check.py). Exit 0: every rule passes
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+import click
 
 from ..errors import BenchError, first_line
 from ..loadgen.check import LoadGenTest, Run, check
@@ -137,3 +140,11 @@ def run_check(paths: list[Path]) -> tuple[list[str], int]:
         tests = sum(len(run.tests) for run in runs)
         return [f"submittable: every rule passes ({len(runs)} run folder(s), {tests} LoadGen test(s))"], 0
     return [failure.line() for failure in failures], 1
+
+
+def run_command(run_dirs) -> None:
+    """`dalle-bench loadgen check`: one line per failed rule, then the exit status."""
+    lines, status = run_check(list(run_dirs))
+    for line in lines:
+        click.echo(line)
+    sys.exit(status)  # not ctx.exit: `main` runs click with standalone_mode=False, which drops Exit's status

@@ -145,7 +145,12 @@ def read_thresholds_file(path: Path) -> dict[str, float | None]:
     return parse_thresholds_text(text, path.suffix.lower() in (".yaml", ".yml"), str(path))
 
 
-def build_thresholds(file_values: dict[str, float | None], flags: dict[str, str | None]) -> Thresholds:
-    """Defaults, then the file's values, then the flags given (None: not given)."""
-    given = {name: parse_threshold(name, raw) for name, raw in flags.items() if raw is not None}
-    return replace(Thresholds(), **{**file_values, **given})
+def parse_threshold_flags(flags: dict[str, str | None]) -> dict[str, float | None]:
+    """The thresholds given on the command line ({field name: text}, None: not given), parsed."""
+    return {name: parse_threshold(name, raw) for name, raw in flags.items() if raw is not None}
+
+
+def build_thresholds(file_values: dict[str, float | None], flag_values: dict[str, float | None]) -> Thresholds:
+    """Defaults, then the file's values, then the flags' (both parsed: parse_thresholds_text and
+    parse_threshold_flags)."""
+    return replace(Thresholds(), **{**file_values, **flag_values})
