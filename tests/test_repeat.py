@@ -184,9 +184,9 @@ def test_repeats_make_the_same_tokens_as_a_plain_sweep(repeated):
     print(f"--repeat 3 on 2 tiny points: {seconds:.1f} s")
 
 
-def test_resuming_a_finished_repeat_run_keeps_it_and_cannot_change_the_count(repeated, run_cli):
+def test_resuming_a_finished_repeat_run_keeps_it_and_cannot_change_the_count(repeated, run_cli, cli_inprocess):
     run_dir, *_ = repeated
-    refused = run_cli("sweep", "--resume", run_dir, "--repeat", "2")
+    refused = cli_inprocess("sweep", "--resume", run_dir, "--repeat", "2")
     assert refused.returncode == 2 and "--repeat 3" in refused.stderr and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     again = run_cli("sweep", "--resume", run_dir, "--no-report", check=True)
@@ -199,8 +199,8 @@ def test_resuming_a_finished_repeat_run_keeps_it_and_cannot_change_the_count(rep
     (["--repeat", "65"], "at most 64"),
     (["--repeat", "2", "--num-processes", "2"], "not with --num-processes"),
 ])
-def test_bad_repeat_is_one_line(args, message, run_cli, tmp_path):
-    proc = run_cli("sweep", *args, "--out", tmp_path)
+def test_bad_repeat_is_one_line(args, message, cli_inprocess, tmp_path):
+    proc = cli_inprocess("sweep", *args, "--out", tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not any(tmp_path.iterdir())
