@@ -311,7 +311,10 @@ def _hub_commands(images: Path, prompts: Path, run: Path) -> dict[str, tuple[lis
     }
 
 
-@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable"])
+# A process each (Hugging Face reads its settings at import); the unreachable Hub is the integration
+# tier's: in make test, HF_HUB_OFFLINE takes every command through the same refusal, and
+# test_a_cached_hub_id_loads_while_the_hub_is_unreachable probes an unreachable Hub.
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", pytest.param("unreachable", marks=pytest.mark.integration)])
 @pytest.mark.parametrize("name", list(_hub_commands(Path(), Path(), Path("r"))))
 def test_a_hub_id_neither_cached_nor_reachable_is_one_line(run_cli, tmp_path, one_point_run, name, offline):
     images = _small_images(tmp_path / "images")
