@@ -1,6 +1,8 @@
 """Shared test set-up. In-process tests see 4 emulated CPU devices (set
 before JAX is imported); CLI tests run `python -m bench` as a subprocess, as
-a user would, with a tiny-preset cache built once per session."""
+a user would (`run_cli`), or call the CLI in this process where a process of
+its own proves nothing more (`cli_inprocess`), with a tiny-preset cache built
+once per session."""
 
 from __future__ import annotations
 
@@ -101,6 +103,8 @@ def cli_inprocess(cache_folder, monkeypatch):
     - output written to file descriptors directly (XLA's C++ logs) and Python warnings (pytest
       records them) are not in `.stderr`; an unexpected exception becomes exit status 1 with its
       traceback in `.stderr`, as Python would print it;
+    - Hugging Face reads HF_HUB_OFFLINE, HF_HUB_CACHE and HF_ENDPOINT once, at import, and
+      bench.sources probes the Hub once a process: `env=` cannot change what they saw;
     - `cwd` must be the repository: a copy of it would still run this process's `bench`.
     What a command leaves behind in this process is undone after each call: os.environ, the
     working folder and JAX's configuration (a sweep turns on the compilation cache)."""
