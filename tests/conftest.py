@@ -1,6 +1,8 @@
 """Shared test set-up. In-process tests see 4 emulated CPU devices (set
 before JAX is imported); CLI tests run `python -m bench` as a subprocess, as
-a user would, with a tiny-preset cache built once per session."""
+a user would (`run_cli`), or call the CLI in this process where a process of
+its own proves nothing more (`cli_inprocess`), with a tiny-preset cache built
+once per session."""
 
 from __future__ import annotations
 
@@ -48,14 +50,20 @@ def start_long_loadgen(tiny_cache: Path, out: Path, *extra: str) -> tuple[subpro
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory) -> Path:
-    """A cache folder with the tiny preset built, shared by every test of the session."""
+def cache_folder(tmp_path_factory) -> Path:
+    """The session's dalle-bench cache folder ($DALLE_BENCH_CACHE), the tiny preset not built yet."""
     folder = Path(os.environ.get("DALLE_BENCH_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
     os.environ["DALLE_BENCH_CACHE"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(cache_folder) -> Path:
+    """The cache folder with the tiny preset built, shared by every test of the session."""
     from bench.models.tiny import tiny_folder
 
     tiny_folder()
-    return folder
+    return cache_folder
 
 
 # A bound on one CLI call, so that a hung command ends the test: the evaluated sweep's `eval`
@@ -79,6 +87,80 @@ def run_cli(tiny_cache):
         return proc
 
     return run
+
+
+@pytest.fixture
+def cli_inprocess(cache_folder, monkeypatch):
+    """`run_cli`'s twin that calls `bench.cli.main` in this process: the same arguments, and the same
+    `.returncode`, `.stdout`, `.stderr` back, without the 3-6 s a subprocess spends starting Python and
+    JAX. For calls refused before JAX starts (bad input, one-line errors) and cheap calls that need no
+    device count of their own. Keep `run_cli` (a real process) where the process itself is what is
+    tested, since here:
+    - JAX has this process's 4 emulated devices and cannot change them (`--host-devices` is refused
+      once JAX has started; XLA_FLAGS is read once);
+    - no signal reaches the command on its own, and no lock is held by another process;
+    - an exit status comes from `main`, not from a real exit (os._exit after jax.distributed);
+    - output written to file descriptors directly (XLA's C++ logs) and Python warnings (pytest
+      records them) are not in `.stderr`; an unexpected exception becomes exit status 1 with its
+      traceback in `.stderr`, as Python would print it;
+    - Hugging Face reads HF_HUB_OFFLINE, HF_HUB_CACHE and HF_ENDPOINT once, at import, and
+      bench.sources probes the Hub once a process: `env=` cannot change what they saw;
+    - `cwd` must be the repository: a copy of it would still run this process's `bench`.
+    What a command leaves behind in this process is undone after each call: os.environ, the
+    working folder and JAX's configuration (a sweep turns on the compilation cache)."""
+    import contextlib
+    import io
+    import traceback
+
+    from bench.cli import main
+
+    def run(*args, env: dict | None = None, check: bool = False, cwd: Path = REPO) -> subprocess.CompletedProcess:
+        if Path(cwd).resolve() != REPO:
+            raise ValueError("cli_inprocess runs this checkout's bench: use run_cli for another folder")
+        argv = list(map(str, args))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        saved_environ = dict(os.environ)
+        saved_jax_config = _jax_config()
+        with monkeypatch.context() as patch:
+            patch.chdir(REPO)
+            patch.setenv("DALLE_BENCH_CACHE", str(cache_folder))
+            patch.setenv("TRANSFORMERS_VERBOSITY", "error")
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            try:
+                with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                    main(argv)
+                returncode = 0
+            except SystemExit as e:
+                returncode = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except Exception:  # what Python prints for an uncaught exception in a real process
+                stderr.write(traceback.format_exc())
+                returncode = 1
+            finally:
+                os.environ.clear()
+                os.environ.update(saved_environ)
+                _restore_jax_config(saved_jax_config)
+        proc = subprocess.CompletedProcess(["dalle-bench", *argv], returncode, stdout.getvalue(), stderr.getvalue())
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dalle-bench {' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return proc
+
+    return run
+
+
+def _jax_config() -> dict:
+    """JAX's configuration values (a command may change them)."""
+    import jax
+
+    return dict(jax.config.values)
+
+
+def _restore_jax_config(saved: dict) -> None:
+    import jax
+
+    for name, value in list(jax.config.values.items()):
+        if name in saved and saved[name] != value:
+            jax.config.update(name, saved[name])
 
 
 @pytest.fixture(scope="session")

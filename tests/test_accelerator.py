@@ -148,17 +148,17 @@ def test_smoke_run_stays_within_its_budget_and_writes_everything(run_cli, tmp_pa
     assert (folder / "logs" / "tiny.log").read_text().startswith("$ dalle-bench sweep")
 
 
-def test_bad_input_is_one_line(run_cli, tmp_path):
-    proc = run_cli("accelerator", "--matrix", tmp_path / "missing.toml", "--out", tmp_path)
+def test_bad_input_is_one_line(cli_inprocess, tmp_path):
+    proc = cli_inprocess("accelerator", "--matrix", tmp_path / "missing.toml", "--out", tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert "--matrix: file not found" in proc.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text("[run]\nbudget_s = 10\n")
-    proc = run_cli("accelerator", "--matrix", bad, "--out", tmp_path)
+    proc = cli_inprocess("accelerator", "--matrix", bad, "--out", tmp_path)
     assert proc.returncode == 2 and "not a matrix file" in proc.stderr
-    proc = run_cli("accelerator", "--budget-s", "0", "--out", tmp_path)
+    proc = cli_inprocess("accelerator", "--budget-s", "0", "--out", tmp_path)
     assert proc.returncode == 2 and "--budget-s" in proc.stderr
-    proc = run_cli("sweep", "--budget-s", "30", "--repeat", "2", "--out", tmp_path)
+    proc = cli_inprocess("sweep", "--budget-s", "30", "--repeat", "2", "--out", tmp_path)
     assert proc.returncode == 2 and "--budget-s: not with --repeat" in proc.stderr
 
 

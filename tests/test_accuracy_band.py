@@ -134,7 +134,7 @@ def test_a_loadgen_reference_run_with_a_damaged_accuracy_detail_holds_no_figure(
             reference_bands(benchmark)
 
 
-def test_the_accuracy_networks_are_checked_before_the_run(run_cli, tmp_path):
+def test_the_accuracy_networks_are_checked_before_the_run(cli_inprocess, tmp_path):
     """A definition's CLIP that cannot load (a Hub id neither cached nor reachable: offline here) and a
     FID reference that is not there are refused in one line before JAX starts, not measured as null
     figures and an accuracy FAIL after the run; --eval-clip's Hub id is checked the same way."""
@@ -148,8 +148,8 @@ def test_the_accuracy_networks_are_checked_before_the_run(run_cli, tmp_path):
              (("--benchmark", missing), {}, "fid.toml [accuracy] fid_ref: not found: /no/such/images"),
              (("--eval-clip", "someone/no-such-clip"), offline, "--eval-clip: cannot load 'someone/no-such-clip'"))
     for number, (options, env, message) in enumerate(cases):
-        proc = run_cli("loadgen", *options, "--scenario", "offline", "--mode", "accuracy", "--out", tmp_path / "out",
-                       "--run-id", f"r{number}", env=env)
+        proc = cli_inprocess("loadgen", *options, "--scenario", "offline", "--mode", "accuracy",
+                             "--out", tmp_path / "out", "--run-id", f"r{number}", env=env)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr and not (tmp_path / "out" / f"r{number}").exists()
 

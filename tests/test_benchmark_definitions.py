@@ -81,7 +81,7 @@ def test_sample_library_is_the_definitions_count():
         sample_library(prompts[:10], shapes, 1)
 
 
-def test_loadgen_takes_the_bound_from_the_definition_and_marks_an_overridden_run(run_cli, tmp_path):
+def test_loadgen_takes_the_bound_from_the_definition_and_marks_an_overridden_run(run_cli, cli_inprocess, tmp_path):
     """Through the CLI: the definition's Server bound and percentile reach LoadGen (its detail log),
     and a run with options that change fixed fields (tiny instead of shapes) says it is not a
     benchmark run, in run.json, on stderr and in the report."""
@@ -96,17 +96,17 @@ def test_loadgen_takes_the_bound_from_the_definition_and_marks_an_overridden_run
     detail = (tmp_path / "lg" / "loadgen" / "server-performance" / "mlperf_log_detail.txt").read_text()
     assert '"key": "requested_server_target_latency_ns", "value": 2000000000' in detail
     assert '"key": "requested_server_target_latency_percentile", "value": 0.99' in detail
-    report = run_cli("report", tmp_path / "lg")
+    report = cli_inprocess("report", tmp_path / "lg")
     assert report.returncode == 0 and "Not a benchmark run of `shapes`: options changed fixed fields" in report.stdout
 
 
-def test_unknown_benchmark_and_a_scenario_it_does_not_allow_are_one_line(run_cli, tmp_path):
-    proc = run_cli("loadgen", "--benchmark", "shape", "--scenario", "server", "--out", tmp_path)
+def test_unknown_benchmark_and_a_scenario_it_does_not_allow_are_one_line(cli_inprocess, tmp_path):
+    proc = cli_inprocess("loadgen", "--benchmark", "shape", "--scenario", "server", "--out", tmp_path)
     assert proc.returncode == 2 and "did you mean 'shapes'" in proc.stderr and proc.stderr.count("\n") == 1
     text = load_benchmark("shapes").source.read_text()
     offline_only = tmp_path / "offline_only.toml"
     offline_only.write_text(text.split("[scenarios.server]")[0])
-    proc = run_cli("loadgen", "--benchmark", offline_only, "--scenario", "server", "--out", tmp_path)
+    proc = cli_inprocess("loadgen", "--benchmark", offline_only, "--scenario", "server", "--out", tmp_path)
     assert proc.returncode == 2 and "scenario Server is not part of it" in proc.stderr
     assert not any(tmp_path.iterdir()) or all(p.suffix == ".toml" for p in tmp_path.iterdir())
 

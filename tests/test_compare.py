@@ -565,13 +565,13 @@ def _edit_points(run_dir: Path, edit) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), run_dir / "points.parquet")
 
 
-def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, run_cli):
+def test_ci_gate_against_the_stored_tiny_baseline(fresh_run, cli_inprocess):
     """The project's own regression gate against stored figures: what is deterministic (tokens,
     quality, statuses); throughput is not gated against figures from another day or machine."""
     stored, fresh = (json.loads((run / "run.json").read_text()) for run in (BASELINE, fresh_run))
     assert fresh["definition"] == stored["definition"], "the Makefile's baseline sweep and this test's differ"
     assert not list(BASELINE.rglob("*.png"))
-    proc = run_cli("compare", BASELINE, fresh_run, "--thresholds", CI_THRESHOLDS, "--format", "json")
+    proc = cli_inprocess("compare", BASELINE, fresh_run, "--thresholds", CI_THRESHOLDS, "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["verdict"] == "pass" and result["matched_points"] == 3 and not result["only_candidate"]
@@ -598,18 +598,22 @@ def _copy_with_latencies(run_dir: Path, dest: Path, factor: float = 1.0, repeats
     return dest
 
 
-def test_every_call_twice_as_slow_fails_the_gate_an_unchanged_copy_passes(ab_runs, run_cli, tmp_path):
+@pytest.mark.integration
+def test_every_call_twice_as_slow_fails_the_gate_an_unchanged_copy_passes(ab_runs, cli_inprocess, tmp_path):
     """The summary columns of the copies are untouched: the gate reads every process's timed calls.
     Twice, not 30 %: with 3 runs a side the test can only see what the runs' own spread allows, and
-    beside the suite's other worker that spread reached 0.2 (log) in a point (docs/compare.md)."""
+    beside the suite's other worker that spread reached 0.2 (log) in a point (docs/compare.md).
+    Integration tier (the A/B pair is six sweep processes); in `make test` the gate's maths on every
+    process's calls are test_a_process_offset_counts_once_not_once_per_call and
+    test_a_side_reads_repeats_and_pools_folders_of_runs, and real `--repeat` runs tests/test_repeat.py."""
     fresh = ab_runs[1]
     assert np.load(next(fresh.glob("images/*/latencies.npy"))).shape == (REPEATS, 8)
     same = _copy_with_latencies(fresh, tmp_path / "same")
     slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=2.0)
-    proc = run_cli("compare", fresh, same, "--format", "json", "--require-decided")
+    proc = cli_inprocess("compare", fresh, same, "--format", "json", "--require-decided")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["undecided"] == 0
-    proc = run_cli("compare", fresh, slower, "--format", "json")
+    proc = cli_inprocess("compare", fresh, slower, "--format", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["significance_level"] == 0.05 and result["family"]["method"] == "Holm–Bonferroni"
@@ -623,33 +627,39 @@ def test_every_call_twice_as_slow_fails_the_gate_an_unchanged_copy_passes(ab_run
     assert result["family"]["tests"] == 3  # two points and the sweep
 
 
-def test_one_run_a_side_is_undecided_and_require_decided_fails(fresh_run, run_cli, tmp_path):
+def test_one_run_a_side_is_undecided_and_require_decided_fails(fresh_run, cli_inprocess, tmp_path):
     one = _copy_with_latencies(fresh_run, tmp_path / "one", factor=1.3)
-    proc = run_cli("compare", fresh_run, one)
+    proc = cli_inprocess("compare", fresh_run, one)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 gates undecided" in proc.stdout.splitlines()[0]  # 3 points and the sweep
     assert "run-to-run variance unknown: 1 run in the baseline, 1 in the candidate" in proc.stdout
-    proc = run_cli("compare", one, fresh_run, "--require-decided", "--format", "junit")
+    proc = cli_inprocess("compare", one, fresh_run, "--require-decided", "--format", "junit")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     messages = [f.get("message") for f in ET.fromstring(proc.stdout).iter("failure")]
     assert len(messages) == 4 and all("what would decide it" in m for m in messages)
 
 
-def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, run_cli, tmp_path):
+@pytest.mark.integration
+def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, cli_inprocess, tmp_path):
     """The CI recipe's A/B speed gate: the baseline's version measured in the same job, both sides
     `--repeat`, taking turns point by point. Same code on both sides must pass, with no retry (the
     test is against the threshold, so an unchanged pair fails far less often than α); every call
-    three times slower must fail, whatever the machine's load did to the runs' spread."""
+    three times slower must fail, whatever the machine's load did to the runs' spread.
+    Integration tier (six sweep processes); in `make test` the paired gate's maths are
+    test_runs_that_took_turns_side_by_side_are_paired_and_see_through_drifting_load and
+    test_pairing_needs_one_ring_ordered_by_repeat, the turns of two `--repeat --interleave` sides
+    tests/test_repeat.py::test_repeats_of_two_sides_take_turns_side_by_side_from_the_first_round, and
+    pooling a folder of runs test_a_side_reads_repeats_and_pools_folders_of_runs."""
     base_now, fresh = ab_runs
     gate = ("--thresholds", AB_THRESHOLDS, "--require-decided", "--format", "json")
-    proc = run_cli("compare", base_now, fresh, *gate)
+    proc = cli_inprocess("compare", base_now, fresh, *gate)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["undecided"] == 0 and result["matched_points"] == 2 and result["runs"] == [REPEATS, REPEATS]
     assert result["paired"] and "process k of each side is paired" in result["test"]
     assert {g["verdict"] for p in result["points"] for g in p["gates"] if g["metric"] == "latency_p50_s"} <= {OK, NOISE}
     slower = _copy_with_latencies(fresh, tmp_path / "slower", factor=3.0)
-    proc = run_cli("compare", base_now, slower, *gate)
+    proc = cli_inprocess("compare", base_now, slower, *gate)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["sweep"]["verdict"] == REGRESSION
     # The runs of one side pooled from a folder of runs decide as the run with repeats does.
@@ -657,7 +667,7 @@ def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, 
     pooled.mkdir()
     for k in range(REPEATS):
         (pooled / f"r{k + 1}").symlink_to(fresh / "repeats" / f"r{k + 1}")
-    proc = run_cli("compare", base_now, pooled, *gate)
+    proc = cli_inprocess("compare", base_now, pooled, *gate)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["runs"] == [REPEATS, REPEATS] and not json.loads(proc.stdout)["paired"]
 
@@ -671,10 +681,10 @@ def evaluated_candidate(fresh_run, tmp_path_factory, run_cli, torch_clip) -> Pat
     return run_dir
 
 
-def test_a_real_candidate_passes_loose_thresholds(evaluated_sweep, evaluated_candidate, run_cli, tmp_path):
-    proc = run_cli("compare", evaluated_sweep, evaluated_candidate, "--max-throughput-drop", "60%",
-                   "--max-latency-rise", "150%", "--max-clip-drop", "0.01", "--format", "json",
-                   "--output", tmp_path / "compare.json")
+def test_a_real_candidate_passes_loose_thresholds(evaluated_sweep, evaluated_candidate, cli_inprocess, tmp_path):
+    proc = cli_inprocess("compare", evaluated_sweep, evaluated_candidate, "--max-throughput-drop", "60%",
+                         "--max-latency-rise", "150%", "--max-clip-drop", "0.01", "--format", "json",
+                         "--output", tmp_path / "compare.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert (tmp_path / "compare.json").read_text() == proc.stdout
@@ -709,9 +719,9 @@ def regressed(evaluated_sweep, tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "json", "junit"])
-def test_regressions_exit_1_and_are_named(fmt, evaluated_sweep, regressed, run_cli):
+def test_regressions_exit_1_and_are_named(fmt, evaluated_sweep, regressed, cli_inprocess):
     run_dir, info = regressed
-    proc = run_cli("compare", evaluated_sweep, run_dir, "--format", fmt)
+    proc = cli_inprocess("compare", evaluated_sweep, run_dir, "--format", fmt)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     expected = info["expected"]
     if fmt == "markdown":
@@ -778,9 +788,9 @@ def _bad_inputs(evaluated_sweep: Path, tmp: Path) -> dict:
     }
 
 
-def test_bad_input_is_a_one_line_error_with_exit_status_2(evaluated_sweep, run_cli, tmp_path):
+def test_bad_input_is_a_one_line_error_with_exit_status_2(evaluated_sweep, cli_inprocess, tmp_path):
     for case, (args, message) in _bad_inputs(evaluated_sweep, tmp_path).items():
-        proc = run_cli("compare", evaluated_sweep, *args)
+        proc = cli_inprocess("compare", evaluated_sweep, *args)
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 2, f"{case}: {proc.stdout}{proc.stderr}"
         assert "Traceback" not in proc.stderr and not proc.stdout, case

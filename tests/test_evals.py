@@ -41,15 +41,15 @@ def image_sets(tmp_path_factory):
             "b": (root / "b", _write_images(root / "b", 6, 64, seed=2))}
 
 
-def test_clip_score_cli_agrees_with_torchmetrics_and_the_flax_reranker(torch_clip, image_sets, run_cli, tmp_path):
+def test_clip_score_cli_agrees_with_torchmetrics_and_the_flax_reranker(torch_clip, image_sets, cli_inprocess, tmp_path):
     from torchmetrics.multimodal import CLIPScore
     from transformers import CLIPModel, CLIPProcessor
 
     folder, images = image_sets["a"]
     prompts_file = tmp_path / "prompts.txt"
     prompts_file.write_text("\n".join(PROMPTS) + "\n")  # one per prompt index: 2 images each
-    out = json.loads(run_cli("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", torch_clip,
-                             check=True).stdout)
+    out = json.loads(cli_inprocess("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", torch_clip,
+                                   check=True).stdout)
     per_image = [PROMPTS[i // 2] for i in range(6)]
 
     model, processor = CLIPModel.from_pretrained(torch_clip).eval(), CLIPProcessor.from_pretrained(torch_clip)
@@ -87,7 +87,7 @@ def _random_clip(folder: Path, seed: int) -> Path:
     return folder
 
 
-def test_clip_score_clamps_the_mean_not_each_image_as_torchmetrics(tiny_cache, image_sets, run_cli, tmp_path):
+def test_clip_score_clamps_the_mean_not_each_image_as_torchmetrics(tiny_cache, image_sets, cli_inprocess, tmp_path):
     # torchmetrics' CLIPScore is max(mean of 100 x cosine, 0): with some cosines negative, clamping each
     # image first (max(cosine, 0) per image) gives a larger mean than torchmetrics does.
     from torchmetrics.functional.multimodal import clip_score
@@ -103,8 +103,8 @@ def test_clip_score_clamps_the_mean_not_each_image_as_torchmetrics(tiny_cache, i
 
     # Seed 4: cosines of both signs, positive mean. Through the command, as a user runs it.
     mixed = _random_clip(tmp_path / "mixed", seed=4)
-    out = json.loads(run_cli("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", mixed,
-                             check=True).stdout)
+    out = json.loads(cli_inprocess("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", mixed,
+                                   check=True).stdout)
     scores = np.array(list(out["per_image"].values()))
     assert (scores < 0).any() and scores.mean() > 0  # the case this test is about
     model, processor = CLIPModel.from_pretrained(mixed).eval(), CLIPProcessor.from_pretrained(mixed)
@@ -125,7 +125,7 @@ def test_clip_score_clamps_the_mean_not_each_image_as_torchmetrics(tiny_cache, i
     assert out["clip_score_ci95"][0] == 0.0 < out["clip_score_ci95"][1]
 
 
-def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image_sets, run_cli, tmp_path):
+def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image_sets, cli_inprocess, tmp_path):
     # The tiny preset's CLIP is saved with Flax weights only: `eval`/`metrics` convert them on load.
     import jax.numpy as jnp
     from transformers import CLIPProcessor, FlaxCLIPModel
@@ -137,8 +137,8 @@ def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image
     folder, images = image_sets["a"]
     prompts_file = tmp_path / "prompts.txt"
     prompts_file.write_text("\n".join(PROMPTS) + "\n")
-    out = json.loads(run_cli("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", clip,
-                             check=True).stdout)
+    out = json.loads(cli_inprocess("metrics", "clip-score", folder, "--prompts", prompts_file, "--clip", clip,
+                                   check=True).stdout)
     per_image = [PROMPTS[i // 2] for i in range(6)]
     flax_model, processor = FlaxCLIPModel.from_pretrained(clip), CLIPProcessor.from_pretrained(clip)
     prep = ClipPreprocessing.of(flax_model, processor)
@@ -148,13 +148,13 @@ def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image
     np.testing.assert_allclose(list(out["per_image"].values()), np.asarray(expected), atol=0.05)
 
 
-def test_fid_cli_agrees_with_torch_fidelity_and_torchmetrics(inception_weights, image_sets, run_cli):
+def test_fid_cli_agrees_with_torch_fidelity_and_torchmetrics(inception_weights, image_sets, cli_inprocess):
     import torch_fidelity
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     (a, images_a), (b, images_b) = image_sets["a"], image_sets["b"]
-    out = json.loads(run_cli("metrics", "fid", a, b, "--inception-weights", inception_weights,
-                             check=True).stdout)
+    out = json.loads(cli_inprocess("metrics", "fid", a, b, "--inception-weights", inception_weights,
+                                   check=True).stdout)
     reference = torch_fidelity.calculate_metrics(input1=str(a), input2=str(b), fid=True, kid=False,
                                                  feature_extractor_weights_path=str(inception_weights),
                                                  kid_subset_size=6, verbose=False, cache=False, cuda=False)
@@ -171,25 +171,25 @@ def test_fid_cli_agrees_with_torch_fidelity_and_torchmetrics(inception_weights, 
     assert 0 <= out["precision"] <= 1 and 0 <= out["recall"] <= 1
 
 
-def test_statistics_file_reference_and_its_cache(inception_weights, image_sets, run_cli, tmp_path):
+def test_statistics_file_reference_and_its_cache(inception_weights, image_sets, cli_inprocess, tmp_path):
     (a, _), (b, _) = image_sets["a"], image_sets["b"]
     cache = tmp_path / "cache"
-    folder_ref = json.loads(run_cli("metrics", "fid", a, b, "--metrics", "fid", "--inception-weights",
-                                    inception_weights, "--cache", cache, check=True).stdout)
+    folder_ref = json.loads(cli_inprocess("metrics", "fid", a, b, "--metrics", "fid", "--inception-weights",
+                                          inception_weights, "--cache", cache, check=True).stdout)
     cached = list(cache.glob("ref-*.npz"))
     assert len(cached) == 1 and "inception-v3-compat" in cached[0].name
     features = np.load(cached[0])["features"]
     stats = tmp_path / "ref.npz"
     np.savez(stats, mu=features.mean(0), sigma=np.cov(features, rowvar=False))
-    from_stats = json.loads(run_cli("metrics", "fid", a, stats, "--metrics", "fid,kid", "--inception-weights",
-                                    inception_weights, check=True).stdout)
+    from_stats = json.loads(cli_inprocess("metrics", "fid", a, stats, "--metrics", "fid,kid", "--inception-weights",
+                                          inception_weights, check=True).stdout)
     assert from_stats["fid"] == pytest.approx(folder_ref["fid"], rel=1e-9)
     assert from_stats["kid_mean"] is None  # a statistics file has no features for KID
 
 
 @pytest.mark.parametrize("case", ["no images", "mixed sizes", "unreadable", "prompt count", "bad stats",
                                   "mismatched stats", "missing weights"])
-def test_bad_metric_input(case, inception_weights, image_sets, run_cli, tmp_path):
+def test_bad_metric_input(case, inception_weights, image_sets, cli_inprocess, tmp_path):
     a = image_sets["a"][0]
     prompts = tmp_path / "p.txt"
     prompts.write_text("one\ntwo\n")
@@ -214,20 +214,21 @@ def test_bad_metric_input(case, inception_weights, image_sets, run_cli, tmp_path
         args, message = ["fid", a, tmp_path / "s.npz", "--inception-weights", inception_weights], "3-d statistics"
     else:
         args, message = ["fid", a, a, "--inception-weights", tmp_path / "none.pth"], "file not found"
-    proc = run_cli("metrics", *args)
+    proc = cli_inprocess("metrics", *args)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
-def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_weights, run_cli, tmp_path):
+def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_weights, run_cli, cli_inprocess,
+                                                         tmp_path):
     run_cli("sweep", "--cond-scale", "1,3", "--no-stages", "--iters", "1", "-n", "2", "--out", tmp_path,
             "--run-id", "q", "--no-progress", "--no-report", check=True)
     run_dir = tmp_path / "q"
     rows = pd.read_parquet(run_dir / "points.parquet")
     baseline = f"point:{rows.point_id[0]}"
-    run_cli("eval", run_dir, "--metrics", "clip,fid,isc", "--clip", torch_clip, "--fid-ref", baseline,
-            "--inception-weights", inception_weights, check=True)
+    cli_inprocess("eval", run_dir, "--metrics", "clip,fid,isc", "--clip", torch_clip, "--fid-ref", baseline,
+                  "--inception-weights", inception_weights, check=True)
     rows = pd.read_parquet(run_dir / "points.parquet")
     assert (rows.clip_model == str(torch_clip)).all() and rows.clip_score.notna().all()
     assert rows.fid[0] == pytest.approx(0.0, abs=1e-6) and rows.fid[1] > 0  # distance from the baseline point
@@ -240,18 +241,18 @@ def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_w
     run = json.loads((run_dir / "run.json").read_text())
     assert run["evaluation"]["metrics"] == ["clip", "fid", "isc"]
 
-    run_cli("eval", run_dir, "--metrics", "kid", "--fid-ref", baseline, "--inception-weights", inception_weights,
-            check=True)
+    cli_inprocess("eval", run_dir, "--metrics", "kid", "--fid-ref", baseline, "--inception-weights",
+                  inception_weights, check=True)
     other = f"point:{rows.point_id[1]}"
-    run_cli("eval", run_dir, "--metrics", "fid", "--fid-ref", other, "--inception-weights", inception_weights,
-            check=True)
+    cli_inprocess("eval", run_dir, "--metrics", "fid", "--fid-ref", other, "--inception-weights", inception_weights,
+                  check=True)
     rows = pd.read_parquet(run_dir / "points.parquet")
     assert (rows.fid_reference == other).all() and rows.fid[1] == pytest.approx(0.0, abs=1e-6)
     assert rows.kid_mean.isna().all()  # KID was against the old reference: cleared, not relabelled
 
     before = (run_dir / "points.parquet").read_bytes()
-    again = run_cli("eval", run_dir, "--metrics", "clip,isc", "--clip", torch_clip, "--inception-weights",
-                    inception_weights, check=True)
+    again = cli_inprocess("eval", run_dir, "--metrics", "clip,isc", "--clip", torch_clip, "--inception-weights",
+                          inception_weights, check=True)
     assert "Nothing to evaluate" in again.stderr
     assert pd.read_parquet(run_dir / "points.parquet").equals(pd.read_parquet(pd.io.common.BytesIO(before)))
 
@@ -267,11 +268,11 @@ def test_sweep_evaluates_each_point_as_it_finishes(torch_clip, run_cli, tmp_path
     assert "## Quality" in report and "clip_score" in report
 
 
-def test_bad_eval_settings_are_refused_before_anything_runs(run_cli, tmp_path):
+def test_bad_eval_settings_are_refused_before_anything_runs(cli_inprocess, tmp_path):
     for args, message in ((["--eval", "fid"], "need --fid-ref"), (["--eval", "clpi"], "unknown metric(s) clpi"),
                           (["--eval", "fid", "--fid-ref", "/no/such/ref"], "--fid-ref: not found"),
                           (["--eval", "fid", "--fid-ref", "point:999-x"], "not a point of this sweep"),
                           (["--eval", "isc", "--inception-weights", "/no/w.pth"], "file not found")):
-        proc = run_cli("sweep", *args, "--out", tmp_path / "out")
+        proc = cli_inprocess("sweep", *args, "--out", tmp_path / "out")
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "out").exists()

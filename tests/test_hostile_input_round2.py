@@ -25,26 +25,26 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("name", list(REFUSED))
-def test_refused_before_anything_starts(run_cli, tmp_path, name):
+def test_refused_before_anything_starts(cli_inprocess, tmp_path, name):
     args, message = REFUSED[name]
-    proc = run_cli(*args, "--out", tmp_path / "out")
+    proc = cli_inprocess(*args, "--out", tmp_path / "out")
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_no_command_writes_into_a_run_it_does_not_own(run_cli, tmp_path):
+def test_no_command_writes_into_a_run_it_does_not_own(cli_inprocess, tmp_path):
     run = tmp_path / "run"
     (run / "images" / "000-x").mkdir(parents=True)
     (run / "run.json").write_text('{"run_id": "run"}')
     before = hashlib.sha256((run / "run.json").read_bytes()).hexdigest()
-    proc = run_cli("compare", run, run, "--output", run / "run.json")
+    proc = cli_inprocess("compare", run, run, "--output", run / "run.json")
     assert proc.returncode == 2 and "--output" in proc.stderr and "inside the run folder" in proc.stderr
-    proc = run_cli("generate", "a cat", "--out", run / "images" / "000-x", "--no-progress")
+    proc = cli_inprocess("generate", "a cat", "--out", run / "images" / "000-x", "--no-progress")
     assert proc.returncode == 2 and "--out" in proc.stderr and "inside the run folder" in proc.stderr
     assert hashlib.sha256((run / "run.json").read_bytes()).hexdigest() == before
     assert list((run / "images" / "000-x").iterdir()) == []
-    proc = run_cli("generate", "a cat", "--out", run / "run.json" / "sub", "--no-progress")
+    proc = cli_inprocess("generate", "a cat", "--out", run / "run.json" / "sub", "--no-progress")
     assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr
 
 
@@ -55,16 +55,17 @@ def test_metrics_json_has_null_for_values_that_are_not_numbers():
 
 
 @pytest.mark.parametrize("command", [("loadgen", "--scenario", "offline"), ("sweep", "--preset", "shapes", "-n", "1")])
-def test_out_under_a_regular_file_is_refused(run_cli, tmp_path, command):
+def test_out_under_a_regular_file_is_refused(cli_inprocess, tmp_path, command):
     (tmp_path / "file").write_text("x")
-    proc = run_cli(*command, "--out", tmp_path / "file" / "sub")
+    proc = cli_inprocess(*command, "--out", tmp_path / "file" / "sub")
     assert proc.returncode == 2 and "--out" in proc.stderr and "is a file, not a folder" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
 
 
-def test_prompt_file_with_invalid_utf8_is_refused(run_cli, tmp_path):
+def test_prompt_file_with_invalid_utf8_is_refused(cli_inprocess, tmp_path):
     (tmp_path / "prompts.txt").write_bytes(b"a red \xff\xfe circle\n")
-    proc = run_cli("loadgen", "--scenario", "offline", "--prompts", tmp_path / "prompts.txt", "--out", tmp_path / "out")
+    proc = cli_inprocess("loadgen", "--scenario", "offline", "--prompts", tmp_path / "prompts.txt",
+                         "--out", tmp_path / "out")
     assert proc.returncode == 2 and "--prompts" in proc.stderr and "utf-8" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -126,7 +127,7 @@ def _small_images(folder: Path, count: int = 2) -> Path:
 
 @pytest.mark.parametrize("size", [(20000, 20000), (10000, 10000), (4097, 4096)])
 @pytest.mark.parametrize("command", ["cmmd", "prdc", "fid", "clip-score"])
-def test_an_image_too_large_is_refused_from_its_header(run_cli, tmp_path, command, size):
+def test_an_image_too_large_is_refused_from_its_header(cli_inprocess, tmp_path, command, size):
     """20000x20000 is past PIL's own refusal (a DecompressionBombError traceback before), 10000x10000
     between its warning and its refusal (a warning line, then 300 MB decoded), 4097x4096 just past ours."""
     from tests.png import huge_png
@@ -139,7 +140,7 @@ def test_an_image_too_large_is_refused_from_its_header(run_cli, tmp_path, comman
             "fid": ["metrics", "fid", folder, reference],
             "clip-score": ["metrics", "clip-score", folder, "--prompts", tmp_path / "p.txt", "--clip", "shapes"]}
     (tmp_path / "p.txt").write_text("a\nb\nc\n")
-    proc = run_cli(*args[command], env={"HF_HUB_OFFLINE": "1"})
+    proc = cli_inprocess(*args[command], env={"HF_HUB_OFFLINE": "1"})
     line = _one_line(proc)
     assert proc.returncode == 2
     assert "zz_huge.png" in line and f"{size[0]}x{size[1]} pixels" in line and "4096x4096" in line, line
@@ -187,7 +188,7 @@ def test_a_16_bit_png_is_scaled_to_8_bits(tmp_path):
         np.testing.assert_array_equal(images[0, :, :, channel], expected)
 
 
-def test_a_16_bit_png_scores_as_its_8_bit_twin(run_cli, tmp_path, torch_clip):
+def test_a_16_bit_png_scores_as_its_8_bit_twin(cli_inprocess, tmp_path, torch_clip):
     """Through the CLI: CLIP scores a 16-bit image as the same picture in 8 bits, not as white."""
     import numpy as np
     from PIL import Image
@@ -197,8 +198,8 @@ def test_a_16_bit_png_scores_as_its_8_bit_twin(run_cli, tmp_path, torch_clip):
     Image.fromarray(np.rint(ramp / 257).astype(np.uint8)).convert("RGB").save(tmp_path / "b_eight.png")
     Image.fromarray(np.full((32, 32, 3), 255, np.uint8)).save(tmp_path / "c_white.png")
     (tmp_path / "p.txt").write_text("a grey ramp\n" * 3)
-    proc = run_cli("metrics", "clip-score", tmp_path, "--prompts", tmp_path / "p.txt", "--clip", torch_clip,
-                   check=True)
+    proc = cli_inprocess("metrics", "clip-score", tmp_path, "--prompts", tmp_path / "p.txt", "--clip", torch_clip,
+                         check=True)
     scores = json.loads(proc.stdout)["per_image"]
     assert scores["a_deep.png"] == pytest.approx(scores["b_eight.png"], abs=1e-4)
     assert abs(scores["a_deep.png"] - scores["c_white.png"]) > 1e-3, scores
@@ -208,9 +209,10 @@ def test_a_16_bit_png_scores_as_its_8_bit_twin(run_cli, tmp_path, torch_clip):
 
 @pytest.fixture(scope="module")
 def one_point_run(tmp_path_factory, run_cli) -> Path:
-    """A finished tiny run of one point (two prompts, one image each): copy it before changing it."""
+    """A finished tiny run of one point (two prompts, one image each, two timed calls): copy it before
+    changing it."""
     out = tmp_path_factory.mktemp("round2-run")
-    run_cli("sweep", "--devices", "1", "--parallel", "single", "--cond-scale", "1", "--no-stages", "--iters", "1",
+    run_cli("sweep", "--devices", "1", "--parallel", "single", "--cond-scale", "1", "--no-stages", "--iters", "2",
             "--warmup", "0", "-n", "1", "--out", out, "--run-id", "run", "--no-progress", "--no-report", check=True)
     return out / "run"
 
@@ -220,14 +222,14 @@ def _copy(run: Path, to: Path) -> Path:
     return to
 
 
-def test_report_html_shows_a_damaged_image_as_unreadable(run_cli, tmp_path, one_point_run):
+def test_report_html_shows_a_damaged_image_as_unreadable(cli_inprocess, tmp_path, one_point_run):
     from tests.png import huge_png
 
     run = _copy(one_point_run, tmp_path / "run")
     images = sorted((run / "images").glob("*/prompt*_sample*.png"))
     images[0].write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     images[1].write_bytes(huge_png(20000, 20000))
-    proc = run_cli("report", "--html", run)
+    proc = cli_inprocess("report", "--html", run)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     warning = _one_line(proc)
     assert warning.startswith("Warning: ") and images[0].name in warning and "and 1 more" in warning, warning
@@ -271,11 +273,11 @@ def test_report_html_under_a_file_size_limit_stops_in_one_line(tmp_path, one_poi
     assert {p.name for p in (run / "report").iterdir()} == set(pages)
 
 
-def test_eval_of_a_run_without_points_is_refused(run_cli, tmp_path, one_point_run):
+def test_eval_of_a_run_without_points_is_refused(cli_inprocess, tmp_path, one_point_run):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(one_point_run / "run.json", run / "run.json")
-    proc = run_cli("eval", run, "--clip", "shapes")
+    proc = cli_inprocess("eval", run, "--clip", "shapes")
     line = _one_line(proc)
     assert proc.returncode == 2 and "points.parquet" in line and "no finished points" in line, line
     assert "written" not in proc.stderr
@@ -309,7 +311,10 @@ def _hub_commands(images: Path, prompts: Path, run: Path) -> dict[str, tuple[lis
     }
 
 
-@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable"])
+# A process each (Hugging Face reads its settings at import); the unreachable Hub is the integration
+# tier's: in make test, HF_HUB_OFFLINE takes every command through the same refusal, and
+# test_a_cached_hub_id_loads_while_the_hub_is_unreachable probes an unreachable Hub.
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", pytest.param("unreachable", marks=pytest.mark.integration)])
 @pytest.mark.parametrize("name", list(_hub_commands(Path(), Path(), Path("r"))))
 def test_a_hub_id_neither_cached_nor_reachable_is_one_line(run_cli, tmp_path, one_point_run, name, offline):
     images = _small_images(tmp_path / "images")
@@ -347,12 +352,9 @@ def test_a_cached_hub_id_loads_while_the_hub_is_unreachable(run_cli, tmp_path, t
 
 
 @pytest.fixture(scope="module")
-def measured_run(run_cli, tmp_path_factory):
-    """A finished tiny sweep of one point (two timed calls)."""
-    out = tmp_path_factory.mktemp("measured")
-    run_cli("sweep", "--cond-scale", "1", "--no-stages", "--iters", "2", "--warmup", "0", "-n", "1", "--out", out,
-            "--run-id", "base", "--no-progress", "--no-report", check=True)
-    return out / "base"
+def measured_run(one_point_run):
+    """A finished tiny sweep of one point (two timed calls): the module's one run, read-only."""
+    return one_point_run
 
 
 def _copy_with_infinite_latencies(run, dest, in_table: bool):
@@ -378,11 +380,11 @@ def _copy_with_infinite_latencies(run, dest, in_table: bool):
 
 
 @pytest.mark.parametrize("where", ["latencies.npy", "points.parquet"])
-def test_compare_never_passes_a_candidate_whose_latencies_are_infinite(run_cli, measured_run, tmp_path, where):
+def test_compare_never_passes_a_candidate_whose_latencies_are_infinite(cli_inprocess, measured_run, tmp_path, where):
     candidate = _copy_with_infinite_latencies(measured_run, tmp_path / "cand", in_table=where == "points.parquet")
-    same = run_cli("compare", measured_run, measured_run)
+    same = cli_inprocess("compare", measured_run, measured_run)
     assert same.returncode == 0, same.stderr[-2000:]
-    proc = run_cli("compare", measured_run, candidate)
+    proc = cli_inprocess("compare", measured_run, candidate)
     assert proc.returncode == 2 and "PASS" not in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert where in proc.stderr and "inf" in proc.stderr and "refusing to compare" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
@@ -405,10 +407,10 @@ def _loadgen_run(folder, result_value: float):
     return folder
 
 
-def test_compare_fails_a_loadgen_candidate_with_an_infinite_result(run_cli, tmp_path):
+def test_compare_fails_a_loadgen_candidate_with_an_infinite_result(cli_inprocess, tmp_path):
     base = _loadgen_run(tmp_path / "base", 2.0)
-    assert run_cli("compare", base, _loadgen_run(tmp_path / "same", 2.0)).returncode == 0
-    proc = run_cli("compare", base, _loadgen_run(tmp_path / "inf", float("inf")))
+    assert cli_inprocess("compare", base, _loadgen_run(tmp_path / "same", 2.0)).returncode == 0
+    proc = cli_inprocess("compare", base, _loadgen_run(tmp_path / "inf", float("inf")))
     assert proc.returncode == 1 and "not a measured figure" in proc.stdout, proc.stdout[-2000:] + proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -436,26 +438,26 @@ def _unwritable(folder):
     return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
-def test_train_shapes_refuses_what_it_could_not_finish(run_cli, tmp_path):
+def test_train_shapes_refuses_what_it_could_not_finish(cli_inprocess, tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = run_cli("train-shapes", "--stage", "assemble", "--out", tmp_path / "empty")
+    proc = cli_inprocess("train-shapes", "--stage", "assemble", "--out", tmp_path / "empty")
     _one_line_refusal(proc, "--stage assemble", "vqgan")
     assert list((tmp_path / "empty").iterdir()) == []
     (tmp_path / "file").write_text("x")
-    _one_line_refusal(run_cli("train-shapes", "--stage", "clip", "--out", tmp_path / "file" / "sub"),
+    _one_line_refusal(cli_inprocess("train-shapes", "--stage", "clip", "--out", tmp_path / "file" / "sub"),
                       "--out", "is a file, not a folder")
     restore = _unwritable(tmp_path / "locked")
     try:
         for out in (tmp_path / "locked", tmp_path / "locked" / "sub"):
-            _one_line_refusal(run_cli("train-shapes", "--stage", "clip", "--out", out), "--out", "cannot write")
+            _one_line_refusal(cli_inprocess("train-shapes", "--stage", "clip", "--out", out), "--out", "cannot write")
     finally:
         restore()
     assert list((tmp_path / "locked").iterdir()) == []
 
 
-def test_accelerator_refuses_an_out_under_a_file_before_its_probe(run_cli, tmp_path):
+def test_accelerator_refuses_an_out_under_a_file_before_its_probe(cli_inprocess, tmp_path):
     (tmp_path / "file").write_text("x")
-    proc = run_cli("accelerator", "--smoke", "--out", tmp_path / "file" / "sub")
+    proc = cli_inprocess("accelerator", "--smoke", "--out", tmp_path / "file" / "sub")
     _one_line_refusal(proc, "--out", "is a file, not a folder")
     # The probe did not run: a failed probe says "the device probe ...", a finished one is followed by the
     # devices-and-budget line and the results folder; nothing is written beside the file.
@@ -470,30 +472,30 @@ def test_accelerator_refuses_an_out_under_a_file_before_its_probe(run_cli, tmp_p
     ("{tmp}/bart", "is not a CLIP checkpoint"),
     ("not a hub id", "neither a checkpoint folder nor a Hub id"),
 ])
-def test_loadgen_checks_eval_clip_before_anything_loads(run_cli, tmp_path, source, message):
+def test_loadgen_checks_eval_clip_before_anything_loads(cli_inprocess, tmp_path, source, message):
     (tmp_path / "empty").mkdir()
     for name, config in (("corrupt", "{"), ("bart", '{"model_type": "bart"}')):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(config)
         (tmp_path / name / "flax_model.msgpack").write_bytes(b"")
-    proc = run_cli("loadgen", "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
-                   source.format(tmp=tmp_path), "--out", tmp_path / "out")
+    proc = cli_inprocess("loadgen", "--scenario", "offline", "--mode", "accuracy", "--eval-clip",
+                         source.format(tmp=tmp_path), "--out", tmp_path / "out")
     _one_line_refusal(proc, "--eval-clip", message)
     assert not (tmp_path / "out").exists()
 
 
-def test_generate_refuses_a_prompt_that_is_not_utf8(run_cli, tmp_path):
-    proc = run_cli("generate", "a red \udcff circle", "--out", tmp_path / "out", "--no-progress")  # the byte 0xff
+def test_generate_refuses_a_prompt_that_is_not_utf8(cli_inprocess, tmp_path):
+    proc = cli_inprocess("generate", "a red \udcff circle", "--out", tmp_path / "out", "--no-progress")  # the byte 0xff
     _one_line_refusal(proc, "prompt 1", "utf-8")
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("command", [("loadgen", "--scenario", "offline"), ("generate", "a cat", "--no-progress"),
                                      ("sweep", "--no-progress")])
-def test_an_out_that_cannot_be_written_is_refused_before_any_model_loads(run_cli, tmp_path, command):
+def test_an_out_that_cannot_be_written_is_refused_before_any_model_loads(cli_inprocess, tmp_path, command):
     restore = _unwritable(tmp_path / "locked")
     try:
-        proc = run_cli(*command, "--out", tmp_path / "locked" / "sub")
+        proc = cli_inprocess(*command, "--out", tmp_path / "locked" / "sub")
     finally:
         restore()
     _one_line_refusal(proc, "--out", "cannot write")

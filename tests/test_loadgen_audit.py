@@ -197,14 +197,15 @@ def test_test01_fails_on_a_system_that_answers_timed_queries_from_a_cache(run_cl
     assert f"audit FAIL: audit test01 (Offline): FAIL: {record['differ']} of {record['compared']}" in proc.stderr
 
 
-def test_audit_refuses_another_mode_before_loading(run_cli, tmp_path):
-    proc = run_cli("loadgen", "--preset", "tiny", "--scenario", "offline", "--audit", "test01", "--mode",
-                   "performance", "--out", tmp_path)
+def test_audit_refuses_another_mode_before_loading(cli_inprocess, tmp_path):
+    proc = cli_inprocess("loadgen", "--preset", "tiny", "--scenario", "offline", "--audit", "test01", "--mode",
+                         "performance", "--out", tmp_path)
     assert proc.returncode == 2 and "--audit test01 runs accuracy and performance (--mode both)" in proc.stderr
     assert proc.stderr.count("\n") == 1 and not list(tmp_path.iterdir())
-    server = run_cli("loadgen", "--preset", "tiny", "--scenario", "server", "--audit", "caching", "--out", tmp_path)
+    server = cli_inprocess("loadgen", "--preset", "tiny", "--scenario", "server", "--audit", "caching",
+                           "--out", tmp_path)
     assert server.returncode == 2 and "--audit caching: scenarios Offline and SingleStream only" in server.stderr
-    unknown = run_cli("loadgen", "--scenario", "offline", "--audit", "test02", "--out", tmp_path)
+    unknown = cli_inprocess("loadgen", "--scenario", "offline", "--audit", "test02", "--out", tmp_path)
     assert unknown.returncode == 2 and "test02" in unknown.stderr
 
 
@@ -273,6 +274,6 @@ def test_the_accuracy_log_reader_keeps_repeats_only_when_asked(tmp_path):
     assert read_accuracy_log(log, keep_repeats=True) == [(3, b"\x01"), (1, b"\x02"), (3, b"\x03")]
 
 
-def test_the_audit_option_offers_every_audit(run_cli):
-    help_text = " ".join(run_cli("loadgen", "--help", check=True).stdout.split())
+def test_the_audit_option_offers_every_audit(cli_inprocess):
+    help_text = " ".join(cli_inprocess("loadgen", "--help", check=True).stdout.split())
     assert f"--audit [{'|'.join(AUDITS)}]" in help_text

@@ -348,19 +348,19 @@ def test_a_damaged_accuracy_detail_is_said_in_the_report_and_fails_check(copy, r
     assert [f.message for f in accuracy_passed([read_run(run_dir)])] == ["accuracy FAIL"]
 
 
-def test_cli_a_folder_that_is_not_a_run_exits_2_one_line(run_cli, tmp_path):
+def test_cli_a_folder_that_is_not_a_run_exits_2_one_line(cli_inprocess, tmp_path):
     (tmp_path / "notes.txt").write_text("not a run")
     for target, message in ((tmp_path, "is not a loadgen run folder"), (tmp_path / "notes.txt", "is a file")):
-        proc = run_cli("loadgen", "check", target)
+        proc = cli_inprocess("loadgen", "check", target)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1 and proc.stdout == ""
 
 
-def test_loadgen_is_still_the_run_command_and_documents_check(run_cli, tmp_path):
-    help_text = run_cli("loadgen", "--help", check=True).stdout
+def test_loadgen_is_still_the_run_command_and_documents_check(cli_inprocess, tmp_path):
+    help_text = cli_inprocess("loadgen", "--help", check=True).stdout
     assert "--scenario" in help_text and "--benchmark" in help_text and "check" in help_text
-    assert "RUN_DIR" in run_cli("loadgen", "check", "--help", check=True).stdout
-    missing = run_cli("loadgen", "--out", tmp_path)
+    assert "RUN_DIR" in cli_inprocess("loadgen", "check", "--help", check=True).stdout
+    missing = cli_inprocess("loadgen", "--out", tmp_path)
     assert missing.returncode == 2 and "Missing option '--scenario'" in missing.stderr
-    mixed = run_cli("loadgen", "--scenario", "offline", "check", tmp_path)
+    mixed = cli_inprocess("loadgen", "--scenario", "offline", "check", tmp_path)
     assert mixed.returncode == 2 and "takes none of loadgen's options" in mixed.stderr

@@ -153,7 +153,7 @@ def test_compare_refuses_a_baseline_figure_it_cannot_measure_a_change_against():
     assert passed(compare_scenarios([row(None)], [row(None)], Thresholds()))  # no figure on either side (accuracy)
 
 
-def test_cli_compare_refuses_an_infinite_baseline_figure_in_one_line(run_cli, tmp_path):
+def test_cli_compare_refuses_an_infinite_baseline_figure_in_one_line(cli_inprocess, tmp_path):
     from bench.loadgen.store import ScenarioStore
 
     for name, value in (("base", float("inf")), ("cand", 10.0)):
@@ -161,7 +161,7 @@ def test_cli_compare_refuses_an_infinite_baseline_figure_in_one_line(run_cli, tm
         store.append({"run_id": name, "scenario_id": "offline-performance", "scenario": "Offline",
                       "mode": "performance", "status": "ok", "validity": "VALID", "result_metric": "samples_per_s",
                       "result_value": value})
-    proc = run_cli("compare", tmp_path / "base", tmp_path / "cand")
+    proc = cli_inprocess("compare", tmp_path / "base", tmp_path / "cand")
     assert proc.returncode == 2, proc.stderr
     assert (f"baseline {tmp_path / 'base' / 'scenarios.parquet'}: offline-performance's samples_per_s is inf: "
             f"not a measured figure") in proc.stderr

@@ -1,6 +1,8 @@
 """Multi-process sweeps on jax.distributed, as a user runs them: N
 `dalle-bench sweep` processes on 127.0.0.1 (gloo collectives, emulated CPU
-devices), compared with one process over the same number of global devices."""
+devices), compared with one process over the same number of global devices.
+`make test` runs the two-process run; four processes, and a killed process
+with the resume after it, are the integration tier (`make test-integration`)."""
 
 from __future__ import annotations
 
@@ -83,13 +85,16 @@ def _tokens(run_dir: Path) -> dict:
     return {(r.parallel, r.devices): np.load(run_dir / r.images_dir / "tokens.npy") for r in rows.itertuples()}
 
 
-@pytest.fixture(scope="module")
-def single_process(tmp_path_factory, run_cli):
-    """One process over 4 and 8 devices: the reference the multi-process runs must reproduce."""
-    out = tmp_path_factory.mktemp("single")
-    run_cli("sweep", "--parallel", "sharded", "--devices", "4,8", "--cond-scale", "3", "--iters", "1",
+def _single_process(run_cli, out: Path, devices: int) -> dict:
+    """One process over `devices` devices: the reference the multi-process runs must reproduce."""
+    run_cli("sweep", "--parallel", "sharded", "--devices", devices, "--cond-scale", "3", "--iters", "1",
             "--no-stages", "--out", out, "--run-id", "one", "--no-progress", "--no-report", check=True)
     return _tokens(out / "one")
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory, run_cli):
+    return _single_process(run_cli, tmp_path_factory.mktemp("single"), 4)
 
 
 def _check_complete_run(run_dir: Path, processes: int, local_devices: int, points: int):
@@ -123,14 +128,18 @@ def test_two_processes_reproduce_one(tiny_cache, single_process, tmp_path):
     assert "2 processes × 2 local devices" in report and "process_1_p50_s" in report
 
 
-def test_four_processes_reproduce_one(tiny_cache, single_process, tmp_path):
+@pytest.mark.integration
+def test_four_processes_reproduce_one(tiny_cache, run_cli, tmp_path):
+    """Integration tier: in `make test`, test_two_processes_reproduce_one covers a multi-process run
+    (its settings from the environment, here from options with --host-devices)."""
+    single = _single_process(run_cli, tmp_path / "single", 8)
     args = ["--parallel", "sharded", "--devices", "8", "--host-devices", "2", "--cond-scale", "3", "--iters", "1",
             "--no-stages", "--out", tmp_path, "--run-id", "four", "--no-report"]
     with Processes(tiny_cache, 4, args, tmp_path) as procs:
         assert procs.wait() == [0] * 4, procs.output(0)[-3000:]
     run_dir = tmp_path / "four"
     _check_complete_run(run_dir, processes=4, local_devices=2, points=1)
-    assert np.array_equal(_tokens(run_dir)[("sharded", 8)], single_process[("sharded", 8)])
+    assert np.array_equal(_tokens(run_dir)[("sharded", 8)], single[("sharded", 8)])
 
 
 GLOO_DEADLINE = ("under load the resume can fail: a process that compiles the second structure late misses "
@@ -138,7 +147,11 @@ GLOO_DEADLINE = ("under load the resume can fail: a process that compiles the se
                  "measured 2026-11-30), which --distributed-timeout does not set")
 
 
+@pytest.mark.integration
 def test_a_killed_process_fails_the_point_and_the_run_resumes(tiny_cache, tmp_path):
+    """Integration tier (a real kill, the survivors' timeout, a three-process resume): in `make test`,
+    test_two_processes_reproduce_one runs the processes' exchanges, test_bad_distributed_settings_are_refused
+    the timeout's setting, and tests/test_sweep_cli.py's SIGKILL test a resume after a killed sweep."""
     args = ["--parallel", "sharded", "--devices", "3", "--host-devices", "1", "--cond-scale", "1,3",
             "--iters", "1", "--no-stages", "--out", tmp_path, "--run-id", "killed", "--no-report"]
     run_dir = tmp_path / "killed"
@@ -201,11 +214,11 @@ def test_good_distributed_settings():
     assert DistributedConfig("auto").enabled and DistributedConfig("[::1]:8476", 4, 3).enabled
 
 
-def test_bad_distributed_options_on_the_command_line(run_cli, tmp_path):
+def test_bad_distributed_options_on_the_command_line(cli_inprocess, tmp_path):
     for args, message in ((["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "0",
                             "--min-seconds", "1"], "--min-seconds is not supported across processes"),
                           (["--distributed-timeout", "0"], "--distributed-timeout must be > 0")):
-        proc = run_cli("sweep", *args, "--out", tmp_path / "out")
+        proc = cli_inprocess("sweep", *args, "--out", tmp_path / "out")
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
         assert not (tmp_path / "out").exists()

@@ -64,10 +64,10 @@ def test_unknown_set_and_missing_file():
         load_prompt_set("/no/such/prompts.txt")
 
 
-def test_prompts_commands(run_cli):
-    listed = run_cli("prompts", "list", check=True).stdout
+def test_prompts_commands(cli_inprocess):
+    listed = cli_inprocess("prompts", "list", check=True).stdout
     assert "curated\t240 prompts\tcategory, challenge" in listed
-    shown = run_cli("prompts", "show", "curated", check=True).stdout.splitlines()
+    shown = cli_inprocess("prompts", "show", "curated", check=True).stdout.splitlines()
     assert shown[1] == "a blue fox\tanimals\tcolour"
-    proc = run_cli("prompts", "show", "nope")
+    proc = cli_inprocess("prompts", "show", "nope")
     assert proc.returncode == 2 and proc.stderr.strip().startswith("Error: --prompts: unknown prompt set 'nope'")

@@ -66,7 +66,13 @@ def test_an_unchanged_run_passes_the_quality_gate(run_cli, tmp_path):
     assert gate["verdict"] == "ok" and gate["baseline"] > 0.4 and abs(gate["change"]) <= 0.05
 
 
+@pytest.mark.integration
 def test_a_sampler_with_swapped_super_conditioning_fails_the_quality_gate(run_cli, tmp_path):
+    """Integration tier (a copy of the repository and a second shapes sweep): in `make test`,
+    test_an_unchanged_run_passes_the_quality_gate gates this code's own sampler against the stored
+    baseline (a broken one fails it), and tests/test_compare.py's adherence and CLIP tests
+    (test_adherence_is_decided_on_pass_counts, test_the_clip_score_gate_is_a_one_sided_welch_test)
+    how the gate decides."""
     broken = tmp_path / "broken-repo"
     shutil.copytree(REPO, broken, symlinks=True, ignore=shutil.ignore_patterns(
         ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))

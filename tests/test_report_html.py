@@ -242,8 +242,8 @@ def test_a_run_with_no_finished_point_gets_a_page_of_notes(evaluated_sweep, tmp_
     assert "<img" not in text and "No point finished" in text
 
 
-def test_html_report_of_a_folder_that_is_not_a_run(run_cli, tmp_path):
-    proc = run_cli("report", tmp_path, "--html")
+def test_html_report_of_a_folder_that_is_not_a_run(cli_inprocess, tmp_path):
+    proc = cli_inprocess("report", tmp_path, "--html")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"Error: {tmp_path} is not a dalle-bench run (no run.json)"]
     assert not (tmp_path / "report").exists()

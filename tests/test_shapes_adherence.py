@@ -28,14 +28,14 @@ def test_prompts_outside_the_world_are_named():
         check_world_prompts(["a red circle", "a fox"])
 
 
-def test_sweep_refuses_adherence_for_prompts_outside_the_world_before_running(run_cli, tmp_path):
-    proc = run_cli("sweep", "--preset", "tiny", "--prompts", "curated", "--eval", "adherence", "--out", tmp_path)
+def test_sweep_refuses_adherence_for_prompts_outside_the_world_before_running(cli_inprocess, tmp_path):
+    proc = cli_inprocess("sweep", "--preset", "tiny", "--prompts", "curated", "--eval", "adherence", "--out", tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "is not a caption of the shapes world" in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing started
 
 
-def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, tmp_path):
+def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, cli_inprocess, tmp_path):
     """Through `sweep --eval adherence` (tiny: noise images, so the figures are low but present)."""
     import pandas as pd
 
@@ -55,6 +55,6 @@ def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, tmp_path):
     assert list(per_prompt.prompt) == ["a red circle", "two green squares"]
     assert per_prompt.adherence.notna().all() and per_prompt.adherence.mean() == pytest.approx(row.adherence)
     # The HTML report reads those per-prompt rows: without CLIP columns it must still render.
-    proc = run_cli("report", tmp_path / "r", "--html")
+    proc = cli_inprocess("report", tmp_path / "r", "--html")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "Adherence by prompt challenge" in (tmp_path / "r" / "report" / "report.html").read_text()

@@ -48,11 +48,13 @@ def _check_one_line_error(proc, message: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_sweep_input(case, run_cli, tmp_path):
+def test_bad_sweep_input(case, cli_inprocess, run_cli, tmp_path):
     for name, text in FILES.items():
         (tmp_path / name).write_text(text)
     args, message = CASES[case]
-    proc = run_cli("sweep", *[a.replace("{tmp}", str(tmp_path)) for a in args], "--out", tmp_path / "out")
+    # --host-devices needs a process whose JAX has not started: this one's has (conftest's 4 devices).
+    run = run_cli if "--host-devices" in args else cli_inprocess
+    proc = run("sweep", *[a.replace("{tmp}", str(tmp_path)) for a in args], "--out", tmp_path / "out")
     _check_one_line_error(proc, message)
     assert not (tmp_path / "out").exists()
 
@@ -70,33 +72,33 @@ def small_run(tmp_path_factory, run_cli):
     return out / "r"
 
 
-def test_resume_with_another_definition_is_refused(small_run, run_cli):
+def test_resume_with_another_definition_is_refused(small_run, cli_inprocess):
     before = _digest(small_run)
-    proc = run_cli("sweep", "--resume", small_run, "--cond-scale", "1,3")
+    proc = cli_inprocess("sweep", "--resume", small_run, "--cond-scale", "1,3")
     _check_one_line_error(proc, "was made by another sweep definition (differs in: grid)")
     assert _digest(small_run) == before
 
 
-def test_an_out_inside_a_run_or_under_a_file_is_refused(small_run, run_cli, tmp_path):
+def test_an_out_inside_a_run_or_under_a_file_is_refused(small_run, cli_inprocess, tmp_path):
     before = _digest(small_run)
-    _check_one_line_error(run_cli("sweep", "--out", small_run / "nested"), "is inside the run folder")
+    _check_one_line_error(cli_inprocess("sweep", "--out", small_run / "nested"), "is inside the run folder")
     assert _digest(small_run) == before and not (small_run / "nested").exists()
     (tmp_path / "file").write_text("x")
-    _check_one_line_error(run_cli("sweep", "--out", tmp_path / "file" / "sub"), "is a file, not a folder")
+    _check_one_line_error(cli_inprocess("sweep", "--out", tmp_path / "file" / "sub"), "is a file, not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
-def test_a_corrupt_results_file_is_reported_and_left_alone(small_run, run_cli, tmp_path):
+def test_a_corrupt_results_file_is_reported_and_left_alone(small_run, cli_inprocess, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "run.json").write_bytes((small_run / "run.json").read_bytes())
     (damaged / "points.parquet").write_bytes((small_run / "points.parquet").read_bytes()[:100])
     before = _digest(damaged)
     for args in (["sweep", "--resume", damaged], ["report", damaged]):
-        _check_one_line_error(run_cli(*args), "points.parquet is corrupt")
+        _check_one_line_error(cli_inprocess(*args), "points.parquet is corrupt")
         assert _digest(damaged) == before
 
 
-def test_report_of_a_folder_that_is_not_a_run(run_cli, tmp_path):
-    _check_one_line_error(run_cli("report", tmp_path), "is not a dalle-bench run")
+def test_report_of_a_folder_that_is_not_a_run(cli_inprocess, tmp_path):
+    _check_one_line_error(cli_inprocess("report", tmp_path), "is not a dalle-bench run")
 

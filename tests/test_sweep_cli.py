@@ -128,11 +128,11 @@ def test_sweep_html_writes_the_page(swept):
     assert sorted(re.findall(r"id='grid-([^']+)'", text)) == sorted(rows[rows.status == "ok"].point_id)
 
 
-def test_report_writes_markdown_and_csv(swept, run_cli):
+def test_report_writes_markdown_and_csv(swept, cli_inprocess):
     run_dir, rows, _ = swept
     page = run_dir / "report" / "report.html"
     written = page.stat().st_mtime_ns  # by the sweep's --html
-    proc = run_cli("report", run_dir, check=True)
+    proc = cli_inprocess("report", run_dir, check=True)
     assert "## Scaling across devices" in proc.stdout and "random weights" in proc.stdout
     report = run_dir / "report"
     points = pd.read_csv(report / "points.csv")
