@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# constraints.txt pins torch/torchvision to the builds pip finds on this machine's disk.
 	$(PIP) install --quiet -c constraints.txt -e '.[test]'
 	# dalle-mini 0.1.5 pins jax 0.3 / flax 0.6 / transformers 4.25, which cannot install on current
-	# Python: install it alone; bench/compat.py makes it run on the current stack.
+	# Python: install it alone; bench/base/compat.py makes it run on the current stack.
 	$(PIP) install --quiet --no-deps dalle-mini==0.1.5
 	touch $(STAMP)
 
@@ -81,7 +81,7 @@ baseline-shapes: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
 
-# The accelerator benchmark (bench/accelerator/matrix.toml) on whatever backend JAX finds, within a
+# The accelerator benchmark (bench/jobs/accelerator/matrix.toml) on whatever backend JAX finds, within a
 # wall-clock budget (480 s); results in results/accelerators/<device-kind>/<run-id>/. The suite runs
 # its CPU dry run (`--smoke`). ACCEL_ARGS: e.g. --budget-s 300.
 bench-accelerator: setup

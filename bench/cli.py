@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from .commands import options as declared
-from .errors import BenchError, Terminated, one_line
+from bench.base.errors import BenchError, Terminated, one_line
+from bench.commands import options as declared
 
 
 @click.group()
@@ -23,7 +23,7 @@ def cli():
 @declared.generate_options
 def generate(**options):
     """Generate NUM_IMAGES images for each PROMPT, as the original notebook does."""
-    from .commands.generate import GenerateRequest, run
+    from bench.commands.generate import GenerateRequest, run
     run(GenerateRequest.from_options(**options))
 
 
@@ -32,7 +32,7 @@ def generate(**options):
 @click.pass_context
 def sweep(ctx, **options):
     """Measure the pipeline over a grid of settings; results go to OUT/RUN-ID/."""
-    from .commands.sweep import run_sweep
+    from bench.commands.sweep import run_sweep
 
     run_sweep(options, declared.given_on_command_line(ctx, options))
 
@@ -44,7 +44,7 @@ def loadgen(ctx, **options):
     """MLPerf load scenarios on MLPerf's LoadGen; results go to OUT/RUN-ID/.
 
     `dalle-bench loadgen check RUN_DIR...` checks run folders as MLPerf's submission checker would."""
-    from .commands.loadgen import run_command
+    from bench.commands.loadgen import run_command
 
     run_command(ctx, options, declared.given_on_command_line(ctx, options))
 
@@ -56,7 +56,7 @@ def loadgen_check(run_dirs):
     exit 0 when every rule passes (submittable), 1 when one fails (a short run that LoadGen called VALID:
     "valid but not submittable"), 2 when a folder cannot be read. Give the performance, accuracy and audit
     runs of one submission together (docs/load-scenarios.md#checking-a-run)."""
-    from .commands.loadgen_check import run_command
+    from bench.commands.loadgen_check import run_command
 
     run_command(run_dirs)
 
@@ -67,7 +67,7 @@ def accelerator(**options):
     """The fixed accelerator benchmark on whatever backend JAX finds: mini and mega, bfloat16 and float32,
     batches up to the first out-of-memory one, 1 to all devices, top-k and the stage breakdown at one
     batch, LoadGen's Offline and SingleStream; within a wall-clock budget (docs/accelerators.md)."""
-    from .commands.accelerator import AcceleratorRequest, run
+    from bench.commands.accelerator import AcceleratorRequest, run
     run(AcceleratorRequest.from_options(**options))
 
 
@@ -75,7 +75,7 @@ def accelerator(**options):
 @declared.report_options
 def report(**options):
     """Tables of a sweep run: Markdown here and CSVs in RUN_DIR/report/ (with --html: a page with plots)."""
-    from .commands.report import ReportRequest, run
+    from bench.commands.report import ReportRequest, run
     run(ReportRequest.from_options(**options))
 
 
@@ -86,7 +86,7 @@ def compare(**options):
 
     Each side is a run folder (with its `sweep --repeat` processes) or a folder of run folders of the
     same sweep, pooled. Latency is decided on runs, not calls: one run a side is undecided."""
-    from .commands.compare import CompareRequest, run
+    from bench.commands.compare import CompareRequest, run
     sys.exit(run(CompareRequest.from_options(**options)))  # not ctx.exit, as in `loadgen check`
 
 
@@ -95,7 +95,7 @@ def compare(**options):
 def evaluate(**options):
     """Add quality columns (CLIP score and re-ranking, FID, KID, IS, precision/recall, CMMD, FD-DINOv2,
     density/coverage) to a run's points."""
-    from .commands.evaluate import EvalRequest, run
+    from bench.commands.evaluate import EvalRequest, run
     run(EvalRequest.from_options(**options))
 
 
@@ -103,7 +103,7 @@ def evaluate(**options):
 @declared.train_shapes_options
 def train_shapes_command(**options):
     """Train the shapes preset's VQGAN, DalleBart and CLIP on the shapes world (optax, deterministic from --seed)."""
-    from .commands.train_shapes import TrainShapesRequest, run
+    from bench.commands.train_shapes import TrainShapesRequest, run
     run(TrainShapesRequest.from_options(**options))
 
 
@@ -116,7 +116,7 @@ def metrics():
 @declared.clip_score_options
 def metrics_clip_score(**options):
     """CLIP score of the images in IMAGES_DIR against their prompts."""
-    from .commands.metrics import ClipScoreRequest, run
+    from bench.commands.metrics import ClipScoreRequest, run
     run(ClipScoreRequest.from_options(**options))
 
 
@@ -124,7 +124,7 @@ def metrics_clip_score(**options):
 @declared.fid_options
 def metrics_fid(**options):
     """FID (and KID, IS, precision/recall) of IMAGES_DIR against REFERENCE (folder or .npz)."""
-    from .commands.metrics import FidRequest, run
+    from bench.commands.metrics import FidRequest, run
     run(FidRequest.from_options(**options))
 
 
@@ -132,7 +132,7 @@ def metrics_fid(**options):
 @declared.cmmd_options
 def metrics_cmmd(clip_source, **options):
     """CMMD of IMAGES_DIR against REFERENCE (a folder of images): RBF-kernel MMD on CLIP embeddings."""
-    from .commands.metrics import RegisteredMetricRequest, run
+    from bench.commands.metrics import RegisteredMetricRequest, run
     run(RegisteredMetricRequest.from_options("cmmd", cmmd_clip=clip_source, **options))
 
 
@@ -140,7 +140,7 @@ def metrics_cmmd(clip_source, **options):
 @declared.dinov2_options
 def metrics_fd_dinov2(**options):
     """Fréchet distance on DINOv2 features of IMAGES_DIR against REFERENCE (a folder of images)."""
-    from .commands.metrics import RegisteredMetricRequest, run
+    from bench.commands.metrics import RegisteredMetricRequest, run
     run(RegisteredMetricRequest.from_options("fd_dinov2", **options))
 
 
@@ -148,7 +148,7 @@ def metrics_fd_dinov2(**options):
 @declared.dinov2_options
 def metrics_prdc(**options):
     """Precision, recall, density and coverage (k=5, DINOv2 features) of IMAGES_DIR against REFERENCE."""
-    from .commands.metrics import RegisteredMetricRequest, run
+    from bench.commands.metrics import RegisteredMetricRequest, run
     run(RegisteredMetricRequest.from_options("prdc", **options))
 
 
@@ -160,7 +160,7 @@ def prompts():
 @prompts.command("list")
 def prompts_list():
     """Every shipped set: name, prompts, labels, file."""
-    from .commands.prompts import run_list
+    from bench.commands.prompts import run_list
     run_list()
 
 
@@ -168,7 +168,7 @@ def prompts_list():
 @declared.prompts_show_options
 def prompts_show(**options):
     """The prompts of a set (or file), one a line, with their labels."""
-    from .commands.prompts import ShowRequest, run_show
+    from bench.commands.prompts import ShowRequest, run_show
     run_show(ShowRequest.from_options(**options))
 
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2."""
     # transformers warns on every Flax import that v5 drops Flax; we pin <5 on purpose.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from .distributed import leave
+    from bench.core.distributed import leave
 
     code = 0
     try:

@@ -1,5 +1,5 @@
 """The reference pages written from the code, so they cannot drift from it:
-the result schemas (`docs/results-schema.md`, from bench/sweep/schema.py and
+the result schemas (`docs/results-schema.md`, from bench/results/points_schema.py and
 scenario_schema.py) and the command line (`docs/cli.md`, from the Click
 commands' own help). `python -m bench.docs` (or `make docs`) writes them;
 tests/test_docs.py fails when a committed page differs from what this
@@ -32,7 +32,8 @@ def _column_table(columns) -> list[str]:
 
 
 def schema_page() -> str:
-    from .sweep import scenario_schema, schema
+    from bench.results import points_schema as schema
+    from bench.results import scenarios_schema as scenario_schema
 
     lines = [
         "# Result schemas",
@@ -53,7 +54,7 @@ def schema_page() -> str:
         "",
         *_column_table(scenario_schema.COLUMNS),
     ]
-    return GENERATED.format(source="bench/sweep/schema.py and bench/sweep/scenario_schema.py") + "\n".join(lines) + "\n"
+    return GENERATED.format(source="bench/results/points_schema.py and bench/results/scenarios_schema.py") + "\n".join(lines) + "\n"
 
 
 def _context(command: click.Command, name: str, parent: click.Context | None = None) -> click.Context:
@@ -78,7 +79,7 @@ def _sub_command_sections(group: click.Context, path: tuple[str, ...]) -> list[s
 
 
 def cli_page() -> str:
-    from .cli import cli
+    from bench.cli import cli
 
     root = _context(cli, "dalle-bench")
     lines = ["# Command-line reference", "",
@@ -97,7 +98,7 @@ def stale_pages(folder: Path = DOCS) -> list[str]:
 
 
 def write_pages(folder: Path = DOCS) -> list[Path]:
-    from .atomic import write_text_atomic
+    from bench.base.atomic import write_text_atomic
 
     folder.mkdir(exist_ok=True)
     written = []

@@ -13,7 +13,7 @@ points, as in a real run). With --paired, each BASE:CAND is an A/B pair of the s
 the CI recipe does (`sweep --repeat R --interleave`, both sides in one ring): a draw takes R pairs of
 processes (repeat k of the baseline with repeat k of the candidate) with replacement, then their
 calls, and compares them as pairs. The candidate is either unchanged or has every call slower by a
-factor; the comparison is the one `compare` makes (bench.compare.gates.compare_points: the run-level
+factor; the comparison is the one `compare` makes (bench.jobs.compare.gates.compare_points: the run-level
 test, the sweep-level gate and Holm's procedure), with the thresholds given. Printed: the share of
 draws in which the comparison fails (any regression), and in which the sweep-level gate alone fails."""
 
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.compare.gates import compare_points
-from bench.compare.load import load_side
-from bench.compare.match import key_columns, match_points, point_key
-from bench.compare.noise import REGRESSION
-from bench.compare.runs import took_turns_side_by_side
-from bench.compare.thresholds import build_thresholds, read_thresholds_file
-from bench.errors import BenchError
+from bench.base.errors import BenchError
+from bench.jobs.compare.gates import compare_points
+from bench.jobs.compare.load import load_side
+from bench.jobs.compare.match import key_columns, match_points, point_key
+from bench.jobs.compare.noise import REGRESSION
+from bench.jobs.compare.runs import took_turns_side_by_side
+from bench.jobs.compare.thresholds import build_thresholds, read_thresholds_file
 
 FACTORS = (1.0, 1.1, 1.3, 1.5)
 

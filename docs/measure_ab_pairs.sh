@@ -31,7 +31,7 @@ new = ("        images = stages.decode(params, tokens)\n"
        f"        extra = stages.decode(params, tokens[:, :{grid * grid}])  # the slowed copy: a {grid}x{grid} decode more\n"
        "        images = jnp.where(extra.mean() > 2.0, 0.0, images)\n"
        "        out = {")
-assert old in s, "bench/pipeline.py changed: update this script"
+assert old in s, "bench/core/pipeline.py changed: update this script"
 p.write_text(s.replace(old, new))
 PY
   fi

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.shapes.captions import NotAWorldCaption, parse
 from bench.shapes.checker import CHECKER_VERSION, score_image
 

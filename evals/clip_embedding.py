@@ -15,10 +15,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from bench.errors import BenchError, first_line
-from bench.sources import hub_options
-
-from .networks import local_folder
+from bench.base.errors import BenchError, first_line
+from bench.base.sources import hub_options
+from evals.networks import local_folder
 
 # CLIP's normalisation (OpenAI's constants, as scenic's `normalize_image`).
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError, first_line
-from bench.sources import WEIGHT_FILES, hub_options, looks_local
+from bench.base.errors import BenchError, first_line
+from bench.base.sources import WEIGHT_FILES, hub_options, looks_local
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
@@ -22,7 +22,7 @@ DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
 def check_clip_source(source: str, option: str = "--clip") -> None:
     """Refuse a local CLIP checkpoint that is not there, before torch is imported. (A Hub id is checked
-    by load_clip, last, as it may ask the network: bench.sources.hub_options.)"""
+    by load_clip, last, as it may ask the network: bench.base.sources.hub_options.)"""
     local = Path(source).expanduser()
     if looks_local(source) and not local.is_dir():
         raise BenchError(f"{option}: checkpoint not found: {source}")
@@ -37,7 +37,7 @@ def load_clip(source: str):
     weights (as the tiny preset's) is converted on load."""
     check_clip_source(source)
     if source == "shapes":  # the shapes preset's CLIP, trained on the world
-        from bench.models.presets import PRESETS
+        from bench.core.models.presets import PRESETS
 
         source = str(PRESETS["shapes"].checkpoints / "clip")
     local = Path(source).expanduser()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.cache import cache_root
-from bench.prompts import read_prompt_file
-from bench.sources import check_hub_source
-
-from .clip_score import check_clip_source, clip_scores, load_clip
-from .images import load_folder
-from .statistics import clip_score_summary
+from bench.base.cache import cache_root
+from bench.base.errors import BenchError
+from bench.base.sources import check_hub_source
+from bench.data.prompt_sets import read_prompt_file
+from evals.clip_score import check_clip_source, clip_scores, load_clip
+from evals.images import load_folder
+from evals.statistics import clip_score_summary
 
 _GENERATED = re.compile(r"prompt(\d+)_sample(\d+)\.png$")
 
@@ -42,7 +41,7 @@ def clip_score_of_folder(folder: Path, prompts_file: Path, clip_source: str) -> 
 
 def fid_of_folder(folder: Path, reference: str, metrics: tuple[str, ...], weights: Path | None,
                   cache_dir: Path | None) -> dict:
-    from . import fidelity, inception
+    from evals import fidelity, inception
 
     unknown = [m for m in metrics if m not in ("fid", "kid", "isc", "prc")]
     if unknown or not metrics:
@@ -77,8 +76,8 @@ _FIGURES = {"cmmd": {"cmmd": "cmmd"},
 def registered_metric_of_folder(name: str, folder: Path, reference: str, networks, cache_dir: Path | None) -> dict:
     """One reference metric of the registry on a folder of images: its figures (null with a reason when
     the sample is too small for it), the network that made the features, and the image counts."""
-    from .registry import METRICS
-    from .scoring import FeatureBank, compute
+    from evals.registry import METRICS
+    from evals.scoring import FeatureBank, compute
 
     metric = METRICS[name]
     files, images = load_folder(folder)
@@ -93,7 +92,7 @@ def registered_metric_of_folder(name: str, folder: Path, reference: str, network
            "images": columns[metric.count_column], "reference_images": columns[metric.reference_count_column]}
     out.update({label: columns[column] for column, label in _FIGURES[name].items()})
     if name == "prdc":
-        from .prdc import NEAREST_K
+        from evals.prdc import NEAREST_K
 
         out["k"] = NEAREST_K
     if reasons:

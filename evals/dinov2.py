@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from bench.errors import BenchError, first_line
-from bench.sources import hub_options
-
-from .networks import local_folder
+from bench.base.errors import BenchError, first_line
+from bench.base.sources import hub_options
+from evals.networks import local_folder
 
 INPUT_SIZE = 224
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)

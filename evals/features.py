@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.sources import weights_id
-
-from . import clip_embedding, dinov2, inception
-from .adherence import adherence_scores, checker_name
-from .clip_score import clip_scores, load_clip
-from .metric import Feature, Networks
-from .networks import slug
+from bench.base.sources import weights_id
+from evals import clip_embedding, dinov2, inception
+from evals.adherence import adherence_scores, checker_name
+from evals.clip_score import clip_scores, load_clip
+from evals.metric import Feature, Networks
+from evals.networks import slug
 
 
 def _clip_embedding_name(networks: Networks) -> str:

@@ -15,15 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.atomic import replacing
-from bench.errors import BenchError, first_line
+from bench.base.atomic import replacing
+from bench.base.errors import BenchError, first_line
 from bench.shapes import reference as shapes_reference
-
-from . import inception
-from .images import image_files, load_images
-from .notes import format_notes
-from .statistics import (FID_RELIABLE_IMAGES, feature_statistics, frechet, isc_splits, isc_too_few_reason,
-                         kernel_distance, kid_subset_size)
+from evals import inception
+from evals.images import image_files, load_images
+from evals.notes import format_notes
+from evals.statistics import (
+    FID_RELIABLE_IMAGES,
+    feature_statistics,
+    frechet,
+    isc_splits,
+    isc_too_few_reason,
+    kernel_distance,
+    kid_subset_size,
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def reference_folder(spec: str, run_dir: Path | None) -> Path | None:
             raise BenchError(f"--fid-ref {spec}: no such point in {run_dir}")
         return folder
     if spec == shapes_reference.REFERENCE_NAME:  # real images of the shapes world, rendered once into the cache
-        from bench.cache import cache_root
+        from bench.base.cache import cache_root
 
         return shapes_reference.reference_folder(cache_root())
     path = Path(spec).expanduser()

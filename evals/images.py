@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 

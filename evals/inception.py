@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError, first_line
+from bench.base.errors import BenchError, first_line
 
 EXTRACTOR = "inception-v3-compat"
 RESIZE = "torch-fidelity TF1-compatible bilinear to 299x299, uint8 input"

@@ -5,7 +5,7 @@ computes each feature once per image and shares it between metrics; a metric
 only turns features into columns. Adding a metric is one module defining a
 `Metric` with its documented columns, and one line in `evals/registry.py`:
 the registry adds the columns to the sweep's result schema
-(bench/sweep/schema.py) and so to docs/results-schema.md."""
+(bench/results/points_schema.py) and so to docs/results-schema.md."""
 
 from __future__ import annotations
 
@@ -16,15 +16,14 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from .clip_score import DEFAULT_CLIP
+from evals.clip_score import DEFAULT_CLIP
 
 DEFAULT_CMMD_CLIP = "openai/clip-vit-large-patch14-336"
 DEFAULT_DINOV2 = "facebook/dinov2-large"
 
 
 # Filled by the driver for every metric, not by one: the reference of those that need one
-# (evals/scoring.py), why a figure is null (evals/evaluate.py).
+# (evals/scoring.py), why a figure is null (bench/jobs/evaluate.py).
 REFERENCE = Column("fid_reference", pa.string(), "Reference of fid, kid, prc, cmmd, fd_dinov2 and prdc: a folder, "
                    "a .npz statistics file (fid only), or point:<id>.")
 NOTES = Column("quality_notes", pa.string(), "Why a requested quality metric is null: 'metric: reason; ...' (too "

@@ -6,10 +6,9 @@ others'."""
 from __future__ import annotations
 
 from bench.base.column import Column
-from bench.errors import BenchError, did_you_mean
-
-from .metric import NOTES, Metric
-from .metrics import adherence, clip, cmmd, dinov2, inception, rerank
+from bench.base.errors import BenchError, did_you_mean
+from evals.metric import NOTES, Metric
+from evals.metrics import adherence, clip, cmmd, dinov2, inception, rerank
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     clip.METRIC,

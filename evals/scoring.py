@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.atomic import replacing
-from bench.errors import BenchError
-
-from . import fidelity, inception
-from .features import FEATURES
-from .fidelity import _content_key, reference_folder
-from .images import image_files, load_images
-from .metric import Metric, MetricInputs, Networks
+from bench.base.atomic import replacing
+from bench.base.errors import BenchError
+from evals import fidelity, inception
+from evals.features import FEATURES
+from evals.fidelity import _content_key, reference_folder
+from evals.images import image_files, load_images
+from evals.metric import Metric, MetricInputs, Networks
 
 
 class FeatureBank:

@@ -60,7 +60,7 @@ def cache_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cache(cache_folder) -> Path:
     """The cache folder with the tiny preset built, shared by every test of the session."""
-    from bench.models.tiny import tiny_folder
+    from bench.core.models.tiny import tiny_folder
 
     tiny_folder()
     return cache_folder
@@ -104,7 +104,7 @@ def cli_inprocess(cache_folder, monkeypatch):
       records them) are not in `.stderr`; an unexpected exception becomes exit status 1 with its
       traceback in `.stderr`, as Python would print it;
     - Hugging Face reads HF_HUB_OFFLINE, HF_HUB_CACHE and HF_ENDPOINT once, at import, and
-      bench.sources probes the Hub once a process: `env=` cannot change what they saw;
+      bench.base.sources probes the Hub once a process: `env=` cannot change what they saw;
     - `cwd` must be the repository: a copy of it would still run this process's `bench`.
     What a command leaves behind in this process is undone after each call: os.environ, the
     working folder and JAX's configuration (a sweep turns on the compilation cache)."""
@@ -166,7 +166,7 @@ def _restore_jax_config(saved: dict) -> None:
 @pytest.fixture(scope="session")
 def tiny_models(tiny_cache):
     """The tiny preset loaded in this process (float32)."""
-    from bench.models.loading import ModelSpec, load_models
+    from bench.core.models.loading import ModelSpec, load_models
 
     return load_models(ModelSpec(preset="tiny"))
 
@@ -178,8 +178,8 @@ def torch_clip(tmp_path_factory, tiny_cache):
     from transformers import CLIPConfig, CLIPModel, CLIPProcessor, FlaxCLIPModel
     from transformers.modeling_flax_pytorch_utils import load_flax_weights_in_pytorch_model
 
-    from bench.models.presets import PRESETS
-    from bench.models.tiny import tiny_folder
+    from bench.core.models.presets import PRESETS
+    from bench.core.models.tiny import tiny_folder
 
     folder = tmp_path_factory.mktemp("clip")
     # (from_pretrained(from_flax=True) leaves tensors on the meta device that cannot be saved.)

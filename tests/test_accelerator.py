@@ -10,10 +10,18 @@ import time
 import pandas as pd
 import pytest
 
-from bench.accelerator.plan import (MATRIX_FILE, STOP_GRACE_S, allotment, device_ladder, device_slug, ladder,
-                                    load_matrix, sweep_command)
-from bench.accelerator.summary import sweep_headline
-from bench.sweep.budget import Budget, Family, process_started
+from bench.jobs.accelerator.plan import (
+    MATRIX_FILE,
+    STOP_GRACE_S,
+    allotment,
+    device_ladder,
+    device_slug,
+    ladder,
+    load_matrix,
+    sweep_command,
+)
+from bench.jobs.accelerator.summary import sweep_headline
+from bench.jobs.sweep.budget import Budget, Family, process_started
 
 FAMILY = Family("bfloat16", "single", 1, "cond")
 

@@ -1,5 +1,5 @@
-"""The accuracy band of a benchmark definition (bench/loadgen/band.py, pure) and the checks of a
-definition's [accuracy] table and reference figures (bench/loadgen/accuracy_check.py)."""
+"""The accuracy band of a benchmark definition (bench/jobs/loadgen/band.py, pure) and the checks of a
+definition's [accuracy] table and reference figures (bench/jobs/loadgen/accuracy_check.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from bench import data
-from bench.errors import BenchError
-from bench.loadgen.accuracy_check import reference_bands
-from bench.loadgen.band import Band, check_bands, stored_figures, stored_verdict, verdict_from_detail
-from bench.loadgen.benchmark import load_benchmark
+from bench.base.errors import BenchError
+from bench.jobs.loadgen.accuracy_check import reference_bands
+from bench.jobs.loadgen.band import Band, check_bands, stored_figures, stored_verdict, verdict_from_detail
+from bench.jobs.loadgen.benchmark import load_benchmark
 
 SHAPES_POINTS = data.path("baselines", "shapes", "points.parquet")
 BANDS = [Band("adherence", 0.575, 0.10, "baseline"), Band("clip_score", 66.07, 1.0, "definition")]
@@ -160,8 +160,8 @@ def test_a_network_that_cannot_load_after_the_run_is_the_runs_error_not_a_null_f
     import numpy as np
     from PIL import Image
 
-    from bench.loadgen.accuracy_check import measure
-    from bench.outputs import image_name
+    from bench.jobs.loadgen.accuracy_check import measure
+    from bench.results.outputs import image_name
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     benchmark = load_benchmark(_definition(tmp_path, 'clip = "someone/no-such-clip"\n'

@@ -1,11 +1,11 @@
-"""bench.atomic: the one way files are replaced (results, reports, caches)."""
+"""bench.base.atomic: the one way files are replaced (results, reports, caches)."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.atomic import replacing, write_text_atomic
+from bench.base.atomic import replacing, write_text_atomic
 
 
 def test_a_finished_write_replaces_the_file_and_leaves_nothing_else(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench.batching import plan_batches
+from bench.core.batching import plan_batches
 
 NDEV = 4
 

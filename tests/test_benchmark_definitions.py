@@ -1,4 +1,4 @@
-"""Benchmark definitions (`loadgen --benchmark NAME`, bench/loadgen/benchmark.py): the shipped files
+"""Benchmark definitions (`loadgen --benchmark NAME`, bench/jobs/loadgen/benchmark.py): the shipped files
 parse, their fixed fields fill the options, and an option that changes one is recorded as making the
 run not a benchmark run."""
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from bench.errors import BenchError
-from bench.loadgen.benchmark import apply_benchmark, known_benchmarks, load_benchmark, sample_library
+from bench.base.errors import BenchError
+from bench.jobs.loadgen.benchmark import apply_benchmark, known_benchmarks, load_benchmark, sample_library
 
 
 def test_shipped_definitions_fix_model_library_sampling_and_latency_bounds():
@@ -114,7 +114,7 @@ def test_unknown_benchmark_and_a_scenario_it_does_not_allow_are_one_line(cli_inp
 def test_official_minimums_are_mlperfs_and_a_bad_one_is_refused(tmp_path):
     """Each shipped scenario holds MLPerf's minimums for an official run (`loadgen check` reads them):
     600 s everywhere; queries as LoadGen's built-in mlperf.conf; Offline the sample library."""
-    from bench.loadgen.settings import mlperf_minimums
+    from bench.jobs.loadgen.settings import mlperf_minimums
 
     for name in ("shapes", "mini", "mega"):
         benchmark = load_benchmark(name)

@@ -12,11 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-from bench.batching import plan_batches
-from bench.models.loading import ModelSpec, load_models
-from bench.parallel import ParallelConfig, Runner
-from bench.pipeline import PromptTable, build_program
-from bench.sampling import SamplingConfig
+from bench.core.batching import plan_batches
+from bench.core.models.loading import ModelSpec, load_models
+from bench.core.parallel import ParallelConfig, Runner
+from bench.core.pipeline import PromptTable, build_program
+from bench.core.sampling import SamplingConfig
 
 # One pytest-xdist worker runs this module: its module fixtures are built once.
 pytestmark = pytest.mark.xdist_group("test_benchmarks")
@@ -60,7 +60,7 @@ def test_mini_random_pipeline(benchmark, tiny_cache, mini_random, batch):
 def test_plain_dalle_mini_loop_makes_the_same_images(tiny_models):
     """The baseline computes what the pipeline computes (so the speed-up is
     like for like): the same tokens from the same keys."""
-    from bench.reference_loop import PlainLoop
+    from bench.core.reference_loop import PlainLoop
 
     sampling = SamplingConfig(top_k=1, cond_scale=3.0)
     plan = plan_batches(len(PROMPTS), 2, 4)[0]
@@ -88,7 +88,7 @@ def _medians_interleaved(calls: dict, rounds: int) -> dict[str, float]:
 def test_harness_overhead_against_a_bare_call(benchmark, tiny_models):
     """The latency the harness reports against a bare jitted call of the same
     compiled program on the same device inputs (target: within 2 %)."""
-    from bench.timing import TimingPolicy, time_calls
+    from bench.measure.timing import TimingPolicy, time_calls
 
     sampling = SamplingConfig(cond_scale=3.0)
     runner = Runner(build_program(tiny_models, sampling.structure), tiny_models.params,
@@ -123,7 +123,7 @@ def test_mini_pipeline_against_plain_dalle_mini_loop(benchmark, tiny_cache, mini
     """Images per second at batch 16, cond-scale 3, float32: the pipeline
     against the plain dalle-mini loop (target: at least 3x), one call each
     after a warm-up call, in the same run."""
-    from bench.reference_loop import PlainLoop
+    from bench.core.reference_loop import PlainLoop
 
     batch, sampling = 16, SamplingConfig(cond_scale=3.0)
     plan = plan_batches(len(PROMPTS), batch // len(PROMPTS), batch)[0]
@@ -162,7 +162,7 @@ def test_clip_score_throughput(benchmark, eval_images, tmp_path_factory, tiny_ca
     published ViT-B/32 architecture (random weights cost what trained ones do)."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from bench.models.tiny import tiny_folder
+    from bench.core.models.tiny import tiny_folder
     from evals.clip_score import clip_scores
 
     model = CLIPModel(CLIPConfig()).eval()
@@ -204,7 +204,7 @@ def test_traced_settings_cost_per_step_at_mini_batch_16(benchmark, tiny_cache, m
     steps) at mini size, batch 16, float32: settings as traced per-row inputs
     against the same program with them folded in as constants (target:
     within 3 %). Calls alternate, medians of 3 rounds each after a warm-up."""
-    from bench.pipeline import build_token_program
+    from bench.core.pipeline import build_token_program
 
     batch = 16
     plan = plan_batches(len(PROMPTS), batch // len(PROMPTS), batch)[0]

@@ -22,19 +22,40 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from bench.compare.family import holm, holm_adjusted
-from bench.compare.formats import junit, markdown, to_json
-from bench.compare.gates import INFO, METRICS, compare_points, latency_margin
-from bench.compare.load import load_side
-from bench.compare.match import KEY, key_columns, match_points, required_key_columns
-from bench.compare.noise import (NA, NEWCOMB, NOISE, OFF, OK, PAIRED, PREDICTION, REGRESSION, UNDECIDED, WELCH,
-                                 adherence_test, clip_score_test, exceeds, latency_test, newcomb_drop_interval,
-                                 verdict, welch_shift)
-from bench.compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
-from bench.interleave import ring_order
-from bench.compare.thresholds import (Thresholds, build_thresholds, parse_threshold, parse_threshold_flags,
-                                      parse_thresholds_text)
-from bench.errors import BenchError
+from bench.base.errors import BenchError
+from bench.jobs.compare.family import holm, holm_adjusted
+from bench.jobs.compare.formats import junit, markdown, to_json
+from bench.jobs.compare.gates import INFO, METRICS, compare_points, latency_margin
+from bench.jobs.compare.load import load_side
+from bench.jobs.compare.match import KEY, key_columns, match_points, required_key_columns
+from bench.jobs.compare.noise import (
+    NA,
+    NEWCOMB,
+    NOISE,
+    OFF,
+    OK,
+    PAIRED,
+    PREDICTION,
+    REGRESSION,
+    UNDECIDED,
+    WELCH,
+    adherence_test,
+    clip_score_test,
+    exceeds,
+    latency_test,
+    newcomb_drop_interval,
+    verdict,
+    welch_shift,
+)
+from bench.jobs.compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
+from bench.jobs.compare.thresholds import (
+    Thresholds,
+    build_thresholds,
+    parse_threshold,
+    parse_threshold_flags,
+    parse_thresholds_text,
+)
+from bench.jobs.sweep.interleave import ring_order
 
 from .conftest import REPO
 

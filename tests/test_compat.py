@@ -1,4 +1,4 @@
-"""dalle-mini 0.1.5 imports and runs on the current JAX stack through bench.compat."""
+"""dalle-mini 0.1.5 imports and runs on the current JAX stack through bench.base.compat."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 
 def test_shims_make_dalle_mini_importable_in_a_fresh_interpreter():
-    code = ("from bench.compat import import_dalle_mini; import_dalle_mini();"
+    code = ("from bench.base.compat import import_dalle_mini; import_dalle_mini();"
             "from dalle_mini.model import DalleBart, DalleBartProcessor, DalleBartConfig;"
             "import jax.numpy as jnp, jax; assert jnp.DeviceArray is jax.Array")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -16,7 +16,7 @@ def test_shims_make_dalle_mini_importable_in_a_fresh_interpreter():
 def test_dalle_mini_encode_init_cache_decode_run_after_shims():
     import jax.numpy as jnp
 
-    from bench.models import dallebart
+    from bench.core.models import dallebart
     from tests.test_conformance import FIXTURES
 
     model, params = dallebart.load_dallebart(str(FIXTURES / "dallebart"))
@@ -39,7 +39,7 @@ def test_cached_decoder_steps_equal_plain_decode():
     import jax.numpy as jnp
     import numpy as np
 
-    from bench.models import dallebart
+    from bench.core.models import dallebart
     from tests.test_conformance import FIXTURES
 
     model, params = dallebart.load_dallebart(str(FIXTURES / "dallebart"))
@@ -68,7 +68,7 @@ def test_cached_decoder_steps_equal_plain_decode():
 def test_each_model_builds_its_cached_decoder_once():
     """A sweep builds a program per point; building the decoder constructs a
     second transformers model (0.7 s of shape inference), so it is kept per model."""
-    from bench.models import dallebart
+    from bench.core.models import dallebart
     from tests.test_conformance import FIXTURES
 
     first, _ = dallebart.load_dallebart(str(FIXTURES / "dallebart"))

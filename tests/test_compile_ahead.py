@@ -1,4 +1,4 @@
-"""Compiling several programs at once (`bench/sweep/ahead.py`): each comes
+"""Compiling several programs at once (`bench/jobs/sweep/ahead.py`): each comes
 back compiled and computing what it computes alone, and one that cannot be
 compiled is reported for its own point without stopping the others."""
 
@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.devices import cpu_cores
-from bench.parallel import ParallelConfig, Runner
-from bench.sweep.ahead import compile_together, default_compile_workers
-from bench.sweep.execute import Context
+from bench.core.devices import cpu_cores
+from bench.core.parallel import ParallelConfig, Runner
+from bench.jobs.sweep.ahead import compile_together, default_compile_workers
+from bench.jobs.sweep.execute import Context
 
 
 def _runner(program) -> Runner:

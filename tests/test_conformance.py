@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from flax.traverse_util import flatten_dict
 
-from bench.batching import plan_batches
-from bench.models import dallebart
-from bench.models.vqgan import VQGANConfig, VQModel
-from bench.parallel import ParallelConfig, Runner
-from bench.pipeline import build_token_program
-from bench.sampling import SamplingConfig
+from bench.core.batching import plan_batches
+from bench.core.models import dallebart
+from bench.core.models.vqgan import VQGANConfig, VQModel
+from bench.core.parallel import ParallelConfig, Runner
+from bench.core.pipeline import build_token_program
+from bench.core.sampling import SamplingConfig
 
 # One pytest-xdist worker runs this module: its module fixtures are built once.
 pytestmark = pytest.mark.xdist_group("test_conformance")

@@ -64,7 +64,7 @@ def test_clip_score_cli_agrees_with_torchmetrics_and_the_flax_reranker(torch_cli
     import jax.numpy as jnp
     from transformers import FlaxCLIPModel
 
-    from bench.models.clip import ClipPreprocessing, clip_scores, tokenize
+    from bench.core.models.clip import ClipPreprocessing, clip_scores, tokenize
 
     flax_model = FlaxCLIPModel.from_pretrained(torch_clip, from_pt=True)
     prep = ClipPreprocessing.of(flax_model, processor)
@@ -78,8 +78,8 @@ def _random_clip(folder: Path, seed: int) -> Path:
     """A randomly initialised tiny CLIP (its embeddings about orthogonal: cosines of either sign)."""
     from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
-    from bench.models.presets import PRESETS
-    from bench.models.tiny import tiny_folder
+    from bench.core.models.presets import PRESETS
+    from bench.core.models.tiny import tiny_folder
 
     torch.manual_seed(seed)
     CLIPModel(CLIPConfig(**PRESETS["tiny"].clip_config)).eval().save_pretrained(folder)
@@ -130,8 +130,8 @@ def test_a_flax_only_clip_folder_scores_as_the_in_graph_scorer(tiny_cache, image
     import jax.numpy as jnp
     from transformers import CLIPProcessor, FlaxCLIPModel
 
-    from bench.models.clip import ClipPreprocessing, clip_scores, tokenize
-    from bench.models.tiny import tiny_folder
+    from bench.core.models.clip import ClipPreprocessing, clip_scores, tokenize
+    from bench.core.models.tiny import tiny_folder
 
     clip = tiny_folder() / "clip"
     folder, images = image_sets["a"]

@@ -75,7 +75,7 @@ def _parquet_sizes(run_dir: Path, sweep_file: Path, env: dict) -> tuple[int, int
     run's only in the time stamps' digits."""
     import pyarrow.parquet as pq
 
-    from bench.sweep.store import _write_parquet_atomic
+    from bench.results.store import _write_parquet_atomic
 
     probe = run_dir.parent.parent / "probe"
     code, stderr = _finish(_bench(["sweep", "--sweep", sweep_file, *FAST, "--out", probe, "--run-id", run_dir.name],

@@ -47,7 +47,7 @@ def test_metadata_records_settings_devices_scores_and_timings(generated):
     assert meta["sampling"] == {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "cond_scale": 10.0}
     assert meta["model"]["preset"] == "tiny" and meta["model"]["random_weights"] is True
     # The tiny preset is built into local folders: each is named by a hash of its weight files.
-    from bench.sources import weights_id
+    from bench.base.sources import weights_id
 
     sources, revisions = meta["model"]["sources"], meta["model"]["revisions"]
     assert set(revisions) == {"dalle", "vqgan", "clip"} and len(set(revisions.values())) == 3

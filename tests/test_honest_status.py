@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench.sweep.schema import SCHEMA
+from bench.results.points_schema import SCHEMA
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_honest_status")]
 

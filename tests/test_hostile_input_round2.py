@@ -154,7 +154,7 @@ def test_open_image_refuses_a_bomb_by_its_size_and_leaves_pils_limit_alone(tmp_p
 
     from PIL import Image
 
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from evals.images import open_image
     from tests.png import huge_png
 
@@ -241,7 +241,7 @@ def test_report_html_shows_a_damaged_image_as_unreadable(cli_inprocess, tmp_path
 
 def test_report_html_under_a_file_size_limit_stops_in_one_line(tmp_path, one_point_run, tiny_cache):
     """`ulimit -f`: the write of report.html fails part-way (EFBIG: Python ignores SIGXFSZ); one line,
-    exit 1 (not the input's fault: bench.errors.RunWriteError), the page before it whole, no temporary file."""
+    exit 1 (not the input's fault: bench.base.errors.RunWriteError), the page before it whole, no temporary file."""
     import resource
     import subprocess
     import sys
@@ -396,7 +396,7 @@ def _loadgen_run(folder, result_value: float):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bench.sweep.scenario_schema import SCHEMA, check_row
+    from bench.results.scenarios_schema import SCHEMA, check_row
 
     folder.mkdir()
     (folder / "run.json").write_text(json.dumps({"kind": "loadgen", "run_id": folder.name}))

@@ -1,4 +1,4 @@
-"""`sweep --interleave`: two processes taking turns call by call (bench/interleave.py), on
+"""`sweep --interleave`: two processes taking turns call by call (bench/jobs/sweep/interleave.py), on
 real processes (the turn file is keyed by process id)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import sys
 import time
 
 from .conftest import REPO
+
 
 def _start(tmp_path, name: str, calls: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(REPO / "tests" / "turn_worker.py"), str(tmp_path / "turns.json"),
@@ -33,7 +34,7 @@ def test_two_processes_alternate_their_calls_and_never_overlap(tmp_path):
 
 
 def test_a_process_alone_does_not_wait_forever(tmp_path):
-    code = ("import sys; from pathlib import Path; from bench.interleave import Turns\n"
+    code = ("import sys; from pathlib import Path; from bench.jobs.sweep.interleave import Turns\n"
             "t = Turns(Path(sys.argv[1]), wait_for_peer_s=0.5); t.join(); t.take(); t.take(); t.leave()\n"
             "print('alone' if t.alone else 'paired')")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "turns.json")], cwd=REPO, capture_output=True,

@@ -1,6 +1,6 @@
 """The import graph of the project's packages has no cycle, counting imports
 inside functions too: a part never needs the part that needs it. Units are
-`evals`, `evals.evaluate`, each sub-package of `bench` and each top-level
+`evals`, `bench.jobs.evaluate`, each sub-package of `bench` and each top-level
 module of `bench`."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.conftest import REPO
 PACKAGES = ("bench", "evals")
 # Evaluates a sweep's run through its store, whose schema holds the columns the metrics declare:
 # it sits above the results store, the rest of evals below it.
-EVALS_ABOVE_THE_STORE = ("evals.evaluate",)
+EVALS_ABOVE_THE_STORE = ("bench.jobs.evaluate",)
 
 
 def _module(path: Path) -> str:
@@ -27,7 +27,7 @@ def _exists(name: str) -> bool:
 
 
 def _unit(module: str) -> str:
-    """evals as one (but for evals.evaluate); bench.<sub-package> or bench.<module>."""
+    """evals as one (but for bench.jobs.evaluate); bench.<sub-package> or bench.<module>."""
     parts = module.split(".")
     if parts[0] == "evals":
         return module if module in EVALS_ABOVE_THE_STORE else "evals"
@@ -101,8 +101,8 @@ def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
 
 def test_the_packages_import_one_way():
     edges = import_graph()
-    assert ("bench.commands", "bench.sweep") in edges  # the graph is read
-    assert ("evals.evaluate", "bench.sweep") in edges and ("bench.sweep", "evals") in edges
+    assert ("bench.commands", "bench.jobs.sweep") in edges  # the graph is read
+    assert ("bench.jobs.evaluate", "bench.jobs.sweep") in edges and ("bench.jobs.sweep", "evals") in edges
     cycle = find_cycle(edges)
     lines = [line for a, b in zip(cycle, cycle[1:]) for line in edges[(a, b)]] if cycle else []
     assert cycle is None, f"import cycle {' -> '.join(cycle)}:\n" + "\n".join(lines)
@@ -110,7 +110,7 @@ def test_the_packages_import_one_way():
 
 def test_the_cache_location_and_the_results_store_sit_below_the_metrics():
     edges = import_graph()
-    assert ("evals", "bench.cache") in edges
-    assert ("evals", "bench.models") not in edges or all(
-        "tiny" not in line for line in edges[("evals", "bench.models")])
+    assert ("evals", "bench.base.cache") in edges
+    assert ("evals", "bench.core.models") not in edges or all(
+        "tiny" not in line for line in edges[("evals", "bench.core.models")])
     assert not any(a.startswith("evals") and b == "bench.commands" for a, b in edges)

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from bench.loadgen.logs import DETAIL, SUMMARY, TRACE, read_detail, read_summary, read_trace_latencies
-from bench.sweep.scenario_schema import NAMES, SCHEMA, percentile_column
+from bench.jobs.loadgen.logs import DETAIL, SUMMARY, TRACE, read_detail, read_summary, read_trace_latencies
+from bench.results.scenarios_schema import NAMES, SCHEMA, percentile_column
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_loadgen")]
 
@@ -257,7 +257,7 @@ def test_a_test_in_which_loadgen_counts_an_error_is_invalid(run_cli, tmp_path):
         ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))
     system = broken / "bench" / "loadgen" / "system.py"
     source = system.read_text()
-    assert source.count(COMPLETE) == 1, "bench/loadgen/system.py changed: update the mutation"
+    assert source.count(COMPLETE) == 1, "bench/jobs/loadgen/system.py changed: update the mutation"
     system.write_text(source.replace(COMPLETE, TWICE))
     proc = run_cli("loadgen", "--scenario", "offline", *SHORT, "--batch-per-device", "2", "-n", "1",
                    "--out", tmp_path, "--run-id", "error", cwd=broken)
@@ -278,7 +278,7 @@ def test_find_peak_converges_on_tiny(every_scenario, tmp_path, run_cli):
     # The bound: 2.5 batch latencies (SingleStream's median above: one batch of this same program). Twelve
     # queries arriving at once take six batches, so above some rate the bound breaks whatever the
     # machine's speed: the doubling of the rate stops, and the binary search ends in a few tests
-    # (loadgen refuses fewer queries than 1.5 x the bound needs: bench.loadgen.settings).
+    # (loadgen refuses fewer queries than 1.5 x the bound needs: bench.jobs.loadgen.settings).
     _, rows, _ = every_scenario
     bound_ms = 2500 * rows.latency_p50_s[2]
     proc = run_cli("loadgen", "--scenario", "server", "--find-peak", "--batch-per-device", "2", "-n", "1",

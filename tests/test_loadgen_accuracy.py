@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from bench import data
-from bench.loadgen.benchmark import load_benchmark
+from bench.jobs.loadgen.benchmark import load_benchmark
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_shapes_quality")]
 

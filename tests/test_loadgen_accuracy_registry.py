@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.errors import BenchError
-from bench.loadgen.accuracy import QualitySettings, evaluate_images
-from bench.outputs import image_name
+from bench.base.errors import BenchError
+from bench.jobs.loadgen.accuracy import QualitySettings, evaluate_images
+from bench.results.outputs import image_name
 
 PROMPTS = ["a red circle", "two blue squares"]
 

@@ -1,5 +1,5 @@
-"""`dalle-bench loadgen --audit test01|caching` (bench/loadgen/audit.py) and `loadgen check`'s audit
-rule (bench/loadgen/check.py) on real audited runs: short Offline runs of the `shapes` benchmark
+"""`dalle-bench loadgen --audit test01|caching` (bench/jobs/loadgen/audit.py) and `loadgen check`'s audit
+rule (bench/jobs/loadgen/check.py) on real audited runs: short Offline runs of the `shapes` benchmark
 definition, made once per module through the CLI (test01: accuracy, then performance with LoadGen
 logging a sampled share of its responses; caching: performance with distinct samples, one sample,
 distinct samples). The FAIL cases are copies of those runs whose logged responses or records are
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.base.errors import BenchError
 from bench.commands.loadgen_check import read_run
-from bench.errors import BenchError
-from bench.loadgen.audit import AUDITS, CACHING_THRESHOLD, caching_speedup, judge_caching, judge_test01
-from bench.loadgen.check import audits_passed, check
-from bench.loadgen.logs import ACCURACY, DETAIL, read_accuracy_log
-from bench.loadgen.responses import ResponseLayout
-from bench.loadgen.settings import mlperf_conf_seeds
+from bench.jobs.loadgen.audit import AUDITS, CACHING_THRESHOLD, caching_speedup, judge_caching, judge_test01
+from bench.jobs.loadgen.check import audits_passed, check
+from bench.jobs.loadgen.logs import ACCURACY, DETAIL, read_accuracy_log
+from bench.jobs.loadgen.responses import ResponseLayout
+from bench.jobs.loadgen.settings import mlperf_conf_seeds
 
 
 def logged_responses(path: Path) -> list[tuple[int, bytes]]:

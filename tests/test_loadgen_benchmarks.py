@@ -21,15 +21,15 @@ import jax
 import numpy as np
 import pytest
 
-from bench.loadgen.logs import DETAIL, read_detail, result_columns
-from bench.loadgen.pipeline import CompiledPipeline
-from bench.loadgen.responses import ResponseLayout
-from bench.loadgen.system import SystemUnderTest
-from bench.models.loading import ModelSpec, load_models
-from bench.parallel import ParallelConfig
-from bench.sampling import SamplingConfig
-from bench.stats import LatencyStats
-from bench.timing import TimingPolicy, time_calls
+from bench.core.models.loading import ModelSpec, load_models
+from bench.core.parallel import ParallelConfig
+from bench.core.sampling import SamplingConfig
+from bench.jobs.loadgen.logs import DETAIL, read_detail, result_columns
+from bench.jobs.loadgen.pipeline import CompiledPipeline
+from bench.jobs.loadgen.responses import ResponseLayout
+from bench.jobs.loadgen.system import SystemUnderTest
+from bench.measure.stats import LatencyStats
+from bench.measure.timing import TimingPolicy, time_calls
 
 PROMPTS = ["sunset over a lake in the mountains", "the Eiffel tower landing on the moon"]
 PRESET = os.environ.get("LOADGEN_BENCH_PRESET", "tiny")  # mini: random weights, slow

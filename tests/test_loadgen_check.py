@@ -1,4 +1,4 @@
-"""`dalle-bench loadgen check RUN_DIR...` (bench/loadgen/check.py): the rules of a submittable run,
+"""`dalle-bench loadgen check RUN_DIR...` (bench/jobs/loadgen/check.py): the rules of a submittable run,
 each shown to fail on a copy of a real run folder that breaks it. The run: a short Offline run of
 the `shapes` benchmark definition (accuracy and performance), VALID for its settings and below the
 official minimums, made once per module through the CLI."""
@@ -15,13 +15,23 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.commands.loadgen_check import read_run
-from bench.loadgen.band import Band, check_bands
-from bench.loadgen.benchmark import load_benchmark
-from bench.loadgen.check import (LoadGenTest, accuracy_passed, audits_passed, benchmark_run,
-                                 check, definition_in_force, mlperf_seeds, no_errors, official_minimums,
-                                 same_code_and_settings, valid)
-from bench.loadgen.logs import DETAIL
-from bench.loadgen.settings import mlperf_conf_seeds
+from bench.jobs.loadgen.band import Band, check_bands
+from bench.jobs.loadgen.benchmark import load_benchmark
+from bench.jobs.loadgen.check import (
+    LoadGenTest,
+    accuracy_passed,
+    audits_passed,
+    benchmark_run,
+    check,
+    definition_in_force,
+    mlperf_seeds,
+    no_errors,
+    official_minimums,
+    same_code_and_settings,
+    valid,
+)
+from bench.jobs.loadgen.logs import DETAIL
+from bench.jobs.loadgen.settings import mlperf_conf_seeds
 
 pytestmark = pytest.mark.xdist_group("test_loadgen_check")
 # The tests that need the real run: LoadGen scenarios are the integration tier (make test-integration).
@@ -194,7 +204,7 @@ def test_accuracy_must_be_checked_and_pass_for_each_timed_scenario(short_run):
     assert [f.message for f in accuracy_passed([with_verdict(None)])] == [
         "accuracy not checked (no PASS/FAIL verdict against the definition's band)"]
     assert [f.message for f in accuracy_passed([with_verdict("FAIL")])] == ["accuracy FAIL"]
-    # With the band's figures (accuracy_detail, as bench/loadgen/band.py writes it): each one named.
+    # With the band's figures (accuracy_detail, as bench/jobs/loadgen/band.py writes it): each one named.
     band = check_bands({"adherence": 0.0}, [Band("adherence", 0.575, 0.1, "results/baselines/shapes")])
     assert [f.message for f in accuracy_passed([with_verdict("FAIL", json.dumps(band.detail()))])] == [
         "accuracy FAIL: adherence 0 outside [0.475, 0.675] (reference 0.575 ± 0.1)"]

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.loadgen.dispatcher import Dispatcher, wait_before_batch
-from bench.loadgen.responses import ResponseLayout
+from bench.jobs.loadgen.dispatcher import Dispatcher, wait_before_batch
+from bench.jobs.loadgen.responses import ResponseLayout
 
 
 def test_wait_before_batch():
@@ -111,8 +111,8 @@ def test_response_bytes_round_trip():
 
 
 def test_compare_gates_validity_and_the_result_metric():
-    from bench.compare.thresholds import Thresholds
-    from bench.loadgen.compare import compare_scenarios, passed
+    from bench.jobs.compare.thresholds import Thresholds
+    from bench.jobs.loadgen.compare import compare_scenarios, passed
 
     def row(sid, metric, value, validity):
         return {"scenario_id": sid, "result_metric": metric, "result_value": value, "validity": validity,
@@ -135,8 +135,8 @@ def test_compare_gates_validity_and_the_result_metric():
 def test_compare_refuses_a_baseline_figure_it_cannot_measure_a_change_against():
     """A baseline inf would give a NaN change (not gated: a pass), one <= 0 a change of the wrong sign:
     refused; a candidate's finished test without a figure is a regression, not a pass."""
-    from bench.compare.thresholds import Thresholds
-    from bench.loadgen.compare import baseline_problem, compare_scenarios, passed
+    from bench.jobs.compare.thresholds import Thresholds
+    from bench.jobs.loadgen.compare import baseline_problem, compare_scenarios, passed
 
     def row(value, status="ok"):
         return {"scenario_id": "offline-performance", "result_metric": "samples_per_s", "result_value": value,
@@ -154,7 +154,7 @@ def test_compare_refuses_a_baseline_figure_it_cannot_measure_a_change_against():
 
 
 def test_cli_compare_refuses_an_infinite_baseline_figure_in_one_line(cli_inprocess, tmp_path):
-    from bench.loadgen.store import ScenarioStore
+    from bench.results.scenario_store import ScenarioStore
 
     for name, value in (("base", float("inf")), ("cand", 10.0)):
         store = ScenarioStore.create(tmp_path / name, {"run_id": name})
@@ -171,7 +171,7 @@ def test_cli_compare_refuses_an_infinite_baseline_figure_in_one_line(cli_inproce
 def test_the_scenarios_table_marks_tail_percentiles_its_latencies_cannot_support():
     import pandas as pd
 
-    from bench.loadgen.report import scenario_table, with_support
+    from bench.jobs.loadgen.report import scenario_table, with_support
 
     # As a `loadgen --scenario offline,server,singlestream,multistream --samples-per-query 2` run on the tiny
     # preset logs them: Offline's one query holds its 4 samples (LoadGen's percentiles are per sample there),
@@ -203,7 +203,7 @@ def test_the_scenarios_table_marks_tail_percentiles_its_latencies_cannot_support
 
 
 def test_every_scenario_column_is_documented_in_the_schema_page():
-    from bench.sweep.scenario_schema import COLUMNS
+    from bench.results.scenarios_schema import COLUMNS
     from tests.conftest import REPO
 
     page = (REPO / "docs" / "results-schema.md").read_text()
@@ -227,7 +227,7 @@ def _fewest_queries_by_counting(bound_s, percentile, batch_seconds, global_batch
     (5.0, 0.5, 1.0, 3), (2.71, 0.99, 0.25, 1),
 ])
 def test_find_peak_needs_enough_queries_to_break_the_bound(bound_s, percentile, batch_seconds, global_batch):
-    from bench.loadgen.settings import queries_to_break_bound
+    from bench.jobs.loadgen.settings import queries_to_break_bound
 
     assert queries_to_break_bound(bound_s, percentile, batch_seconds, global_batch) == \
         _fewest_queries_by_counting(bound_s, percentile, batch_seconds, global_batch)
@@ -237,8 +237,8 @@ def test_the_find_peak_that_never_stopped_is_refused():
     """Measured: tiny, 1 CPU device, 8 queries, bound 5 x the first warm-up call (2.71 s) while a
     steady batch took 0.25 s: 8 queries at once finish in 2 s, inside the bound, and LoadGen doubled
     the rate past 1e68 samples/s. With the steady batch behind the bound (1.25 s) 8 are enough."""
-    from bench.errors import BenchError
-    from bench.loadgen.settings import Capacity, check_find_peak_can_fail
+    from bench.base.errors import BenchError
+    from bench.jobs.loadgen.settings import Capacity, check_find_peak_can_fail
 
     def settings(bound_s, queries):
         return SimpleNamespace(server_target_latency_ns=int(bound_s * 1e9), server_target_latency_percentile=0.99,
@@ -253,7 +253,7 @@ def test_the_find_peak_that_never_stopped_is_refused():
 LAYERING = """
 import sys
 import mlperf_loadgen as lg
-from bench.loadgen.settings import MODEL_NAME, mlperf_conf_settings
+from bench.jobs.loadgen.settings import MODEL_NAME, mlperf_conf_settings
 conf, scenario = sys.argv[1], sys.argv[2]
 ours = [mlperf_conf_settings(scenario, conf) for _ in range(3)]  # three tests of one process
 reference = lg.TestSettings()

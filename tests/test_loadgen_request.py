@@ -9,9 +9,9 @@ import copy
 import pytest
 from click.core import ParameterSource
 
+from bench.base.errors import BenchError
 from bench.cli import loadgen as loadgen_command
 from bench.commands.loadgen_request import MERGED_BENCHMARK_KEYS, _with_benchmark, loadgen_request
-from bench.errors import BenchError
 
 
 def loadgen_params(*args: str) -> tuple[dict, set[str]]:

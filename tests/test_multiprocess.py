@@ -200,15 +200,15 @@ def _second_id(run_dir: Path) -> str:
     (dict(timeout_s=0), "--distributed-timeout must be > 0"),
 ])
 def test_bad_distributed_settings_are_refused(options, message):
-    from bench.distributed import DistributedConfig
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
+    from bench.core.distributed import DistributedConfig
 
     with pytest.raises(BenchError, match=re.escape(message)):
         DistributedConfig(**options)
 
 
 def test_good_distributed_settings():
-    from bench.distributed import DistributedConfig
+    from bench.core.distributed import DistributedConfig
 
     assert not DistributedConfig().enabled
     assert DistributedConfig("auto").enabled and DistributedConfig("[::1]:8476", 4, 3).enabled

@@ -61,7 +61,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_ships_the_run_time_data(wheel, tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = ([f"bench/data/{name}" for name in SHIPPED_DATA]
-                + [f"bench/loadgen/benchmarks/{name}" for name in BENCHMARKS] + ["bench/accelerator/matrix.toml"])
+                + [f"bench/jobs/loadgen/benchmarks/{name}" for name in BENCHMARKS] + ["bench/jobs/accelerator/matrix.toml"])
     assert not [name for name in expected if name not in names]
     assert any(name.startswith("bench/data/baselines/shapes/images/") for name in names)
 
@@ -80,7 +80,7 @@ def test_the_wheel_ships_the_run_time_data(wheel, tmp_path):
 
 def test_a_zip_on_the_path_is_refused_in_one_line(wheel, tmp_path):
     """Tokenizers and from_pretrained need real folders: bench run from a zip says so, not a traceback."""
-    probe = ("from bench.errors import BenchError\nfrom bench.prompts import prompt_sets\n"
+    probe = ("from bench.base.errors import BenchError\nfrom bench.data.prompt_sets import prompt_sets\n"
              "try:\n    prompt_sets()\nexcept BenchError as e:\n    print(e)")
     done = subprocess.run([sys.executable, "-S", "-P", "-c", probe], cwd=tmp_path,
                           env=_clean_env(PYTHONPATH=str(wheel)), capture_output=True, text=True, timeout=60)
@@ -92,8 +92,8 @@ def test_the_shapes_reference_run_resolves_from_any_folder(tmp_path, monkeypatch
     """The shapes definition names its reference `results/baselines/shapes`, as the run records written
     before the move do: from a folder without it, that is the shipped run; a folder of that name where
     the command runs comes first, as before; a path found nowhere is named as given."""
-    from bench.loadgen.accuracy_check import _resolve, reference_bands
-    from bench.loadgen.benchmark import load_benchmark
+    from bench.jobs.loadgen.accuracy_check import _resolve, reference_bands
+    from bench.jobs.loadgen.benchmark import load_benchmark
 
     monkeypatch.chdir(tmp_path)
     shipped = data.path("baselines", "shapes")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bench.distributed import DistributedError, ProcessGroup
+from bench.core.distributed import DistributedError, ProcessGroup
 from tests.conftest import REPO
 
 
@@ -24,7 +24,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_backends_started_tells_before_from_after_jax_starts():
-    proc = _python("import jax\nfrom bench.devices import backends_started\n"
+    proc = _python("import jax\nfrom bench.core.devices import backends_started\n"
                    "before = backends_started()\njax.devices()\nprint(before, backends_started())\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True"]
@@ -35,7 +35,7 @@ def test_the_coordination_client_stores_and_returns_values():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = (f"import jax\njax.distributed.initialize('127.0.0.1:{port}', 1, 0, initialization_timeout=60)\n"
-            "from bench.distributed import coordination_client\nclient = coordination_client()\n"
+            "from bench.core.distributed import coordination_client\nclient = coordination_client()\n"
             "client.key_value_set('k', 'v')\nprint(client.blocking_key_value_get('k', 1000))\n"
             "import os, sys\nsys.stdout.flush()\nos._exit(0)\n")
     proc = _python(code)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bench.errors import BenchError
-from bench.prompts import load_prompt_set, prompt_sets
+from bench.base.errors import BenchError
+from bench.data.prompt_sets import load_prompt_set, prompt_sets
 
 
 def test_shipped_sets():

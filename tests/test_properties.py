@@ -16,12 +16,12 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bench.batching import plan_batches
-from bench.compare.thresholds import Thresholds, parse_threshold, parse_thresholds_text
-from bench.errors import BenchError
-from bench.prompts import read_prompt_file
-from bench.choices import DTYPES, PARALLEL_MODES
-from bench.sweep.spec import AXES, SweepDefinition, parse_list, read_sweep_file
+from bench.base.choices import DTYPES, PARALLEL_MODES
+from bench.base.errors import BenchError
+from bench.core.batching import plan_batches
+from bench.data.prompt_sets import read_prompt_file
+from bench.jobs.compare.thresholds import Thresholds, parse_threshold, parse_thresholds_text
+from bench.jobs.sweep.spec import AXES, SweepDefinition, parse_list, read_sweep_file
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.models.presets import PRESETS
+from bench.core.models.presets import PRESETS
 
 
 def _live_bytes(device) -> int:
@@ -19,11 +19,11 @@ def _live_bytes(device) -> int:
 
 
 def test_random_weights_are_host_copies_and_placement_makes_one_device_copy(tiny_cache):
-    from bench.models import clip, dallebart
-    from bench.models.loading import _init
-    from bench.models.tiny import tiny_folder
-    from bench.models.vqgan import VQGANConfig, VQModel
-    from bench.parallel import place_params
+    from bench.core.models import clip, dallebart
+    from bench.core.models.loading import _init
+    from bench.core.models.tiny import tiny_folder
+    from bench.core.models.vqgan import VQGANConfig, VQModel
+    from bench.core.parallel import place_params
 
     device = jax.devices()[0]
     before = _live_bytes(device)

@@ -1,7 +1,7 @@
 """`sweep --repeat R`: every point measured by R separate processes taking
 turns point by point (bench/commands/repeat.py), merged into one row per
-point (bench/sweep/merge.py); and the N-member ring of turns under it
-(bench/interleave.py), on real processes and files."""
+point (bench/jobs/sweep/merge.py); and the N-member ring of turns under it
+(bench/jobs/sweep/interleave.py), on real processes and files."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.interleave import next_in_ring
-from bench.sweep.merge import merged_row, pooled, stack_latencies
-from bench.stats import LatencyStats
+from bench.jobs.sweep.interleave import next_in_ring
+from bench.jobs.sweep.merge import merged_row, pooled, stack_latencies
+from bench.measure.stats import LatencyStats
 from tests.conftest import REPO
 
 # One pytest-xdist worker runs this module: its module fixture is built once.
@@ -78,7 +78,7 @@ def test_repeats_of_two_sides_take_turns_side_by_side_from_the_first_round(tmp_p
 
 def test_a_dead_member_is_skipped(tmp_path):
     slow = subprocess.Popen([sys.executable, "-c",
-                             "import sys, time\nfrom pathlib import Path\nfrom bench.interleave import Turns\n"
+                             "import sys, time\nfrom pathlib import Path\nfrom bench.jobs.sweep.interleave import Turns\n"
                              "t = Turns(Path(sys.argv[1]), wait_for_peer_s=60, expected=3); t.join(); t.take()\n"
                              "time.sleep(600)", str(tmp_path / "turns.json")], cwd=REPO)
     members = [_member(tmp_path, name, 3, expected=3) for name in "AB"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.report import scaling
-from bench.sweep.schema import NAMES
+from bench.jobs.report.tables import scaling
+from bench.results.points_schema import NAMES
 
 
 def _rows(points):

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from bench.report_html.banner import DEFAULT_WEIGHTS_ID, banner_lines
-from bench.report_html.pareto import pareto_front
-from bench.sweep.schema import NAMES
+from bench.jobs.report.html.banner import DEFAULT_WEIGHTS_ID, banner_lines
+from bench.jobs.report.html.pareto import pareto_front
+from bench.results.points_schema import NAMES
 from tests.browser import CHROMIUM, Browser, chromium_path
 
 # One pytest-xdist worker runs the modules that share the evaluated sweep (built once per worker).
@@ -209,8 +209,8 @@ def test_the_browser_check_sees_errors_and_outside_requests(tmp_path):
 def test_a_plot_the_data_cannot_support_becomes_a_note(evaluated_sweep, tmp_path):
     """One device count and one condition scale: no scaling plot and no condition-scale plot, each
     replaced by one line; the cap on images holds."""
-    from bench.report_html import HtmlOptions, write_html_report
-    from bench.report_html.thumbnails import GridOptions
+    from bench.jobs.report.html import HtmlOptions, write_html_report
+    from bench.jobs.report.html.thumbnails import GridOptions
 
     run_dir = tmp_path / "run"
     shutil.copytree(evaluated_sweep, run_dir)
@@ -229,7 +229,7 @@ def test_a_plot_the_data_cannot_support_becomes_a_note(evaluated_sweep, tmp_path
 
 
 def test_a_run_with_no_finished_point_gets_a_page_of_notes(evaluated_sweep, tmp_path):
-    from bench.report_html import write_html_report
+    from bench.jobs.report.html import write_html_report
 
     run_dir = tmp_path / "run"
     shutil.copytree(evaluated_sweep, run_dir)

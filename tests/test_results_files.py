@@ -7,12 +7,13 @@ import pyarrow as pa
 import pytest
 
 from bench.base.column import Column
-from bench.errors import BenchError
-from bench.loadgen.store import ScenarioStore, read_scenarios
+from bench.base.errors import BenchError
 from bench.results import columns as shared
+from bench.results import points_schema as schema
+from bench.results import scenarios_schema as scenario_schema
 from bench.results.files import read_table, write_rows_atomic
-from bench.sweep import scenario_schema, schema
-from bench.sweep.store import read_points
+from bench.results.scenario_store import ScenarioStore, read_scenarios
+from bench.results.store import read_points
 
 
 def test_a_column_both_tables_have_is_defined_once():
@@ -91,7 +92,7 @@ def test_the_metric_registry_loads_no_maths_library():
 
     from tests.conftest import REPO
 
-    code = ("import sys, bench.sweep.store, bench.loadgen.store; "
+    code = ("import sys, bench.results.store, bench.results.scenario_store; "
             "print(sorted(m for m in ('scipy', 'torch', 'transformers', 'jax', 'bench.shapes') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

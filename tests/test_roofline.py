@@ -12,8 +12,20 @@ import jax.numpy as jnp
 import pytest
 from flax.traverse_util import flatten_dict
 
-from bench.roofline import (ClipShape, Cost, DalleBartShape, Peak, VQGANShape, clip_cost, pipeline_cost,
-                            sampling_cost, table_peak, text_encode_cost, vqgan_decode_cost, vqgan_decode_weights)
+from bench.measure.roofline import (
+    ClipShape,
+    Cost,
+    DalleBartShape,
+    Peak,
+    VQGANShape,
+    clip_cost,
+    pipeline_cost,
+    sampling_cost,
+    table_peak,
+    text_encode_cost,
+    vqgan_decode_cost,
+    vqgan_decode_weights,
+)
 from tests.test_conformance import FIXTURES
 
 # d=4, one layer each, GLU feed-forward of width 6, a 2-token prompt, 3 image tokens, 5 logits.
@@ -67,8 +79,8 @@ def _mini_parameter_bytes() -> dict[tuple[str, ...], int]:
     parameter tree: shapes only (jax.eval_shape), nothing allocated."""
     import functools
 
-    from bench.models.dallebart import dalle_mini
-    from bench.models.presets import PRESETS
+    from bench.core.models.dallebart import dalle_mini
+    from bench.core.models.presets import PRESETS
 
     dm = dalle_mini()
     model = dm.DalleBart(dm.DalleBartConfig(**PRESETS["mini"].dalle_config), _do_init=False)
@@ -102,8 +114,8 @@ def test_vqgan_weights_match_the_published_parameter_tree():
     tree = json.loads((FIXTURES / "vqgan_f16_16384_param_tree.json").read_text())["params"]
     count = sum(math.prod(shape) for path, shape in tree.items()
                 if path.endswith("/kernel") and path.startswith(("decoder/", "post_quant_conv/")))
-    from bench.models.presets import VQGAN_F16_16384
-    from bench.models.vqgan import VQGANConfig
+    from bench.core.models.presets import VQGAN_F16_16384
+    from bench.core.models.vqgan import VQGANConfig
 
     assert vqgan_decode_weights(VQGANShape.of(VQGANConfig(**VQGAN_F16_16384))) == count
 
@@ -121,7 +133,7 @@ def test_vqgan_and_clip_flops_match_xla(tiny_models):
     ours = vqgan_decode_cost(VQGANShape.of(m.vqgan.config), 1, 4).flops
     assert ours == pytest.approx(xla, rel=0.01)
 
-    from bench.models.clip import clip_scores
+    from bench.core.models.clip import clip_scores
 
     images = jnp.zeros((1, 256, 256, 3))
     ids = jnp.zeros((1, m.clip_prep.text_length), jnp.int32)

@@ -39,7 +39,7 @@ def test_a_run_id_that_is_not_a_plain_name_is_refused(run_id, run_cli, tmp_path)
 
 
 def test_a_plain_run_id_with_dots_is_accepted():
-    from bench.runlock import check_run_id
+    from bench.results.runlock import check_run_id
 
     assert check_run_id("v1.2_base-3") == "v1.2_base-3"
 
@@ -52,7 +52,7 @@ def _env(tiny_cache: Path) -> dict:
 
 def _holder(run_dir: Path, tiny_cache: Path) -> subprocess.Popen:
     """Another process that takes the run's lock, as any writing command does, and keeps it."""
-    code = ("import sys, time\nfrom pathlib import Path\nfrom bench.runlock import run_lock\n"
+    code = ("import sys, time\nfrom pathlib import Path\nfrom bench.results.runlock import run_lock\n"
             "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], cwd=REPO, env=_env(tiny_cache),
                             stdout=subprocess.PIPE, text=True)
@@ -122,8 +122,8 @@ def test_a_lock_record_cut_short_by_a_file_size_limit_is_refused_and_left_empty(
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    code = ("import sys\nfrom pathlib import Path\nfrom bench.errors import RunWriteError\n"
-            "from bench.runlock import run_lock\ntry:\n    with run_lock(Path(sys.argv[1])):\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom bench.base.errors import RunWriteError\n"
+            "from bench.results.runlock import run_lock\ntry:\n    with run_lock(Path(sys.argv[1])):\n"
             "        print('held')\nexcept RunWriteError as e:\n    print(f'refused {e.exit_code}: {e}')\n")
     proc = subprocess.run([sys.executable, "-c", code, str(run_dir)], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},  # no .pyc under the limit

@@ -6,11 +6,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from transformers.generation.flax_logits_process import (FlaxTemperatureLogitsWarper, FlaxTopKLogitsWarper,
-                                                         FlaxTopPLogitsWarper)
+from transformers.generation.flax_logits_process import (
+    FlaxTemperatureLogitsWarper,
+    FlaxTopKLogitsWarper,
+    FlaxTopPLogitsWarper,
+)
 
-from bench.sampling import SamplingConfig, image_keys, sample_image_tokens
-from bench.sampling.warpers import apply_temperature, forbid_token, top_k_filter, top_p_filter, warp
+from bench.core.sampling import SamplingConfig, image_keys, sample_image_tokens
+from bench.core.sampling.warpers import apply_temperature, forbid_token, top_k_filter, top_p_filter, warp
 
 
 def logits_with_ties(seed: int, rows: int = 6, vocab: int = 50) -> jnp.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.sweep.schema import COLUMNS, NAMES, check_row
+from bench.results.points_schema import COLUMNS, NAMES, check_row
 from tests.conftest import REPO
 
 

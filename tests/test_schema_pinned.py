@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench.loadgen.store import read_scenarios
-from bench.sweep import scenario_schema, schema
-from bench.sweep.store import read_points
+from bench.results import points_schema as schema
+from bench.results import scenarios_schema as scenario_schema
+from bench.results.scenario_store import read_scenarios
+from bench.results.store import read_points
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.errors import BenchError
-from bench.prompts import load_prompt_set
+from bench.base.errors import BenchError
+from bench.data.prompt_sets import load_prompt_set
 from bench.shapes import scenes, world
 from bench.shapes.captions import parse
 from evals.adherence import adherence_scores, check_world_prompts

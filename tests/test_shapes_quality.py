@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.models.presets import PRESETS
+from bench.core.models.presets import PRESETS
 
 CHECKPOINTS = PRESETS["shapes"].checkpoints
 BUDGET_BYTES = 20 * 1024 * 1024  # the issue's size budget for all committed checkpoints
@@ -33,10 +33,10 @@ def test_committed_checkpoints_are_within_budget_and_say_how_they_were_made():
 def test_the_vqgan_reconstructs_world_images_within_the_stated_error():
     """Codes from world scenes (colour c is code c), decoded: every cell read back right by the
     checker's colour reading, mean squared error at most 2e-3 (9.6e-4 measured at assembly)."""
-    from bench.models.vqgan import VQModel
+    from bench.core.models.vqgan import VQModel
+    from bench.jobs.train.data import images_of, training_scenes
     from bench.shapes.captions import parse
     from bench.shapes.checker import read_cells, score_grid
-    from bench.shapes.train.data import images_of, training_scenes
 
     vqgan = VQModel.from_pretrained(CHECKPOINTS / "vqgan")
     captions, grids = training_scenes(np.random.default_rng(1), 8)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.jobs.train.dallebart import to_codes
+from bench.jobs.train.tokenizers import world_words, write_bart_tokenizer, write_clip_tokenizer
 from bench.shapes import checker
 from bench.shapes.reference import reference_folder
-from bench.shapes.train.dallebart import to_codes
-from bench.shapes.train.tokenizers import world_words, write_bart_tokenizer, write_clip_tokenizer
 
 
 def test_every_world_word_is_one_token_in_both_tokenizers(tmp_path):
@@ -60,9 +60,9 @@ def test_the_untrained_vqgan_decoder_starts_as_nearest_neighbour_upsampling():
     """start_as_skip_paths: residual branches at zero and identity upsampling, so each code's
     features reach exactly its own 16x16 cell (mixed with its neighbours' by conv_in, at the code
     grid); only conv_out's 3x3 kernel reaches one pixel past a cell's edge."""
-    from bench.models.vqgan import VQGANConfig, VQModel
-    from bench.shapes.train.command import vqgan_config
-    from bench.shapes.train.vqgan import start_as_skip_paths
+    from bench.core.models.vqgan import VQGANConfig, VQModel
+    from bench.jobs.train.command import vqgan_config
+    from bench.jobs.train.vqgan import start_as_skip_paths
 
     config = VQGANConfig(**vqgan_config().to_dict())
     model = VQModel(config, seed=0)

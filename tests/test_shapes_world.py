@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.prompts import load_prompt_set
+from bench.data.prompt_sets import load_prompt_set
 from bench.shapes import captions, checker, prompt_files, scenes, world
-from bench.shapes.world import Scene, SceneObject as O
+from bench.shapes.world import Scene
+from bench.shapes.world import SceneObject as O
 
 # Hand-drawn grids: one letter per cell. . = background (black unless given), letters = colours.
 LETTERS = {"r": "red", "g": "green", "b": "blue", "y": "yellow", "o": "orange", "p": "purple", "k": "pink",

@@ -1,4 +1,4 @@
-"""bench/signals.py: SIGTERM stops a command as Ctrl-C does while the command
+"""bench/base/signals.py: SIGTERM stops a command as Ctrl-C does while the command
 runs, and whatever handled SIGTERM before is back afterwards."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from bench.errors import Terminated
-from bench.signals import sigterm_as_interrupt, stopped_by
+from bench.base.errors import Terminated
+from bench.base.signals import sigterm_as_interrupt, stopped_by
 
 
 @pytest.fixture

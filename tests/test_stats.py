@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bench.stats import LatencyStats, bootstrap_median_ci, min_samples_for, percentile_cell
+from bench.measure.stats import LatencyStats, bootstrap_median_ci, min_samples_for, percentile_cell
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 10, 100, 101])

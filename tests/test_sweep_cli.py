@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from bench.sweep.schema import NAMES, SCHEMA
+from bench.results.points_schema import NAMES, SCHEMA
 from tests.conftest import REPO
 
 # One pytest-xdist worker runs this module: its module fixtures are built once.
@@ -113,7 +113,7 @@ def test_run_json_records_command_definition_and_environment(swept):
     assert env["host"]["hostname"] and env["host"]["cpu"]
     assert set(env["git"]) == {"commit", "dirty"}
     assert run["compilation_cache"] == {"enabled": False}
-    from bench.sources import weights_id
+    from bench.base.sources import weights_id
 
     checkpoints = run["checkpoints"]
     assert {k: weights_id(v) for k, v in checkpoints["sources"].items()} == checkpoints["revisions"]
@@ -213,7 +213,7 @@ def test_compilation_cache_state_is_recorded(tmp_path, run_cli):
     assert states[0] == {"enabled": True, "dir": str(cache), "entries_before": 0}
     assert states[1]["entries_before"] > 0
     # The report's environment section shows these values (it once read a key the sweep never wrote).
-    from bench.report_html import _environment
+    from bench.jobs.report.html import _environment
 
     environment = dict(_environment(json.loads((tmp_path / "warm" / "run.json").read_text())))
     assert environment["compilation cache"] == f"on: {cache} ({states[1]['entries_before']} entries when the run started)"

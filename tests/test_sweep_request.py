@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.core import ParameterSource
 
+from bench.base.errors import BenchError
 from bench.cli import sweep as sweep_command
 from bench.commands.sweep_request import sweep_request
-from bench.errors import BenchError
 
 
 def sweep_params(*args: str) -> tuple[dict, set[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
+from bench.jobs.sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
 
 
 def test_defaults_give_one_point_with_every_axis():

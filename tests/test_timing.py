@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from bench.timing import TimingPolicy, time_calls
+from bench.measure.timing import TimingPolicy, time_calls
 
 
 def test_warmup_then_at_least_iters_calls():

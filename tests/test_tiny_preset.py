@@ -7,9 +7,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from bench.models import clip as clip_lib
-from bench.cache import cache_root
-from bench.models.tiny import TINY_VERSION, tiny_folder
+from bench.base.cache import cache_root
+from bench.core.models import clip as clip_lib
+from bench.core.models.tiny import TINY_VERSION, tiny_folder
 
 PROMPTS = ["a red apple on a table", "sunset over the sea", "a cat wearing a hat"]
 

@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.compile_log import CompileLog
-from bench.models import dallebart
-from bench.parallel import ParallelConfig, Runner
-from bench.pipeline import build_token_program
-from bench.sampling import SamplingConfig, SamplingStructure, settings_rows
-from bench.sampling.warpers import filter_rows, top_k_filter, top_p_filter
+from bench.core.models import dallebart
+from bench.core.parallel import ParallelConfig, Runner
+from bench.core.pipeline import build_token_program
+from bench.core.sampling import SamplingConfig, SamplingStructure, settings_rows
+from bench.core.sampling.warpers import filter_rows, top_k_filter, top_p_filter
+from bench.measure.compile_log import CompileLog
 
 pytestmark = pytest.mark.xdist_group("test_conformance")  # shares the conformance model's load
 

@@ -1,4 +1,4 @@
-"""A member of a turn file for the tests of bench/interleave.py: it joins, then
+"""A member of a turn file for the tests of bench/jobs/sweep/interleave.py: it joins, then
 for each of its turns logs "<name><i> start", works 50 ms (no other member may
 start meanwhile) and logs "<name><i> end".
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.interleave import Turns
+from bench.jobs.sweep.interleave import Turns
 
 
 def main(turn_file: str, log: str, name: str, turns: str, expected: str = "2", slot: str = "", side: str = "") -> None:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import BenchError
+from bench.base.errors import BenchError
 
 if TYPE_CHECKING:
-    from ..accelerator.plan import Matrix
+    from bench.jobs.accelerator.plan import Matrix
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ class AcceleratorRequest:
     @classmethod
     def from_options(cls, budget_s: float | None, smoke: bool, matrix: Path | None, out: Path, run_id: str | None,
                      only: str | None) -> AcceleratorRequest:
-        from ..accelerator.plan import MATRIX_FILE, load_matrix
-        from ..runlock import check_run_id
+        from bench.jobs.accelerator.plan import MATRIX_FILE, load_matrix
+        from bench.results.runlock import check_run_id
 
         if run_id is not None:
             check_run_id(run_id)
@@ -42,7 +42,7 @@ class AcceleratorRequest:
 
 def run(request: AcceleratorRequest) -> None:
     """Runs the plan, then prints its summary (the progress goes to stderr)."""
-    from ..accelerator.run import run_accelerator
+    from bench.jobs.accelerator.run import run_accelerator
 
     folder = run_accelerator(request.plan, request.budget_s, request.out, request.run_id, request.smoke,
                              echo=lambda line: click.echo(line, err=True))

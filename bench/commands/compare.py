@@ -10,13 +10,13 @@ from pathlib import Path
 
 import click
 
-from ..compare.formats import FORMATS
-from ..compare.gates import compare_points
-from ..compare.load import load_side
-from ..compare.match import key_columns, match_points
-from ..compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
-from ..compare.thresholds import Thresholds, build_thresholds, parse_threshold_flags, read_thresholds_file
-from ..errors import BenchError
+from bench.base.errors import BenchError
+from bench.jobs.compare.formats import FORMATS
+from bench.jobs.compare.gates import compare_points
+from bench.jobs.compare.load import load_side
+from bench.jobs.compare.match import key_columns, match_points
+from bench.jobs.compare.runs import check_same_models, machine_warnings, took_turns_side_by_side
+from bench.jobs.compare.thresholds import Thresholds, build_thresholds, parse_threshold_flags, read_thresholds_file
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CompareRequest:
                      output: Path | None, require_decided: bool, **flags: str | None) -> CompareRequest:
         """`flags`: the --max-... options as typed (None: not given); they override the file's."""
         if output is not None:  # before any work: nothing is written into a run this command does not own
-            from ..runlock import check_not_in_a_run
+            from bench.results.runlock import check_not_in_a_run
 
             check_not_in_a_run(output, "--output")
         file_values = read_thresholds_file(thresholds_file) if thresholds_file else {}
@@ -53,7 +53,7 @@ def run(request: CompareRequest) -> int:
 def run_compare(request: CompareRequest):
     """(text, exit status, warnings)."""
     baseline, candidate, thresholds = request.baseline, request.candidate, request.thresholds
-    from ..loadgen.store import is_loadgen_run
+    from bench.results.scenario_store import is_loadgen_run
 
     if is_loadgen_run(baseline) or is_loadgen_run(candidate):
         return _compare_loadgen(baseline, candidate, thresholds, request.fmt, request.output)
@@ -72,7 +72,7 @@ def run_compare(request: CompareRequest):
 
 def _write(output: Path | None, text: str) -> None:
     if output is not None:
-        from ..runlock import check_not_in_a_run
+        from bench.results.runlock import check_not_in_a_run
 
         check_not_in_a_run(output, "--output")
         try:
@@ -84,8 +84,8 @@ def _write(output: Path | None, text: str) -> None:
 
 def _compare_loadgen(baseline: Path, candidate: Path, thresholds, fmt: str, output: Path | None):
     """Two `loadgen` runs: their scenario tests, by scenario id."""
-    from ..loadgen.compare import compare_scenarios, passed, render
-    from ..loadgen.store import is_loadgen_run, read_scenarios
+    from bench.jobs.loadgen.compare import compare_scenarios, passed, render
+    from bench.results.scenario_store import is_loadgen_run, read_scenarios
 
     for side, path in (("baseline", baseline), ("candidate", candidate)):
         if not is_loadgen_run(path):

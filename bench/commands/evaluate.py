@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # evals imports pandas and the sweep store: only when the command runs
-    from evals.evaluate import EvalSettings
+    from bench.jobs.evaluate import EvalSettings
 
 
 def metrics_list(text: str) -> tuple[str, ...]:
@@ -25,7 +25,7 @@ class EvalRequest:
     @classmethod
     def from_options(cls, run_dir: Path, metrics: str, clip_source: str, fid_ref: str | None,
                      inception_weights: Path | None, cmmd_clip: str, dinov2: str) -> EvalRequest:
-        from evals.evaluate import EvalSettings
+        from bench.jobs.evaluate import EvalSettings
 
         settings = EvalSettings(metrics=metrics_list(metrics), clip=clip_source, fid_ref=fid_ref,
                                 inception_weights=inception_weights, cmmd_clip=cmmd_clip, dinov2=dinov2)
@@ -33,7 +33,7 @@ class EvalRequest:
 
 
 def run(request: EvalRequest) -> None:
-    from evals.evaluate import evaluate_run
+    from bench.jobs.evaluate import evaluate_run
 
     evaluate_run(request.run_dir, request.settings, echo=lambda line: click.echo(line, err=True))
     click.echo(f"Quality columns written to {request.run_dir / 'points.parquet'}", err=True)

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import click
 import numpy as np
 
-from ..batching import padded_rows
-from ..devices import check_emulated_count, emulate_host_devices
-from ..distributed import DistributedConfig
-from ..errors import BenchError
-from ..models.spec import ModelSpec, check_spec
-from ..sampling.config import SamplingConfig
+from bench.base.errors import BenchError
+from bench.core.batching import padded_rows
+from bench.core.devices import check_emulated_count, emulate_host_devices
+from bench.core.distributed import DistributedConfig
+from bench.core.models.spec import ModelSpec, check_spec
+from bench.core.sampling.config import SamplingConfig
 
-if TYPE_CHECKING:  # bench.parallel imports JAX: only once the options are known to be usable
-    from ..parallel import ParallelConfig
+if TYPE_CHECKING:  # bench.core.parallel imports JAX: only once the options are known to be usable
+    from bench.core.parallel import ParallelConfig
 
 
 # Unlike `sweep`'s images_per_s (full-batch capacity), what a user of `generate` waits for.
@@ -72,7 +72,7 @@ class GenerateRequest:
         have always run, so a command line with two mistakes names the same one)."""
         prompts = _checked_inputs(prompts, num_images, seed, devices, out)
         sampling = validated(SamplingConfig, temperature=temperature, top_k=top_k, top_p=top_p, cond_scale=cond_scale)
-        from ..parallel import ParallelConfig  # imports JAX, starts nothing: XLA_FLAGS can still change
+        from bench.core.parallel import ParallelConfig  # imports JAX, starts nothing: XLA_FLAGS can still change
 
         distributed = DistributedConfig(coordinator, num_processes, process_id, distributed_timeout)
         mode = parallel or ("single" if devices == 1 else "sharded")
@@ -91,13 +91,13 @@ def run(request: GenerateRequest) -> None:
         emulate_host_devices(request.host_devices)
 
     # JAX starts here, after XLA_FLAGS is final.
-    from ..distributed import start
-    from ..models.loading import load_models
+    from bench.core.distributed import start
+    from bench.core.models.loading import load_models
 
     cluster = start(request.distributed)
-    from ..devices import select_devices
-    from ..generate import generate
-    from ..outputs import RANDOM_WEIGHTS_NOTE, write_generation
+    from bench.core.devices import select_devices
+    from bench.core.generate import generate
+    from bench.results.outputs import RANDOM_WEIGHTS_NOTE, write_generation
 
     chosen = select_devices(request.parallel.devices)
     loading_began = time.perf_counter()
@@ -129,7 +129,7 @@ def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> l
         raise BenchError(f"--seed must be in [0, 2^31), got {seed}")
     if devices < 1:
         raise BenchError(f"--devices must be >= 1, got {devices}")
-    from ..runlock import check_output_folder
+    from bench.results.runlock import check_output_folder
 
     check_output_folder(Path(out), "--out")  # a file, inside a run, or not writable: one line
     return prompts
@@ -137,8 +137,8 @@ def _checked_inputs(prompts, num_images: int, seed: int, devices: int, out) -> l
 
 def generation_record(request: GenerateRequest, models, chosen: list, result, load_seconds: float) -> dict:
     """generate.json: every setting, the models and weights, the machine, each image's score, the timings."""
-    from ..environment import device_info, git_commit, package_versions
-    from ..outputs import RANDOM_WEIGHTS_NOTE, image_name
+    from bench.base.environment import device_info, git_commit, package_versions
+    from bench.results.outputs import RANDOM_WEIGHTS_NOTE, image_name
 
     prompts, num_images, sampling = list(request.prompts), request.num_images, request.sampling
     spec, parallel_config = request.model, request.parallel

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import click
 
-from ..devices import emulate_host_devices
-from ..errors import BenchError, Interrupted
-from ..runlock import release_before_exit, run_lock
-from ..signals import sigterm_as_interrupt, stopped_by
+from bench.base.errors import BenchError, Interrupted
+from bench.base.signals import sigterm_as_interrupt, stopped_by
+from bench.core.devices import emulate_host_devices
+from bench.results.runlock import release_before_exit, run_lock
+
 from .loadgen_request import SCENARIO_FIELDS, LoadgenRequest, loadgen_request
 
 
@@ -74,11 +75,11 @@ def run_loadgen(options: dict, explicit: set[str]) -> None:
 
 
 def _run_loadgen(request: LoadgenRequest) -> None:
-    from ..loadgen.settings import check_find_peak_can_fail, test_settings
+    from bench.jobs.loadgen.settings import check_find_peak_can_fail, test_settings
 
     _emulate_devices(request)
     # JAX starts here (select_devices), after XLA_FLAGS is final.
-    from ..devices import select_devices
+    from bench.core.devices import select_devices
 
     devices = select_devices(request.parallel.devices)
     models, pipeline, capacity, compile_s = _compiled_pipeline(request, devices)
@@ -112,10 +113,10 @@ def _emulate_devices(request: LoadgenRequest) -> None:
 def _compiled_pipeline(request: LoadgenRequest, devices: list):
     """The models, the pipeline compiled and warmed up, what the warm-up call says the system can do,
     and the seconds compiling."""
-    from ..loadgen.pipeline import CompiledPipeline
-    from ..loadgen.settings import Capacity
-    from ..models.loading import load_models
-    from ..outputs import RANDOM_WEIGHTS_NOTE
+    from bench.core.models.loading import load_models
+    from bench.jobs.loadgen.pipeline import CompiledPipeline
+    from bench.jobs.loadgen.settings import Capacity
+    from bench.results.outputs import RANDOM_WEIGHTS_NOTE
 
     parallel = request.parallel
     models = load_models(request.spec)
@@ -147,10 +148,10 @@ def _model_record(request: LoadgenRequest, models, compile_s: float) -> dict:
 def _create_store(request: LoadgenRequest, models, devices: list, capacity, base: dict):
     """The run folder and its run.json: the definition, LoadGen's settings, the model, the capacity and
     the environment."""
-    from ..environment import device_info, git_commit, host_info, package_versions
-    from ..loadgen.settings import MODEL_NAME
-    from ..loadgen.store import ScenarioStore
-    from ..sweep.scenario_schema import SCENARIO_SCHEMA_VERSION
+    from bench.base.environment import device_info, git_commit, host_info, package_versions
+    from bench.jobs.loadgen.settings import MODEL_NAME
+    from bench.results.scenario_store import ScenarioStore
+    from bench.results.scenarios_schema import SCENARIO_SCHEMA_VERSION
 
     scenarios, first = request.scenarios, request.scenarios[0]
     settings_record = {"scenarios": [option.scenario for option in scenarios],
@@ -173,7 +174,7 @@ def _run_scenarios(store, pipeline, request: LoadgenRequest, capacity, base: dic
     for options in request.scenarios:
         for test in request.tests(options):
             run_one(store, pipeline, options, test, capacity, base, request, outcome)
-    from ..loadgen.report import scenario_table
+    from bench.jobs.loadgen.report import scenario_table
 
     click.echo(scenario_table(store.rows()).to_string(index=False))
     click.echo(f"Results in {run_dir}; LoadGen's logs in {run_dir / 'loadgen'}", err=True)
@@ -183,9 +184,9 @@ def run_one(store, pipeline, options, test, capacity, base: dict, request: Loadg
             outcome: LoadgenOutcome) -> None:
     """One LoadGen test of one scenario: run, its row stored, then what follows it (an audit's
     verdict; an accuracy test's images, scores and band)."""
-    from ..loadgen.logs import DETAIL, read_detail, result_columns
-    from ..loadgen.responses import ResponseLayout
-    from ..loadgen.system import SystemUnderTest, run_interruptibly
+    from bench.jobs.loadgen.logs import DETAIL, read_detail, result_columns
+    from bench.jobs.loadgen.responses import ResponseLayout
+    from bench.jobs.loadgen.system import SystemUnderTest, run_interruptibly
 
     scenario_id = f"{options.scenario.lower()}-{test}"
     settings = _test_settings(options, test, capacity, request.audit)
@@ -222,15 +223,15 @@ def run_one(store, pipeline, options, test, capacity, base: dict, request: Loadg
 def _test_settings(options, test: str, capacity, audit: str | None):
     """LoadGen's settings for the test, an audit's changes applied; a note when the test is too short
     for MLPerf's rules."""
-    from ..loadgen.settings import shortness_note, test_settings
+    from bench.jobs.loadgen.settings import shortness_note, test_settings
 
     settings = test_settings(options, "performance" if test.startswith("caching-") else test, capacity)
     if test == "caching-same":  # the caching audit's second test: a performance test of one sample
-        from ..loadgen.audit import apply_same_sample
+        from bench.jobs.loadgen.audit import apply_same_sample
 
         apply_same_sample(settings)
     if audit == "test01" and test == "performance":
-        from ..loadgen.audit import apply_test01
+        from bench.jobs.loadgen.audit import apply_test01
 
         apply_test01(settings)
     if test != "accuracy":
@@ -244,8 +245,8 @@ def _score_accuracy_test(store, scenario_id: str, layout, log_dir: Path, request
                          outcome: LoadgenOutcome) -> None:
     """After an accuracy test: its images written from LoadGen's accuracy log, scored (--eval-clip,
     --fid-ref), and judged against the definition's band."""
-    from ..loadgen.accuracy import evaluate_images, write_accuracy_images
-    from ..loadgen.logs import ACCURACY
+    from bench.jobs.loadgen.accuracy import evaluate_images, write_accuracy_images
+    from bench.jobs.loadgen.logs import ACCURACY
 
     prompts, num_images, quality = list(request.prompts), request.num_images, request.quality
     images = store.images_dir(scenario_id)
@@ -259,7 +260,7 @@ def _score_accuracy_test(store, scenario_id: str, layout, log_dir: Path, request
                                                   if isinstance(v, float)), err=True)
     benchmark = request.benchmark
     if benchmark is not None and benchmark.accuracy_bands:
-        from ..loadgen.accuracy_check import check_accuracy
+        from bench.jobs.loadgen.accuracy_check import check_accuracy
 
         columns, verdict = check_accuracy(benchmark.definition, benchmark.overrides, benchmark.accuracy_bands,
                                           images, prompts, num_images, quality.inception_weights)
@@ -271,9 +272,9 @@ def _score_accuracy_test(store, scenario_id: str, layout, log_dir: Path, request
 
 def _test01(store, options, layout, log_dir: Path, outcome: LoadgenOutcome) -> None:
     """TEST01 after its performance test: the responses LoadGen logged equal the accuracy test's (run first)."""
-    from ..loadgen.audit import judge_test01
-    from ..loadgen.logs import ACCURACY, read_accuracy_log
-    from ..loadgen.responses import ResponseLayout
+    from bench.jobs.loadgen.audit import judge_test01
+    from bench.jobs.loadgen.logs import ACCURACY, read_accuracy_log
+    from bench.jobs.loadgen.responses import ResponseLayout
 
     accuracy_log = store.log_dir(f"{options.scenario.lower()}-accuracy") / ACCURACY
     accuracy_layout = ResponseLayout(layout.tokens, tuple(store.run["response_layout"]["image_shape"]))
@@ -287,7 +288,7 @@ def _test01(store, options, layout, log_dir: Path, outcome: LoadgenOutcome) -> N
 
 def _caching(store, options, row: dict, test: str, outcome: LoadgenOutcome) -> None:
     """The caching audit after its last test: LoadGen's figure with one sample against distinct samples."""
-    from ..loadgen.audit import judge_caching
+    from bench.jobs.loadgen.audit import judge_caching
 
     figures = outcome.caching_figures.setdefault(options.scenario, {"distinct": [], "same": None})
     if test == "caching-same":
@@ -308,7 +309,7 @@ def _interrupted(store, row: dict, log_dir: Path, system, stop: KeyboardInterrup
     interrupted and the run as incomplete (run.json's `interrupted`), release
     the run lock, and leave at once (LoadGen's C++ test cannot be stopped from
     Python): exit 130 for Ctrl-C, 143 for SIGTERM."""
-    from ..loadgen.logs import DETAIL, read_detail, result_columns
+    from bench.jobs.loadgen.logs import DETAIL, read_detail, result_columns
 
     how, code = stopped_by(stop, "Ctrl-C")
     detail_file = log_dir / DETAIL

@@ -1,6 +1,6 @@
 """`dalle-bench loadgen check RUN_DIR...`: read each run folder (run.json, its
 scenario rows, each test's detail log, the benchmark definition it names) and
-print the rules it fails (bench/loadgen/check.py). Exit 0: every rule passes
+print the rules it fails (bench/jobs/loadgen/check.py). Exit 0: every rule passes
 (submittable); 1: a rule fails; 2: a folder that cannot be read (BenchError)."""
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from pathlib import Path
 
 import click
 
-from ..errors import BenchError, first_line
-from ..loadgen.check import LoadGenTest, Run, check
-from ..loadgen.logs import DETAIL, read_detail
-from ..loadgen.store import is_loadgen_run, read_scenarios
-from ..sweep.store import RUN_FILE
-
+from bench.base.errors import BenchError, first_line
+from bench.jobs.loadgen.check import LoadGenTest, Run, check
+from bench.jobs.loadgen.logs import DETAIL, read_detail
+from bench.results.scenario_store import is_loadgen_run, read_scenarios
+from bench.results.store import RUN_FILE
 
 # Detail-log keys the rules read as numbers (a damaged log with text there is refused, not a traceback).
 NUMERIC_DETAIL_KEYS = ("num_errors", "effective_target_latency_ns", "effective_target_latency_percentile",
@@ -105,7 +104,7 @@ def _bands(definition) -> tuple[tuple | None, str | None]:
     verdict again; (None, None) when it has no metric, (None, why) when the band cannot be read."""
     if definition is None:
         return None, None
-    from ..loadgen.accuracy_check import metric_columns, reference_bands
+    from bench.jobs.loadgen.accuracy_check import metric_columns, reference_bands
 
     if not metric_columns(definition.accuracy):
         return None, None
@@ -120,7 +119,7 @@ def _definition(record) -> tuple[object | None, str | None]:
     of that name."""
     if not record:
         return None, None
-    from ..loadgen.benchmark import load_benchmark
+    from bench.jobs.loadgen.benchmark import load_benchmark
 
     file = str(record.get("file") or "")
     try:
@@ -132,7 +131,7 @@ def _definition(record) -> tuple[object | None, str | None]:
 
 def run_check(paths: list[Path]) -> tuple[list[str], int]:
     """(the lines to print, the exit status)."""
-    from ..loadgen.settings import mlperf_conf_seeds
+    from bench.jobs.loadgen.settings import mlperf_conf_seeds
 
     runs = [read_run(path) for path in paths]
     failures = check(runs, mlperf_conf_seeds())

@@ -17,18 +17,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import BenchError, first_line
-from ..loadgen.accuracy import QualitySettings
-from ..loadgen.settings import SCENARIOS, ScenarioOptions
-from ..prompts import load_prompt_set
-from ..runlock import check_output_folder, check_run_id
-from ..sampling.config import SamplingConfig
+from bench.base.errors import BenchError, first_line
+from bench.core.sampling.config import SamplingConfig
+from bench.data.prompt_sets import load_prompt_set
+from bench.jobs.loadgen.accuracy import QualitySettings
+from bench.jobs.loadgen.settings import SCENARIOS, ScenarioOptions
+from bench.results.runlock import check_output_folder, check_run_id
+
 from .generate import validated
 
 if TYPE_CHECKING:
-    from ..loadgen.benchmark import Benchmark
-    from ..models.spec import ModelSpec
-    from ..parallel import ParallelConfig
+    from bench.core.models.spec import ModelSpec
+    from bench.core.parallel import ParallelConfig
+    from bench.jobs.loadgen.benchmark import Benchmark
 
 SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "target_latency_percentile",
                    "min_duration_s", "min_queries", "max_batch_wait_ms", "samples_per_query", "user_conf")
@@ -102,7 +103,7 @@ def loadgen_request(options: Mapping, explicit: set[str]) -> LoadgenRequest:
 
 
 def _with_benchmark(options: Mapping, explicit: set[str]) -> tuple[Mapping, set[str], AppliedBenchmark | None]:
-    """The options with the definition's fixed fields (bench/loadgen/benchmark.py); the fields it
+    """The options with the definition's fixed fields (bench/jobs/loadgen/benchmark.py); the fields it
     fills count as given on the command line, so a --user-conf cannot change them silently."""
     if options.get("benchmark_definition") is not None:  # the CLI merged them already: not twice
         return options, set(explicit), AppliedBenchmark(definition=options["benchmark_definition"],
@@ -110,7 +111,7 @@ def _with_benchmark(options: Mapping, explicit: set[str]) -> tuple[Mapping, set[
                                                         scenario_fields=options["scenario_fields"])
     if not options.get("benchmark"):
         return options, set(explicit), None
-    from ..loadgen.benchmark import apply_benchmark, load_benchmark
+    from bench.jobs.loadgen.benchmark import apply_benchmark, load_benchmark
 
     benchmark = load_benchmark(options["benchmark"])
     keys = [name.strip().lower().replace("-", "").replace("_", "") for name in options["scenario"].split(",")]
@@ -127,15 +128,15 @@ def _benchmark_library(applied: AppliedBenchmark, scenarios: list[ScenarioOption
     figures and networks checked before JAX starts)."""
     from dataclasses import replace
 
-    from ..loadgen.benchmark import sample_library
-    from ..loadgen.report import benchmark_line
+    from bench.jobs.loadgen.benchmark import sample_library
+    from bench.jobs.loadgen.report import benchmark_line
 
     changed = {entry.split()[0] for entry in applied.overrides}
     if not changed & {"--prompts", "-n"}:  # another prompt set is an exploration: taken whole
         prompts = sample_library(prompts, applied.definition, num_images)
     click.echo(benchmark_line({"benchmark": applied.record}), err=True)
     if any("accuracy" in option.tests() for option in scenarios):
-        from ..loadgen.accuracy_check import metric_columns, reference_bands
+        from bench.jobs.loadgen.accuracy_check import metric_columns, reference_bands
 
         if metric_columns(applied.definition.accuracy):
             applied = replace(applied, accuracy_bands=reference_bands(applied.definition))
@@ -174,7 +175,7 @@ def _scenarios(o: Mapping, explicit: set[str], applied: AppliedBenchmark | None)
     scenarios = [ScenarioOptions.parse(name, **(fields | per_scenario.get(_loadgen_name(name), {})),
                                        user_conf=user_conf, explicit=frozenset(explicit)) for name in names]
     if o.get("audit") == "caching":
-        from ..loadgen.audit import CACHING_SCENARIOS
+        from bench.jobs.loadgen.audit import CACHING_SCENARIOS
 
         if any(option.scenario not in CACHING_SCENARIOS for option in scenarios):
             raise BenchError(f"--audit caching: scenarios {' and '.join(CACHING_SCENARIOS)} only (one LoadGen "
@@ -192,8 +193,8 @@ def check_inputs(o: Mapping, explicit: set[str], applied: AppliedBenchmark | Non
         raise BenchError(f"-n/--num-images must be in [1, {MAX_SAMPLES:,}], got {o['num_images']}")
     sampling = validated(SamplingConfig, temperature=o["temperature"], top_k=o["top_k"], top_p=o["top_p"],
                          cond_scale=o["cond_scale"])
-    from ..models.loading import ModelSpec, check_spec
-    from ..parallel import ParallelConfig
+    from bench.core.models.loading import ModelSpec, check_spec
+    from bench.core.parallel import ParallelConfig
 
     mode = o["parallel"] or ("single" if o["devices"] == 1 else "sharded")
     parallel = validated(ParallelConfig, mode=mode, devices=o["devices"], batch_per_device=o["batch_per_device"])
@@ -232,11 +233,10 @@ def _run_dir(o: Mapping, scenarios: list[ScenarioOptions]) -> Path:
 def check_clip(source: str, option: str) -> None:
     """A CLIP network named by `option` (--eval-clip, a definition's [accuracy] clip), before anything
     starts: a checkpoint folder (config.json that parses, weights), the shapes preset's (`shapes`), or a
-    Hub id (bench.sources.is_hub_id, spelled as the Hub allows) that is in the local Hugging Face cache or
-    on a Hub that answers (bench.sources.check_hub_source)."""
+    Hub id (bench.base.sources.is_hub_id, spelled as the Hub allows) that is in the local Hugging Face cache or
+    on a Hub that answers (bench.base.sources.check_hub_source)."""
+    from bench.base.sources import check_hub_source, is_hub_id
     from evals.clip_score import check_clip_source
-
-    from ..sources import check_hub_source, is_hub_id
 
     local = Path(source).expanduser()
     check_clip_source(source, option)  # a local path that is not there, or not a checkpoint
@@ -275,7 +275,7 @@ def check_accuracy_networks(benchmark: Benchmark) -> None:
     """The networks of a definition's accuracy check, before JAX starts: its CLIP (as --eval-clip) and
     its FID reference (a folder of images or a .npz, or the shapes world's); a problem with them is a
     one-line refusal now, not a null figure and an accuracy FAIL after the run."""
-    from ..loadgen.accuracy_check import networks_needed
+    from bench.jobs.loadgen.accuracy_check import networks_needed
 
     accuracy = benchmark.accuracy
     clip, reference = networks_needed(accuracy)
@@ -284,7 +284,7 @@ def check_accuracy_networks(benchmark: Benchmark) -> None:
         check_clip(accuracy["clip"], f"{where} clip")
     fid_ref = accuracy.get("fid_ref")
     if reference and fid_ref:
-        from ..shapes.reference import REFERENCE_NAME
+        from bench.shapes.reference import REFERENCE_NAME
 
         path = Path(fid_ref).expanduser()
         if fid_ref != REFERENCE_NAME and not (path.is_dir() or (path.is_file() and path.suffix == ".npz")):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from ..choices import DTYPES, PARALLEL_MODES, WEIGHTS
-from ..loadgen.audit import AUDITS
-from ..models.presets import PRESETS
-from ..sampling.config import SamplingConfig
+from bench.base.choices import DTYPES, PARALLEL_MODES, WEIGHTS
+from bench.core.models.presets import PRESETS
+from bench.core.sampling.config import SamplingConfig
+from bench.jobs.loadgen.audit import AUDITS
 
 # One help text for every command's --preset, listing the registry as it is.
 PRESET_HELP = (f"Model configuration: {', '.join(PRESETS)} (tiny: random, built on first use; shapes: trained on "
@@ -71,7 +71,7 @@ device_options = stacked(
 
 def distributed_options(f):
     """Joining a multi-process run (jax.distributed); each also read from its environment variable."""
-    from ..distributed import ENV_VARS
+    from bench.core.distributed import ENV_VARS
 
     return stacked(
         click.option("--coordinator", envvar=ENV_VARS["coordinator"], default=None, metavar="HOST:PORT|auto",
@@ -98,7 +98,7 @@ sampling_options = stacked(
 
 def axis_options(f):
     """One --option per sweep axis, from the axes' own help."""
-    from ..sweep.spec import AXES
+    from bench.jobs.sweep.spec import AXES
 
     for axis in reversed(list(AXES.values())):
         f = click.option(f"--{axis.option}", axis.name, default=None, metavar="V1,V2,...",
@@ -108,7 +108,7 @@ def axis_options(f):
 
 def threshold_options(f):
     """One --max-... option per compare gate, from the Thresholds fields' own help."""
-    from ..compare.thresholds import Thresholds, describe, option
+    from bench.jobs.compare.thresholds import Thresholds, describe, option
 
     for name in reversed(Thresholds.names()):
         default = describe(name, getattr(Thresholds(), name))
@@ -199,7 +199,7 @@ loadgen_options = stacked(
     click.option("--scenario", default=None, help="MLPerf scenario: offline, server, singlestream or multistream; a comma list runs each in turn "
                       "on the same compiled pipeline. Required unless a command (check) is given."),
     click.option("--benchmark", default=None, metavar="NAME",
-                 help="Benchmark definition (bench/loadgen/benchmarks/NAME.toml, or a .toml file): the model, prompt set "
+                 help="Benchmark definition (bench/jobs/loadgen/benchmarks/NAME.toml, or a .toml file): the model, prompt set "
                       "and sample count, sampling and each scenario's latency constraint are taken from it; an option "
                       "that changes one makes the run 'not a benchmark run' (docs/load-scenarios.md)."),
     click.option("--mode", default="performance", show_default=True,
@@ -319,7 +319,7 @@ accelerator_options = stacked(
     click.option("--smoke", is_flag=True, help="The CPU dry run: the matrix's [smoke] part (tiny preset, 2 emulated "
                                                "devices, one block of each kind)."),
     click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                 help="Matrix file (default: bench/accelerator/matrix.toml)."),
+                 help="Matrix file (default: bench/jobs/accelerator/matrix.toml)."),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/accelerators"),
                  show_default=True, help="Results go to OUT/<device-kind>/<run-id>/."),
     click.option("--run-id", default=None, help="Name of the run folder (default: UTC time)."),

@@ -9,7 +9,7 @@ import click
 
 def run_list() -> None:
     """Every shipped set, a line each: name, prompt count, labels, file."""
-    from ..prompts import prompt_sets, read_prompt_file
+    from bench.data.prompt_sets import prompt_sets, read_prompt_file
 
     for name, path in prompt_sets().items():
         prompt_set = read_prompt_file(path)
@@ -30,7 +30,7 @@ class ShowRequest:
 
 def run_show(request: ShowRequest) -> None:
     """The set's prompts, one a line, each followed by its labels (tab-separated)."""
-    from ..prompts import load_prompt_set
+    from bench.data.prompt_sets import load_prompt_set
 
     prompt_set = load_prompt_set(request.name)
     for i, prompt in enumerate(prompt_set.prompts):

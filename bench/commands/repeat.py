@@ -5,9 +5,9 @@ are not independent: runs are the unit of replication, as in pyperf).
 This process validates, creates the run folder and one ordinary run folder
 per repeat (repeats/r1 ... rR), then starts R `dalle-bench sweep --resume
 repeats/rK` processes that take turns point by point through a turn file
-(bench/interleave.py), sharing the persistent compilation cache. It never
+(bench/jobs/sweep/interleave.py), sharing the persistent compilation cache. It never
 imports JAX: it polls the repeats' points.parquet and merges each point as
-soon as every repeat has finished it (bench/sweep/repeats.py), then closes
+soon as every repeat has finished it (bench/jobs/sweep/repeats.py), then closes
 the run as a plain sweep does (evaluation, key table, report)."""
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import BenchError, Interrupted
-from ..signals import sigterm_as_interrupt, stopped_by
+from bench.base.errors import BenchError, Interrupted
+from bench.base.signals import sigterm_as_interrupt, stopped_by
+
 from .sweep_request import SweepRequest
 
 MAX_REPEATS = 64
@@ -44,7 +45,7 @@ class RepeatFailed(BenchError):
 
 def _session(request: SweepRequest) -> dict:
     """This process's entry of run.json's sessions (it measures nothing: no devices)."""
-    from ..environment import git_commit, host_info, package_versions
+    from bench.base.environment import git_commit, host_info, package_versions
 
     compilation = request.compilation
     interleave = str(Path(request.turns.interleave).resolve()) if request.turns.interleave else None
@@ -74,9 +75,10 @@ def _log_tail(log: Path) -> str:
 
 def run_repeats(request: SweepRequest, environ: dict, locks) -> None:
     """The whole of a `--repeat` sweep in this (JAX-free) process."""
-    from ..sweep.clock import SweepClock
-    from ..sweep.repeats import REPEATS_DIR, RepeatMerger
-    from ..sweep.summary import summary_line
+    from bench.jobs.sweep.clock import SweepClock
+    from bench.jobs.sweep.repeats import REPEATS_DIR, RepeatMerger
+    from bench.jobs.sweep.summary import summary_line
+
     from .sweep import _finish, check_failed_points
 
     clock = SweepClock()
@@ -95,7 +97,7 @@ def run_repeats(request: SweepRequest, environ: dict, locks) -> None:
                             len(points))
 
     if request.evaluation is not None and len(store.finished_ids()):
-        from evals.evaluate import Evaluator
+        from bench.jobs.evaluate import Evaluator
 
         Evaluator(store, request.evaluation,
                   echo=lambda line: click.echo(f"  eval {line}", err=True)).evaluate_missing()
@@ -114,10 +116,11 @@ def run_repeats(request: SweepRequest, environ: dict, locks) -> None:
 def _open_run(request: SweepRequest, locks) -> tuple:
     """The run folder, created (or reopened, with --resume) and locked, and its
     repeats' folders (repeats/rK, each an ordinary run folder), created where missing."""
-    from ..runlock import run_lock
-    from ..sweep.repeats import repeat_dirs
-    from ..sweep.schema import SCHEMA_VERSION
-    from ..sweep.store import RunStore
+    from bench.jobs.sweep.repeats import repeat_dirs
+    from bench.results.points_schema import SCHEMA_VERSION
+    from bench.results.runlock import run_lock
+    from bench.results.store import RunStore
+
     from .sweep import _default_run_id
 
     definition = request.definition
@@ -148,7 +151,7 @@ def _open_run(request: SweepRequest, locks) -> tuple:
 def _turn_file(request: SweepRequest, run_dir: Path, starting: int) -> tuple[Path, int]:
     """The file the repeats take turns through, and how many processes take turns there: with --interleave,
     the other sweep's repeats too."""
-    from ..sweep.repeats import REPEATS_DIR
+    from bench.jobs.sweep.repeats import REPEATS_DIR
 
     if request.turns.interleave:
         click.echo(f"Taking turns point by point with the other sweep of {request.turns.interleave}", err=True)
@@ -159,7 +162,7 @@ def _turn_file(request: SweepRequest, run_dir: Path, starting: int) -> tuple[Pat
 
 
 def _finished(child: Path) -> set[str]:
-    from ..sweep.store import read_points
+    from bench.results.store import read_points
 
     return {row["point_id"] for row in read_points(child)}
 
@@ -219,7 +222,7 @@ def _record(store, clock, children) -> dict:
     """This session's time in run.json: its own wall time and report, and what each repeat's last session spent."""
     import json
 
-    from ..sweep.store import RUN_FILE
+    from bench.results.store import RUN_FILE
 
     repeat_times = []
     for child in children:

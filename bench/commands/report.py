@@ -20,7 +20,7 @@ class ReportRequest:
 
 
 def run(request: ReportRequest) -> None:
-    from ..loadgen.store import is_loadgen_run
+    from bench.results.scenario_store import is_loadgen_run
 
     if is_loadgen_run(request.run_dir):  # a `loadgen` run: its scenarios table (and latency-over-time plot)
         _loadgen_report(request)
@@ -29,23 +29,23 @@ def run(request: ReportRequest) -> None:
 
 
 def _loadgen_report(request: ReportRequest) -> None:
-    from ..loadgen.report import write_scenario_html, write_scenario_report
+    from bench.jobs.loadgen.report import write_scenario_html, write_scenario_report
 
     markdown, _ = write_scenario_report(request.run_dir)
     click.echo(write_scenario_html(request.run_dir) if request.html else markdown)
 
 
 def _sweep_report(request: ReportRequest) -> None:
-    from ..report import write_report
-    from ..runlock import run_lock
-    from ..sweep.store import RunStore
+    from bench.jobs.report.tables import write_report
+    from bench.results.runlock import run_lock
+    from bench.results.store import RunStore
 
     run_dir = request.run_dir
     RunStore.open(run_dir)  # a one-line error for a folder that is not a run or is damaged, before any lock file
     with run_lock(run_dir):
         markdown, out = write_report(run_dir)
         if request.html:
-            from ..report_html import write_html_report
+            from bench.jobs.report.html import write_html_report
 
             html_path = write_html_report(run_dir, echo=lambda line: click.echo(line, err=True))
     if request.html:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import click
 
-from ..devices import available_devices, emulate_host_devices
-from ..errors import BenchError, Interrupted, RunWriteError
-from ..signals import sigterm_as_interrupt, stopped_by
-from ..sweep.clock import summary_text
-from ..sweep.spec import SweepDefinition
+from bench.base.errors import BenchError, Interrupted, RunWriteError
+from bench.base.signals import sigterm_as_interrupt, stopped_by
+from bench.core.devices import available_devices, emulate_host_devices
+from bench.jobs.sweep.clock import summary_text
+from bench.jobs.sweep.spec import SweepDefinition
+
 from .sweep_request import Closing, SweepRequest, TurnTaking, sweep_request
+
 
 def _default_run_id(definition: SweepDefinition) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -28,7 +30,7 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     """The door: click's options become a SweepRequest first thing, and only
     the request goes on. Process 0 holds the run folder's write lock from
     creating (or reopening) it to the end."""
-    from ..sweep.clock import SweepClock
+    from bench.jobs.sweep.clock import SweepClock
 
     environ = dict(os.environ)  # as the user started it: what the processes of --repeat inherit
     clock = SweepClock()
@@ -44,15 +46,15 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
 
 def _run_sweep(request: SweepRequest, clock, locks: contextlib.ExitStack) -> None:
     """Measure the points not yet in the store, in this process (one of several with --coordinator)."""
-    from ..compile_log import CompileLog
-    from ..sweep.budget import Budget
+    from bench.jobs.sweep.budget import Budget
+    from bench.measure.compile_log import CompileLog
 
     definition = request.definition
     if request.emulated_devices is not None:
         emulate_host_devices(*request.emulated_devices)
 
     # JAX starts here, after XLA_FLAGS is final.
-    from ..distributed import start
+    from bench.core.distributed import start
 
     cluster = start(request.distributed)
     available = available_devices(definition.max_devices())
@@ -88,12 +90,12 @@ def check_failed_points(rows, total: int) -> None:
 
 
 def _compile_workers(given: int | None, cluster) -> int:
-    """Programs compiled at once (`bench/sweep/ahead.py`). Across processes
+    """Programs compiled at once (`bench/jobs/sweep/ahead.py`). Across processes
     each program is compiled when its first point runs, as every process
     reaches it: concurrent compilation is tried in one process only."""
     import jax
 
-    from ..sweep.ahead import default_compile_workers
+    from bench.jobs.sweep.ahead import default_compile_workers
 
     if cluster.process_count > 1:
         return 1
@@ -104,11 +106,11 @@ def _session(turns: TurnTaking, compile_workers: int, cluster, available: list, 
     """This invocation's entry of run.json's sessions: when, how, and on what."""
     import jax
 
-    from ..environment import device_info, git_commit, host_info, package_versions
+    from bench.base.environment import device_info, git_commit, host_info, package_versions
 
     hosts = cluster.gather("host", {**host_info(), "local_devices": jax.local_device_count()})
     # Absolute: two checkouts name the same turn file by different relative paths, and compare
-    # pairs the runs' calls only when both name the same file (bench/compare/runs.took_turns).
+    # pairs the runs' calls only when both name the same file (bench/jobs/compare/runs.took_turns).
     interleave = str(Path(turns.interleave).resolve()) if turns.interleave else None
     return {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": sys.argv, "pid": os.getpid(), "compilation_cache": cache_state,
@@ -121,9 +123,9 @@ def _session(turns: TurnTaking, compile_workers: int, cluster, available: list, 
 def _open_store(request: SweepRequest, session: dict, cluster, locks: contextlib.ExitStack):
     """Process 0 creates the run folder (or reopens the resumed one) and takes
     its write lock; the other processes get None and learn the folder next."""
-    from ..runlock import run_lock
-    from ..sweep.schema import SCHEMA_VERSION
-    from ..sweep.store import RunStore
+    from bench.results.points_schema import SCHEMA_VERSION
+    from bench.results.runlock import run_lock
+    from bench.results.store import RunStore
 
     if not cluster.is_main:
         return None  # process 0 alone writes run.json and points.parquet
@@ -156,7 +158,7 @@ def _open_store(request: SweepRequest, session: dict, cluster, locks: contextlib
 def _shared_store(store, cluster):
     """The run folder and its finished points, as process 0 says: the others
     may have started at another second, or read the store before it changed."""
-    from ..sweep.store import RunStore
+    from bench.results.store import RunStore
 
     shared = cluster.share("run_dir", {"run_dir": str(store.run_dir), "done": sorted(store.finished_ids())}
                            if cluster.is_main else None)
@@ -170,7 +172,7 @@ def _shared_store(store, cluster):
 def _announce(echo, store, definition: SweepDefinition, points: list, todo: list, cluster, available: list):
     import jax
 
-    from ..outputs import RANDOM_WEIGHTS_NOTE
+    from bench.results.outputs import RANDOM_WEIGHTS_NOTE
 
     echo(f"Run {store.run_dir}: {len(points)} points, {len(points) - len(todo)} already done "
          f"(resume with: dalle-bench sweep --resume {store.run_dir})", err=True)
@@ -184,25 +186,25 @@ def _announce(echo, store, definition: SweepDefinition, points: list, todo: list
 def _measure(store, request: SweepRequest, todo: list, cluster, clock, echo, budget, compile_workers: int):
     """Run the remaining points (evaluating each as it finishes, with --eval;
     taking turns with another sweep, with --interleave)."""
-    from ..sweep.execute import run_points
+    from bench.jobs.sweep.execute import run_points
 
     definition, taking = request.definition, request.turns
     after_point = None
     if request.evaluation is not None and cluster.is_main:
-        from evals.evaluate import Evaluator
+        from bench.jobs.evaluate import Evaluator
 
         evaluator = Evaluator(store, request.evaluation, echo=lambda line: click.echo(f"  eval {line}", err=True))
         after_point = lambda: evaluator.evaluate_missing()  # noqa: E731
     turns = None
     if taking.interleave:
-        from ..interleave import Turns
+        from bench.jobs.sweep.interleave import Turns
 
         turns = Turns(Path(taking.interleave), echo=lambda line: click.echo(line, err=True))
         echo(f"Taking turns call by call with the other sweep of {taking.interleave}", err=True)
         turns.join()
     point_turns = None
     if taking.turn_file:  # a process of `sweep --repeat` (bench/commands/repeat.py)
-        from ..interleave import Turns
+        from bench.jobs.sweep.interleave import Turns
 
         point_turns = Turns(Path(taking.turn_file), expected=taking.turn_members or 2,
                             echo=lambda line: click.echo(line, err=True), slot=store.run.get("repeat"),
@@ -225,8 +227,8 @@ def _measure(store, request: SweepRequest, todo: list, cluster, clock, echo, bud
 
 def _finish(store, rows, closing: Closing, clock) -> None:
     """The closing table and, unless --no-report, the report (and HTML page)."""
-    from ..report import key_table, padded_points, write_report
-    from ..sweep.schema import THROUGHPUT_DEFINITION
+    from bench.jobs.report.tables import key_table, padded_points, write_report
+    from bench.results.points_schema import THROUGHPUT_DEFINITION
 
     click.echo(key_table(rows).to_string(index=False))
     click.echo(f"Throughput: {THROUGHPUT_DEFINITION}.", err=True)
@@ -240,7 +242,7 @@ def _finish(store, rows, closing: Closing, clock) -> None:
     with clock.timing("report"):
         _, report_dir = write_report(store.run_dir)
         if closing.html:
-            from ..report_html import write_html_report
+            from bench.jobs.report.html import write_html_report
 
             page = write_html_report(store.run_dir, echo=lambda line: click.echo(line, err=True))
     if closing.html:
@@ -288,7 +290,7 @@ def stop_cleanly(store):
 
 def default_compilation_cache() -> Path:
     """The persistent compilation cache's default folder, beside the tiny preset's."""
-    from ..cache import cache_root
+    from bench.base.cache import cache_root
 
     return cache_root() / "xla-cache"
 

@@ -15,18 +15,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..devices import check_emulated_count
-from ..errors import BenchError
-from ..prompts import load_prompt_set
-from ..runlock import check_output_folder, check_run_id, check_writable
-from ..shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
-from ..sources import looks_local
-from ..sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
+from bench.base.errors import BenchError
+from bench.base.sources import looks_local
+from bench.core.devices import check_emulated_count
+from bench.data.prompt_sets import load_prompt_set
+from bench.jobs.sweep.spec import AXES, SpecError, SweepDefinition, parse_list, read_sweep_file
+from bench.results.runlock import check_output_folder, check_run_id, check_writable
+from bench.shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 
 if TYPE_CHECKING:
-    from evals.evaluate import EvalSettings
-
-    from ..distributed import DistributedConfig
+    from bench.core.distributed import DistributedConfig
+    from bench.jobs.evaluate import EvalSettings
 
 # Options that are part of the definition (a resumed run must not change them).
 SCALAR_FIELDS = {"preset": "preset", "weights": "weights", "model": "model", "vqgan": "vqgan",
@@ -177,7 +176,7 @@ def build_definition(options: Mapping, explicit: set[str], base: SweepDefinition
 def _definition_and_store(options: Mapping, explicit: set[str]):
     """The sweep definition from the options (a resumed run's own, which the
     options may not change), and the resumed run's store (None for a new run)."""
-    from ..sweep.store import RunStore
+    from bench.results.store import RunStore
 
     try:
         if not options.get("resume"):
@@ -217,7 +216,7 @@ def _repeat_count(options: Mapping, explicit: set[str], resumed) -> int:
 
 
 def distributed_config(options: Mapping) -> DistributedConfig:
-    from ..distributed import DistributedConfig
+    from bench.core.distributed import DistributedConfig
 
     return DistributedConfig(coordinator=options.get("coordinator"), num_processes=options.get("num_processes"),
                              process_id=options.get("process_id"),
@@ -252,7 +251,7 @@ def _evaluation_settings(options: Mapping, definition: SweepDefinition) -> EvalS
     """--eval's settings, checked before anything starts; None without --eval."""
     if not options.get("eval_metrics"):
         return None
-    from evals.evaluate import EvalSettings
+    from bench.jobs.evaluate import EvalSettings
 
     evaluation = EvalSettings(metrics=tuple(m.strip() for m in options["eval_metrics"].split(",") if m.strip()),
                               clip=options["eval_clip"], fid_ref=options.get("fid_ref"),
@@ -284,14 +283,14 @@ def _check_eval_inputs(evaluation: EvalSettings, definition: SweepDefinition) ->
                            ("--eval-dinov2", evaluation.dinov2)):
         if looks_local(source) and not Path(source).expanduser().is_dir():
             raise BenchError(f"{option}: checkpoint not found: {source}")
-    from evals.evaluate import check_hub_networks
+    from bench.jobs.evaluate import check_hub_networks
 
     check_hub_networks(evaluation, "--eval-")  # last, as it may ask the network: before the first point
 
 
 def _check_models(definition: SweepDefinition) -> None:
     """Every model the points load, once per dtype."""
-    from ..models.spec import ModelSpec, check_spec  # imports no JAX: safe before XLA_FLAGS is set
+    from bench.core.models.spec import ModelSpec, check_spec  # imports no JAX: safe before XLA_FLAGS is set
 
     for dtype in sorted({p.settings["dtype"] for p in definition.points()}):
         check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,

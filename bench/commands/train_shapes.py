@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # the trainer imports optax and JAX: only when the command runs
-    from ..shapes.train.command import TrainSettings
+    from bench.jobs.train.command import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -21,12 +21,12 @@ class TrainShapesRequest:
 
     @classmethod
     def from_options(cls, out: Path, seed: int, stages: tuple[str, ...]) -> TrainShapesRequest:
-        from ..shapes.train.command import STAGES, TrainSettings
+        from bench.jobs.train.command import STAGES, TrainSettings
 
         return cls(Path(out), TrainSettings(seed=seed), tuple(stages) or STAGES)
 
 
 def run(request: TrainShapesRequest) -> None:
-    from ..shapes.train.command import train_shapes
+    from bench.jobs.train.command import train_shapes
 
     train_shapes(request.out, request.settings, request.stages, echo=lambda line: click.echo(line, err=True))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from ..errors import BenchError
+from bench.base.errors import BenchError
 
 
 def root() -> Path:

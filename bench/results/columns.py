@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..base.column import Column
+from bench.base.column import Column
 
 # Identity and outcome
 RUN_ID = Column("run_id", pa.string(), "The run's folder name under results/.")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import replacing
-from ..errors import BenchError, first_line
+from bench.base.atomic import replacing
+from bench.base.errors import BenchError, first_line
 
 RUN_FILE = "run.json"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.prompts import PROMPTS_DIR
+from bench.data.prompt_sets import PROMPTS_DIR
 
 from .captions import Description, caption
 from .scenes import evaluation_descriptions, sample_training_description

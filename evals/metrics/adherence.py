@@ -1,6 +1,6 @@
 """Adherence: the shapes world's checker over a point's images (GenEval's
 idea with exact ground truth). Per point the share of images that pass and
-the mean partial score; evals/evaluate.py keeps the same per prompt, so the
+the mean partial score; bench/jobs/evaluate.py keeps the same per prompt, so the
 report breaks adherence down by challenge. The pass rate comes with its 95 %
 Wilson interval: from the handful of images of a demo point it is wide, and
 says so."""
@@ -11,8 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from ..metric import Metric, MetricInputs
+from evals.metric import Metric, MetricInputs
 
 CONFIDENCE = 0.95
 
@@ -38,7 +37,7 @@ def pass_rate_interval(passed: int, images: int, confidence: float = CONFIDENCE)
 
 
 def _compute(inputs: MetricInputs) -> dict:
-    from ..adherence import checker_name  # the shapes world: loaded to compute, not with the metric registry
+    from evals.adherence import checker_name  # the shapes world: loaded to compute, not with the metric registry
 
     scores = np.asarray(inputs.features["adherence"], np.float64)  # (images, 2): passed, partial
     low, high = pass_rate_interval(int(scores[:, 0].sum()), len(scores))

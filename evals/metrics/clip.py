@@ -6,8 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from ..metric import Metric, MetricInputs
+from evals.metric import Metric, MetricInputs
 
 CLIP_MODEL = Column("clip_model", pa.string(), "CLIP checkpoint of the clip_score columns (Hub id or folder).")
 CLIP_SCORE = Column("clip_score", pa.float64(), "CLIP score, torchmetrics' definition: max(mean, 0) of the "
@@ -21,7 +20,7 @@ CLIP_SCORE_CI_HIGH = Column("clip_score_ci_high", pa.float64(), "Upper end of th
 
 
 def _compute(inputs: MetricInputs) -> dict:
-    from ..statistics import clip_score_summary  # scipy: loaded to compute, not to read the schema
+    from evals.statistics import clip_score_summary  # scipy: loaded to compute, not to read the schema
 
     summary = clip_score_summary(inputs.features["clip_scores"])
     return {"clip_model": inputs.networks.clip, "clip_score": summary.mean, "clip_score_std": summary.std,

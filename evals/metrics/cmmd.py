@@ -5,9 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from ..cmmd import cmmd
-from ..metric import Metric, MetricInputs
+from evals.cmmd import cmmd
+from evals.metric import Metric, MetricInputs
 
 CMMD_NETWORK = Column("cmmd_network", pa.string(), "CLIP image tower, weights and resizing behind cmmd.")
 CMMD_IMAGES = Column("cmmd_images", pa.int32(), "Images of the point embedded for cmmd.")

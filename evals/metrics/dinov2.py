@@ -5,9 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from ..metric import Metric, MetricInputs
-from ..prdc import NEAREST_K, prdc
+from evals.metric import Metric, MetricInputs
+from evals.prdc import NEAREST_K, prdc
 
 _NO_FEATURES = "needs reference images (a .npz statistics file has none)"
 
@@ -36,7 +35,7 @@ def _frechet(inputs: MetricInputs) -> dict:
     reference = inputs.reference.get("dinov2")
     if reference is None:
         return {"null_reason": f"fd_dinov2 {_NO_FEATURES}"}
-    from ..statistics import feature_statistics, frechet_distance  # scipy: loaded to compute, not for the schema
+    from evals.statistics import feature_statistics, frechet_distance  # scipy: loaded to compute, not for the schema
 
     features = inputs.features["dinov2"]
     # As fid_biased: below one image per feature dimension the covariance is rank-deficient.

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from ..metric import REFERENCE, Metric, MetricInputs
-from ..notes import parse_notes
+from evals.metric import REFERENCE, Metric, MetricInputs
+from evals.notes import parse_notes
 
 # The four metrics' (one network, one set of features; the reference's for fid, kid and prc)
 FEATURE_EXTRACTOR = Column("feature_extractor", pa.string(), "Inception network and resizing behind fid/kid/isc/prc.")
@@ -44,7 +43,7 @@ PRC_COLUMNS = (
 
 def _compute_for(name: str, nullable: tuple[str, ...] = ()):
     def compute(inputs: MetricInputs) -> dict:
-        from .. import fidelity  # scipy and the Inception network's code: loaded to compute, not for the schema
+        from evals import fidelity  # scipy and the Inception network's code: loaded to compute, not for the schema
 
         out = fidelity.fidelity_metrics(inputs.features["inception"], inputs.reference.get("inception"), {name},
                                         inputs.networks.inception_weights)

@@ -8,9 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from bench.base.column import Column
-
-from ..metric import Metric, MetricInputs
-from ..rerank import point_curve
+from evals.metric import Metric, MetricInputs
+from evals.rerank import point_curve
 
 RERANK_IMAGES_PER_PROMPT = Column("rerank_images_per_prompt", pa.int32(),
                                   "Images per prompt n behind the re-ranking columns.")
