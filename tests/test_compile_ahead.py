@@ -12,7 +12,7 @@ import pytest
 from bench.core.devices import cpu_cores
 from bench.core.parallel import ParallelConfig, Runner
 from bench.jobs.sweep.ahead import compile_together, default_compile_workers
-from bench.jobs.sweep.execute import Context
+from bench.jobs.sweep.context import Context
 
 
 def _runner(program) -> Runner:

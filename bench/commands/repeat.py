@@ -27,7 +27,6 @@ from bench.base.signals import sigterm_as_interrupt, stopped_by
 
 from .sweep_request import SweepRequest
 
-MAX_REPEATS = 64
 POLL_S = 0.5
 STOP_WAIT_S = 120.0  # how long a stopped repeat may take to write its last point and exit
 TURN_FILE = "turns.json"
@@ -52,7 +51,7 @@ def _session(request: SweepRequest) -> dict:
     if compilation.cache_disabled:
         cache = {"enabled": False}
     else:
-        from .sweep import default_compilation_cache
+        from .sweep_request import default_compilation_cache
 
         folder = (compilation.cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR")
                   or default_compilation_cache())
@@ -79,7 +78,7 @@ def run_repeats(request: SweepRequest, environ: dict, locks) -> None:
     from bench.jobs.sweep.repeats import REPEATS_DIR, RepeatMerger
     from bench.jobs.sweep.summary import summary_line
 
-    from .sweep import _finish, check_failed_points
+    from .sweep_close import check_failed_points, finish
 
     clock = SweepClock()
     store, children = _open_run(request, locks)
@@ -105,7 +104,7 @@ def run_repeats(request: SweepRequest, environ: dict, locks) -> None:
         raise failure
     rows = store.rows()
     _record(store, clock, children)
-    _finish(store, rows, request.closing, clock)
+    finish(store, rows, request.closing, clock)
     summary = _record(store, clock, children)
     click.echo(f"Sweep wall time {summary['wall_s']:.1f} s, {repeats} repeats ({DESCRIPTION}): timed "
                f"{summary['timed_s']:.1f} s over all repeats; compilation cache hits per repeat "
@@ -121,7 +120,7 @@ def _open_run(request: SweepRequest, locks) -> tuple:
     from bench.results.runlock import run_lock
     from bench.results.store import RunStore
 
-    from .sweep import _default_run_id
+    from .sweep_request import default_run_id
 
     definition = request.definition
     session = _session(request)
@@ -129,7 +128,7 @@ def _open_run(request: SweepRequest, locks) -> tuple:
               "definition": definition.to_json(), "fingerprint": definition.fingerprint(),
               "environment": session["environment"], "compilation_cache": session["compilation_cache"]}
     if request.folder.resume is None:
-        run_dir = request.folder.out / (request.folder.run_id or _default_run_id(definition))
+        run_dir = request.folder.out / (request.folder.run_id or default_run_id(definition))
         if run_dir.exists():
             raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
         store = RunStore.create(run_dir, {**record, "run_id": run_dir.name, "repeats": request.repeats,

@@ -18,12 +18,8 @@ from bench.core.devices import available_devices, emulate_host_devices
 from bench.jobs.sweep.clock import summary_text
 from bench.jobs.sweep.spec import SweepDefinition
 
-from .sweep_request import Closing, SweepRequest, TurnTaking, sweep_request
-
-
-def _default_run_id(definition: SweepDefinition) -> str:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return f"{now:%Y%m%d-%H%M%S}-{definition.fingerprint()[:6]}"
+from .sweep_close import check_failed_points, finish
+from .sweep_request import SweepRequest, TurnTaking, default_compilation_cache, default_run_id, sweep_request
 
 
 def run_sweep(options: dict, explicit: set[str]) -> None:
@@ -75,18 +71,9 @@ def _run_sweep(request: SweepRequest, clock, locks: contextlib.ExitStack) -> Non
         return
     _record_time(store, clock, compile_log)
     rows = store.rows()
-    _finish(store, rows, request.closing, clock)
+    finish(store, rows, request.closing, clock)
     click.echo(summary_text(_record_time(store, clock, compile_log)), err=True)
     check_failed_points(rows, len(points))
-
-
-def check_failed_points(rows, total: int) -> None:
-    """PointsFailed when a row failed: after everything is written, the exit status tells CI and the files
-    keep the results."""
-    failed = rows[rows.status.isin(FAILED_STATUSES)]
-    if len(failed):
-        counts = ", ".join(f"{n} {status}" for status, n in failed.status.value_counts().sort_index().items())
-        raise PointsFailed(f"{len(failed)} of {total} points failed ({counts}): {', '.join(failed.point_id)}")
 
 
 def _compile_workers(given: int | None, cluster) -> int:
@@ -131,7 +118,7 @@ def _open_store(request: SweepRequest, session: dict, cluster, locks: contextlib
         return None  # process 0 alone writes run.json and points.parquet
     definition, resumed = request.definition, request.folder.resume
     if resumed is None:
-        run_dir = request.folder.out / (request.folder.run_id or _default_run_id(definition))
+        run_dir = request.folder.out / (request.folder.run_id or default_run_id(definition))
         if run_dir.exists():
             cluster.share("run_dir", {"error": f"{run_dir} already exists"})
             raise BenchError(f"{run_dir} already exists; use --resume {run_dir} to continue it")
@@ -225,33 +212,6 @@ def _measure(store, request: SweepRequest, todo: list, cluster, clock, echo, bud
             store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "turns_held": point_turns.held}])
 
 
-def _finish(store, rows, closing: Closing, clock) -> None:
-    """The closing table and, unless --no-report, the report (and HTML page)."""
-    from bench.jobs.report.tables import key_table, padded_points, write_report
-    from bench.results.points_schema import THROUGHPUT_DEFINITION
-
-    click.echo(key_table(rows).to_string(index=False))
-    click.echo(f"Throughput: {THROUGHPUT_DEFINITION}.", err=True)
-    padded = padded_points(rows)
-    if padded:
-        click.echo(f"Warning: {', '.join(padded)} do not fill their batches (see padded_rows): their images/s "
-                   "counts full batches.", err=True)
-    if not closing.report:
-        click.echo(f"Results in {store.run_dir}; report with: dalle-bench report {store.run_dir}", err=True)
-        return
-    with clock.timing("report"):
-        _, report_dir = write_report(store.run_dir)
-        if closing.html:
-            from bench.jobs.report.html import write_html_report
-
-            page = write_html_report(store.run_dir, echo=lambda line: click.echo(line, err=True))
-    if closing.html:
-        click.echo(f"Results in {store.run_dir}; report: {page} (and report.md, CSVs)", err=True)
-    else:
-        click.echo(f"Results in {store.run_dir}; report: {report_dir / 'report.md'} (and CSVs; "
-                   f"a page with plots: dalle-bench report {store.run_dir} --html)", err=True)
-
-
 def _record_time(store, clock, compile_log) -> dict:
     """Where this session's time went, in its entry of run.json's sessions
     (written before the report, which shows it, and again after it)."""
@@ -260,14 +220,6 @@ def _record_time(store, clock, compile_log) -> dict:
     sessions = store.run.get("sessions") or [{}]
     store.update_run(sessions=[*sessions[:-1], {**sessions[-1], "time": summary}])
     return summary
-
-
-# Statuses that make a sweep exit 1; `invalid` (a combination that cannot run) is reported only.
-FAILED_STATUSES = ("failed", "oom", "lost")
-
-
-class PointsFailed(BenchError):
-    exit_code = 1
 
 
 @contextlib.contextmanager
@@ -286,13 +238,6 @@ def stop_cleanly(store):
     except RunWriteError as e:
         store.discard_staging()
         raise RunWriteError(f"{e}; {resume}") from None
-
-
-def default_compilation_cache() -> Path:
-    """The persistent compilation cache's default folder, beside the tiny preset's."""
-    from bench.base.cache import cache_root
-
-    return cache_root() / "xla-cache"
 
 
 def _compilation_cache(directory: str | None, disabled: bool = False) -> dict:

@@ -7,6 +7,7 @@ the request or its parts, never click's option dict."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import sys
@@ -194,10 +195,12 @@ def _definition_and_store(options: Mapping, explicit: set[str]):
     return definition, store
 
 
+# The most processes one --repeat starts, one after another.
+MAX_REPEATS = 64
+
+
 def _repeat_count(options: Mapping, explicit: set[str], resumed) -> int:
     """The repeat count of this run (a resumed run's own); a one-line BenchError for what cannot be repeated."""
-    from .repeat import MAX_REPEATS
-
     repeats = options.get("repeat") or 1
     if resumed is not None:
         stored = int(resumed.run.get("repeats") or 1)
@@ -295,3 +298,16 @@ def _check_models(definition: SweepDefinition) -> None:
     for dtype in sorted({p.settings["dtype"] for p in definition.points()}):
         check_spec(ModelSpec(preset=definition.preset, weights=definition.weights, model=definition.model,
                              vqgan=definition.vqgan, clip=definition.clip, dtype=dtype))
+
+
+def default_run_id(definition: SweepDefinition) -> str:
+    """A new run's folder name when --run-id is not given: the time, then the definition's fingerprint."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{definition.fingerprint()[:6]}"
+
+
+def default_compilation_cache() -> Path:
+    """The persistent compilation cache's default folder, beside the tiny preset's."""
+    from bench.base.cache import cache_root
+
+    return cache_root() / "xla-cache"

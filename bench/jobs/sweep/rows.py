@@ -16,24 +16,20 @@ from bench.base.errors import RunWriteError, first_line
 from bench.core.batching import padded_rows
 from bench.core.models.loading import Models
 from bench.core.parallel import ParallelConfig
-from bench.core.sampling import SamplingConfig, SamplingStructure
+from bench.core.sampling import SamplingConfig
 from bench.measure.peak import device_peak, shared_by_devices
 from bench.measure.roofline import ClipShape, DalleBartShape, VQGANShape, pipeline_cost
 from bench.measure.stats import LatencyStats
 from bench.results.store import RunStore
 
+from .context import point_configs, structure_of
 from .merge import timing_columns
 from .shares import publish_shares
 from .spec import Point
 from .summary import padding_note, summary_line  # noqa: F401  (the progress line, JAX-free)
 
 if TYPE_CHECKING:
-    from .execute import Context
-
-
-def structure_of(settings: dict) -> SamplingStructure:
-    """The sampling structure of a point's settings (valid or not)."""
-    return SamplingStructure.of(settings["cond_scale"], settings["top_k"], settings["top_p"])
+    from .context import Context
 
 
 def base_row(store: RunStore, context: Context, point: Point) -> dict:
@@ -53,14 +49,6 @@ def base_row(store: RunStore, context: Context, point: Point) -> dict:
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def point_configs(point: Point) -> tuple[SamplingConfig, ParallelConfig]:
-    """The point's sampling and layout configs (ValueError for a bad combination)."""
-    s = point.settings
-    return (SamplingConfig(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"],
-                           cond_scale=s["cond_scale"]),
-            ParallelConfig(mode=s["parallel"], devices=s["devices"], batch_per_device=s["batch_per_device"]))
 
 
 def combine_reports(store: RunStore, context: Context, point: Point, reports: list[dict]) -> dict:
