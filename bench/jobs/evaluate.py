@@ -22,7 +22,8 @@ from bench.base.errors import BenchError
 from bench.base.sources import check_hub_source
 from bench.jobs.sweep.spec import SweepDefinition
 from bench.results.outputs import image_name
-from bench.results.store import POINTS_FILE, RunStore, write_table_atomic
+from bench.results.files import write_table_atomic
+from bench.results.store import POINTS_FILE, RunStore
 from bench.shapes.reference import REFERENCE_NAME as SHAPES_REFERENCE
 from evals import registry
 from evals.clip_score import DEFAULT_CLIP, check_clip_source

@@ -20,8 +20,7 @@ import pandas as pd
 from bench.base.errors import BenchError, RunWriteError, first_line
 from bench.core.sampling.config import SamplingStructure
 
-# write_table_atomic: bench/jobs/evaluate.py writes prompt_scores.parquet through it.
-from .files import RUN_FILE, read_table, write_rows_atomic, write_table_atomic  # noqa: F401
+from .files import RUN_FILE, read_table, write_rows_atomic
 from .outputs import write_json_atomic
 from .points_schema import (
     COMPILE_COLUMNS,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from bench.base.errors import BenchError, first_line
 from bench.results.points_schema import implied_compile_concurrency
+from bench.results.files import read_table
 from bench.results.store import POINTS_FILE, read_run_file
 
 from .gates import required_columns
@@ -50,9 +50,9 @@ def load_run(path: Path, side: str) -> Run:
     if not points_file.is_file():
         raise BenchError(f"{side} {path} has no results (no {POINTS_FILE}): no point of its sweep finished")
     try:
-        table = pq.read_table(points_file)
-    except Exception as e:  # pyarrow raises several error types for one cause: an unreadable file
-        raise BenchError(f"{side} {points_file} is corrupt: {first_line(e)}") from None
+        table = read_table(points_file)
+    except BenchError as e:
+        raise BenchError(f"{side} {e}") from None
     if table.num_rows == 0:
         raise BenchError(f"{side} {path} has no results ({POINTS_FILE} has no rows)")
     missing = [c for c in (*required_columns(), *required_key_columns()) if c not in table.column_names]
