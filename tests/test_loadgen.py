@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from bench.jobs.loadgen.logs import DETAIL, SUMMARY, TRACE, read_detail, read_summary, read_trace_latencies
-from bench.results.scenarios_schema import NAMES, SCHEMA, percentile_column
+from bench.results.columns import percentile_column
+from bench.results.scenarios_schema import NAMES, SCHEMA
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_loadgen")]
 

@@ -13,7 +13,6 @@ from bench.base.column import Column, arrow_schema, complete_row
 from evals.registry import quality_column as metric
 
 from . import columns as shared
-from .columns import percentile_column
 
 SCENARIO_SCHEMA_VERSION = 1
 PERCENTILES = ("50", "90", "95", "97", "99", "99.9")

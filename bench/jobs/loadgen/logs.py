@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.base.errors import BenchError, first_line
-from bench.results.scenarios_schema import PERCENTILES, percentile_column
+from bench.results.columns import percentile_column
+from bench.results.scenarios_schema import PERCENTILES
 
 DETAIL, SUMMARY, ACCURACY, TRACE = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json",
                                     "mlperf_log_trace.json")

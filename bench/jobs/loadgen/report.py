@@ -13,7 +13,8 @@ import pandas as pd
 
 from bench.base.atomic import write_text_atomic
 from bench.measure.stats import UNSUPPORTED_NOTE, min_samples_for, percentile_cell
-from bench.results.scenarios_schema import PERCENTILES, percentile_column
+from bench.results.columns import percentile_column
+from bench.results.scenarios_schema import PERCENTILES
 
 COLUMNS = {"scenario_id": "test", "status": "status", "validity": "validity", "result_metric": "metric",
            "result_value": "value", "peak_qps": "peak samples/s", "target_qps": "target samples/s",
