@@ -256,7 +256,7 @@ def test_a_test_in_which_loadgen_counts_an_error_is_invalid(run_cli, tmp_path):
     broken = tmp_path / "broken-repo"
     shutil.copytree(REPO, broken, ignore=shutil.ignore_patterns(
         ".git", ".venv", "results", ".benchmarks", ".hypothesis", ".pytest_cache", "__pycache__", "*.egg-info"))
-    system = broken / "bench" / "loadgen" / "system.py"
+    system = broken / "bench" / "jobs" / "loadgen" / "system.py"
     source = system.read_text()
     assert source.count(COMPLETE) == 1, "bench/jobs/loadgen/system.py changed: update the mutation"
     system.write_text(source.replace(COMPLETE, TWICE))

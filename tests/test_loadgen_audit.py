@@ -181,7 +181,7 @@ def test_test01_fails_on_a_system_that_answers_timed_queries_from_a_cache(run_cl
     (copy / "bench" / "data").symlink_to(REPO / "bench" / "data")
     for name in ("evals", "pyproject.toml"):
         (copy / name).symlink_to(REPO / name)
-    system = copy / "bench" / "loadgen" / "system.py"
+    system = copy / "bench" / "jobs" / "loadgen" / "system.py"
     honest = "                   for i in range(len(batch))]\n"
     assert system.read_text().count(honest) == 1
     system.write_text(system.read_text().replace(honest, honest + (
