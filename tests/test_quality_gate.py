@@ -21,7 +21,7 @@ pytestmark = pytest.mark.xdist_group("test_shapes_quality")  # the same preset's
 
 BASELINE = data.path("baselines", "shapes")
 THRESHOLDS = REPO / "results" / "baselines" / "shapes-thresholds.toml"
-LOOP = Path("bench") / "sampling" / "loop.py"
+LOOP = Path("bench") / "core" / "sampling" / "loop.py"
 SUPER_CONDITIONING = 'super_condition_rows(pairs[:, 0], pairs[:, 1], settings["cond_scale"])'
 SWAPPED = 'super_condition_rows(pairs[:, 1], pairs[:, 0], settings["cond_scale"])'
 
