@@ -24,7 +24,7 @@ from evals.notes import format_notes
 from evals.statistics import (
     FID_RELIABLE_IMAGES,
     feature_statistics,
-    frechet,
+    frechet_of_features,
     isc_splits,
     isc_too_few_reason,
     kernel_distance,
@@ -134,7 +134,7 @@ def fidelity_metrics(features: dict[str, np.ndarray], reference: Reference | Non
     out["fid_reference_images"] = reference.count
     out["fid_biased"] = len(pool) < FID_RELIABLE_IMAGES or 0 <= reference.count < FID_RELIABLE_IMAGES
     if "fid" in metrics:
-        fid = frechet(*feature_statistics(pool), reference.mu, reference.sigma)
+        fid = frechet_of_features(pool, reference.mu, reference.sigma)
         out.update(fid=fid.value, fid_sqrtm=fid.sqrtm)
         if fid.reason:
             notes["fid"] = fid.reason

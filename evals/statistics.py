@@ -83,13 +83,55 @@ def frechet(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.nda
     return FrechetResult(value, method)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
-    """The Fréchet distance as a number; ValueError when its square root cannot be trusted (`frechet`)."""
-    result = frechet(mu1, sigma1, mu2, sigma2, eps)
+# Eigenvalues of a PSD matrix come out of eigvalsh negative by round-off only;
+# below this share of the largest, the reference covariance is not PSD.
+_ROUNDOFF_NEGATIVE = 1e-9
+
+
+def frechet_of_features(features: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                        eps: float = 1e-6) -> FrechetResult:
+    """`frechet` of a feature matrix against statistics. With no more images n
+    than dimensions d, sigma1 = Xᵀ X / (n-1) for the centred features X, and
+    sigma1 sigma2 has the nonzero eigenvalues of the n×n PSD matrix
+    X sigma2 Xᵀ / (n-1): the trace of the root is the sum of their square
+    roots, exact, in milliseconds where scipy's d×d `sqrtm` of a singular
+    product takes seconds and needs the offset. More images than dimensions:
+    `frechet` itself, as pytorch-fid."""
+    features = np.asarray(features, np.float64)
+    mu1, sigma1 = feature_statistics(features)
+    images, dims = features.shape
+    mu2, sigma2 = np.atleast_1d(np.asarray(mu2, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if images > dims or sigma2.shape != (dims, dims) or mu2.shape != (dims,):
+        return frechet(mu1, sigma1, mu2, sigma2, eps)  # which also refuses mismatched dimensions
+    centred = features - mu1
+    small = centred @ sigma2 @ centred.T / (images - 1)
+    eigenvalues = np.linalg.eigvalsh((small + small.T) / 2.0)
+    if eigenvalues.min() < -_ROUNDOFF_NEGATIVE * max(eigenvalues.max(), 0.0):
+        return frechet(mu1, sigma1, mu2, sigma2, eps)  # sigma2 not PSD: the general path says what is wrong
+    # The centring leaves one eigenvalue that is zero but for round-off; its square root
+    # (~1e-7) is not: eigenvalues within round-off of the largest count as zero.
+    roundoff = eigenvalues.max() * images * np.finfo(np.float64).eps
+    trace_root = float(np.sqrt(np.where(eigenvalues > roundoff, eigenvalues, 0.0)).sum())
+    diff = mu1 - mu2
+    return FrechetResult(float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_root), "exact")
+
+
+def _value_or_raise(result: FrechetResult) -> float:
     if result.value is None:
         raise ValueError(result.reason)
     return result.value
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """The Fréchet distance as a number; ValueError when its square root cannot be trusted (`frechet`)."""
+    return _value_or_raise(frechet(mu1, sigma1, mu2, sigma2, eps))
+
+
+def frechet_distance_of_features(features: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                                 eps: float = 1e-6) -> float:
+    """`frechet_distance` of a feature matrix against statistics (`frechet_of_features`)."""
+    return _value_or_raise(frechet_of_features(features, mu2, sigma2, eps))
 
 
 def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0) -> float:

@@ -55,6 +55,37 @@ def test_singular_covariances_still_give_a_finite_distance():
     assert math.isfinite(frechet_distance(*feature_statistics(x), *feature_statistics(y)))
 
 
+def _trace_of_root_by_symmetric_form(s1: np.ndarray, s2: np.ndarray) -> float:
+    """tr (s1 s2)^½ = tr (s2^½ s1 s2^½)^½: a symmetric PSD matrix, so eigh alone, no sqrtm (the
+    eigenvalues that are zero but for round-off, ~1e-14 with square roots ~1e-7, dropped)."""
+    values, vectors = np.linalg.eigh(s2)
+    root2 = vectors @ np.diag(np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    product = np.linalg.eigvalsh(root2 @ s1 @ root2)
+    return float(np.sqrt(product[product > 1e-12 * product.max()]).sum())
+
+
+def test_few_images_take_the_root_from_the_small_eigenproblem_exactly():
+    from evals.statistics import frechet, frechet_of_features
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, 40)) * rng.uniform(0.5, 3.0, size=40)  # 6 images, 40 dimensions: rank 5
+    reference = rng.normal(0.2, 1.5, size=(90, 40))
+    (mu1, s1), (mu2, s2) = feature_statistics(x), feature_statistics(reference)
+    expected = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * _trace_of_root_by_symmetric_form(s1, s2)
+    result = frechet_of_features(x, mu2, s2)
+    assert result.value == pytest.approx(expected, rel=1e-10) and result.sqrtm == "exact"
+    # The same quantity that scipy's root of the singular product approximates.
+    assert result.value == pytest.approx(frechet(mu1, s1, mu2, s2).value, rel=1e-4)
+    # More images than dimensions: pytorch-fid's path itself, to the bit.
+    many = rng.normal(size=(60, 40))
+    assert frechet_of_features(many, mu2, s2) == frechet(*feature_statistics(many), mu2, s2)
+    # A reference covariance that is not PSD is left to the general path, which judges its root.
+    broken = s2 - 3.0 * np.eye(40)
+    assert frechet_of_features(x, mu2, broken) == frechet(mu1, s1, mu2, broken)
+    with pytest.raises(ValueError, match="different dimensions"):
+        frechet_of_features(x, mu2[:5], s2[:5, :5])
+
+
 def test_mismatched_dimensions_are_refused():
     with pytest.raises(ValueError, match="different dimensions"):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))

@@ -106,7 +106,7 @@ def test_fd_dinov2_uses_fids_frechet_maths(monkeypatch):
     expected = statistics.frechet_distance(*statistics.feature_statistics(a), *statistics.feature_statistics(b))
     assert out == {"fd_dinov2": expected, "fd_dinov2_biased": False}
     # The metric imports FID's function when it computes (scipy waits until then): it calls that one.
-    monkeypatch.setattr(statistics, "frechet_distance", lambda *moments: -1.0)
+    monkeypatch.setattr(statistics, "frechet_distance_of_features", lambda *moments: -1.0)
     assert dinov2.FD_DINOV2.compute(MetricInputs({"dinov2": a}, {"dinov2": b}))["fd_dinov2"] == -1.0
 
 

@@ -35,12 +35,12 @@ def _frechet(inputs: MetricInputs) -> dict:
     reference = inputs.reference.get("dinov2")
     if reference is None:
         return {"null_reason": f"fd_dinov2 {_NO_FEATURES}"}
-    from evals.statistics import feature_statistics, frechet_distance  # scipy: loaded to compute, not for the schema
+    from evals.statistics import feature_statistics, frechet_distance_of_features  # scipy: loaded to compute, not for the schema
 
     features = inputs.features["dinov2"]
     # As fid_biased: below one image per feature dimension the covariance is rank-deficient.
     dims = features.shape[1]
-    return {"fd_dinov2": frechet_distance(*feature_statistics(features), *feature_statistics(reference)),
+    return {"fd_dinov2": frechet_distance_of_features(features, *feature_statistics(reference)),
             "fd_dinov2_biased": bool(min(len(features), len(reference)) < dims)}
 
 
