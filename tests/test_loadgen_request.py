@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from bench.base.errors import BenchError
 from bench.cli import loadgen as loadgen_command
-from bench.commands.loadgen_request import MERGED_BENCHMARK_KEYS, _with_benchmark, loadgen_request
+from bench.commands.loadgen_request import loadgen_request
 
 
 def loadgen_params(*args: str) -> tuple[dict, set[str]]:
@@ -36,16 +36,12 @@ def test_the_request_groups_the_options_and_leaves_them_unchanged(tmp_path):
         request.num_images = 2  # frozen
 
 
-def test_a_benchmark_is_applied_once_whether_or_not_the_cli_merged_it(tmp_path):
+def test_a_benchmark_is_applied_once_at_the_door(tmp_path):
     options, explicit = loadgen_params("--scenario", "server", "--benchmark", "shapes", "--preset", "tiny",
                                        "--weights", "random", "--out", str(tmp_path))
+    before = copy.deepcopy(options)
     direct = loadgen_request(options, explicit)
-    # What bench/cli.py's loadgen does before calling the door, until it calls the door alone.
-    merged, merged_explicit, applied = _with_benchmark(options, explicit)
-    merged = {**merged, **dict(zip(MERGED_BENCHMARK_KEYS, (applied.definition, applied.record,
-                                                           applied.scenario_fields)))}
-    again = loadgen_request(merged, merged_explicit)
-    assert again == direct
+    assert options == before  # the definition's fields are the request's, not written back into the options
     assert direct.benchmark.overrides == ["--preset tiny (definition: shapes)",
                                           "--weights random (definition: pretrained)"]
     assert direct.sampling.cond_scale == 3.0 and direct.spec.preset == "tiny"

@@ -36,9 +36,6 @@ SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "targ
 # The largest query sample library (prompts x images per prompt): MLPerf's largest is 24,576 samples.
 MAX_SAMPLES = 1_000_000
 # Keys the CLI merges into the options when it applies --benchmark itself (bench/cli.py's _with_benchmark).
-MERGED_BENCHMARK_KEYS = ("benchmark_definition", "benchmark_record", "scenario_fields")
-
-
 @dataclass(frozen=True)
 class AppliedBenchmark:
     """A benchmark definition (--benchmark) applied to this run."""
@@ -82,8 +79,7 @@ class LoadgenRequest:
 
 def loadgen_request(options: Mapping, explicit: set[str]) -> LoadgenRequest:
     """The run that click's `options` ask for, `explicit` naming those given on the command line: with
-    --benchmark, its definition applied first (once: options the CLI has already merged are taken as they
-    are). A one-line BenchError on the first problem; prints the benchmark line before its accuracy check."""
+    --benchmark, its definition applied first. A one-line BenchError on the first problem; prints the benchmark line before its accuracy check."""
     options, explicit, applied = _with_benchmark(options, explicit)
     scenarios, sampling, parallel, spec, run_dir = check_inputs(options, explicit, applied)
     prompts = list(load_prompt_set(options["prompts"]).prompts)
@@ -105,10 +101,6 @@ def loadgen_request(options: Mapping, explicit: set[str]) -> LoadgenRequest:
 def _with_benchmark(options: Mapping, explicit: set[str]) -> tuple[Mapping, set[str], AppliedBenchmark | None]:
     """The options with the definition's fixed fields (bench/jobs/loadgen/benchmark.py); the fields it
     fills count as given on the command line, so a --user-conf cannot change them silently."""
-    if options.get("benchmark_definition") is not None:  # the CLI merged them already: not twice
-        return options, set(explicit), AppliedBenchmark(definition=options["benchmark_definition"],
-                                                        record=options["benchmark_record"],
-                                                        scenario_fields=options["scenario_fields"])
     if not options.get("benchmark"):
         return options, set(explicit), None
     from bench.jobs.loadgen.benchmark import apply_benchmark, load_benchmark
