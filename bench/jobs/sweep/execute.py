@@ -33,7 +33,8 @@ from bench.results.store import RunStore
 from .budget import Budget, Family
 from .clock import SweepClock
 from .context import Context, point_configs, program_group, structure_of
-from .rows import base_row, combine_reports, summary_line, utc_now
+from .rows import base_row, combine_reports, utc_now
+from .summary import summary_line
 from .shares import write_share
 from .spec import Point, SweepDefinition
 

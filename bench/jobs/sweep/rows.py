@@ -26,7 +26,6 @@ from .context import point_configs, structure_of
 from .merge import timing_columns
 from .shares import publish_shares
 from .spec import Point
-from .summary import padding_note, summary_line  # noqa: F401  (the progress line, JAX-free)
 
 if TYPE_CHECKING:
     from .context import Context
