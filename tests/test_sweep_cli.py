@@ -152,9 +152,13 @@ def test_report_writes_markdown_and_csv(swept, cli_inprocess):
 
 def _sweep_process(out: Path, tiny_cache: Path, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error", **DEFAULT_XLA_CACHE})
     return subprocess.Popen([sys.executable, "-m", "bench", "sweep", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# Without the test session's JAX_COMPILATION_CACHE_DIR: the sweep's own default folder.
+DEFAULT_XLA_CACHE = {"JAX_COMPILATION_CACHE_DIR": ""}
 
 
 def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cache, run_cli):
@@ -172,7 +176,7 @@ def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cac
     before = pd.read_parquet(run_dir / "points.parquet")
     assert 1 <= len(before) < 3
 
-    resumed = run_cli("sweep", "--resume", run_dir, "--no-progress", check=True)
+    resumed = run_cli("sweep", "--resume", run_dir, "--no-progress", check=True, env=DEFAULT_XLA_CACHE)
     assert f"{len(before)} already done" in resumed.stderr
     after = pd.read_parquet(run_dir / "points.parquet")
     assert sorted(after.point_index) == [0, 1, 2] and after.point_id.is_unique
@@ -181,62 +185,54 @@ def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cac
     assert {p.name for p in (run_dir / "images").iterdir()} == set(after.point_id)  # no staging left behind
     run = json.loads((run_dir / "run.json").read_text())
     assert len(run["sessions"]) == 2
+    # The persistent compilation cache is on by default, in the dalle-bench cache folder.
+    assert run["compilation_cache"]["dir"] == str(tiny_cache / "xla-cache")
 
 
-def test_resuming_a_finished_run_runs_nothing(swept, run_cli):
+def test_resuming_a_finished_run_runs_nothing(swept, cli_inprocess):
     run_dir, rows, _ = swept
     before = (run_dir / "points.parquet").read_bytes()
-    proc = run_cli("sweep", "--resume", run_dir, "--no-progress", "--no-report", check=True)
+    proc = cli_inprocess("sweep", "--resume", run_dir, "--no-progress", "--no-report", check=True)
     assert "4 points, 4 already done" in proc.stderr
     assert (run_dir / "points.parquet").read_bytes() == before
 
 
-def test_a_sweep_file_with_grid_and_zip(tmp_path, run_cli):
+def test_a_sweep_file_with_grid_and_zip(tmp_path, cli_inprocess):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("grid:\n  temperature: [0.5, 1.0]\nzip:\n  parallel: [single, pmap]\n  devices: [1, 2]\n")
-    proc = run_cli("sweep", "--sweep", sweep, "--no-stages", "--iters", "1", "-n", "1", "--out", tmp_path,
-                   "--run-id", "file", "--no-progress", "--no-report", check=True)
+    proc = cli_inprocess("sweep", "--sweep", sweep, "--no-stages", "--iters", "1", "-n", "1", "--out", tmp_path,
+                         "--run-id", "file", "--no-progress", "--no-report", check=True)
     rows = pd.read_parquet(tmp_path / "file" / "points.parquet")
     assert list(zip(rows.temperature, rows.parallel, rows.devices)) == [
         (0.5, "single", 1), (0.5, "pmap", 2), (1.0, "single", 1), (1.0, "pmap", 2)]
     assert (rows.status == "ok").all(), proc.stdout
 
 
-def test_compilation_cache_state_is_recorded(tmp_path, run_cli):
-    """A warm persistent cache makes compile times incomparable: run.json says whether it was on and how full."""
-    cache = tmp_path / "xla-cache"
-    states = []
-    for run_id in ("cold", "warm"):
-        run_cli("sweep", "--cond-scale", "1", "--no-stages", "--iters", "1", "-n", "1", "--out", tmp_path,
-                "--run-id", run_id, "--compilation-cache", cache, "--no-progress", "--no-report", check=True)
-        states.append(json.loads((tmp_path / run_id / "run.json").read_text())["compilation_cache"])
-    assert states[0] == {"enabled": True, "dir": str(cache), "entries_before": 0}
-    assert states[1]["entries_before"] > 0
-    # The report's environment section shows these values (it once read a key the sweep never wrote).
-    from bench.jobs.report.html import _environment
-
-    environment = dict(_environment(json.loads((tmp_path / "warm" / "run.json").read_text())))
-    assert environment["compilation cache"] == f"on: {cache} ({states[1]['entries_before']} entries when the run started)"
-    assert dict(_environment(json.loads((tmp_path / "cold" / "run.json").read_text())))["compilation cache"].startswith(
-        f"on: {cache} (0 entries")
-
-    hits = [json.loads((tmp_path / run_id / "run.json").read_text())["sessions"][0]["time"]["compilation_cache_hits"]
-            for run_id in ("cold", "warm")]
-    assert hits[0] == 0 and hits[1] > 0  # the repeated sweep loaded its programs instead of compiling them
-
-
 SHARING = ["--temperature", "0.7,1.0", "--cond-scale", "1,3", "-n", "1", "--iters", "1", "--no-report",
            "--no-progress"]
 
 
-def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_cli):
-    """Two temperatures x two condition scales: two structures (plain, uncond),
-    each compiled by its first point and reused by the second, whole pipeline
-    and stage programs alike; rows stay in definition order. The persistent
-    cache is on by default, in the dalle-bench cache folder."""
-    proc = run_cli("sweep", *SHARING, "--out", tmp_path, "--run-id", "shared", check=True,
-                   env={"JAX_COMPILATION_CACHE_DIR": ""})
-    run_dir = tmp_path / "shared"
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, run_cli):
+    """Two temperatures x two condition scales (two structures), two programs compiled at once, with a
+    persistent compilation cache of its own that starts empty: (run folder, cache folder, output)."""
+    out = tmp_path_factory.mktemp("shared")
+    cache = out / "xla-cache"
+    proc = run_cli("sweep", *SHARING, "--compile-workers", "2", "--compilation-cache", cache, "--out", out,
+                   "--run-id", "shared", check=True)
+    return out / "shared", cache, proc
+
+
+def _run_json(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def test_points_of_one_structure_share_their_programs(shared, run_cli, tmp_path):
+    """Two structures (plain, uncond), each compiled by its first point and reused by the second, whole
+    pipeline and stage programs alike; rows stay in definition order. A second sweep on the same
+    persistent cache loads its programs instead of compiling them, and run.json says how full the
+    cache was (a warm cache makes compile times incomparable)."""
+    run_dir, cache, proc = shared
     rows = pd.read_parquet(run_dir / "points.parquet")
     assert list(rows.point_index) == [0, 1, 2, 3] and list(rows.temperature) == [0.7, 0.7, 1.0, 1.0]
     assert list(rows.structure) == ["plain", "uncond", "plain", "uncond"]
@@ -246,8 +242,7 @@ def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_
     # Warm-up calls only for a freshly compiled program: a reused one ran the point before.
     assert list(rows.warmup) == [1, 1, 0, 0]
     assert "program reused (plain)" in proc.stdout
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["compilation_cache"]["dir"] == str(tiny_cache / "xla-cache")
+    run = _run_json(run_dir)
     spent = run["sessions"][0]["time"]
     # Compiled: 2 pipelines; stages: decode and score once, encode and sample once per structure.
     # Reused: decode and score by the second structure's first point, then the pipeline and its four
@@ -258,28 +253,41 @@ def test_points_of_one_structure_share_their_programs(tmp_path, tiny_cache, run_
     assert "measuring fraction (timed / wall)" in proc.stderr
 
     # Counted from JAX's compile events, not timed: one temperature more or less asks XLA for nothing more.
-    run_cli("sweep", *SHARING, "--temperature", "0.7", "--out", tmp_path, "--run-id", "fewer", check=True,
-            env={"JAX_COMPILATION_CACHE_DIR": ""})
-    fewer = json.loads((tmp_path / "fewer" / "run.json").read_text())["sessions"][0]["time"]
-    assert fewer["xla_compile_requests"] == spent["xla_compile_requests"]
+    run_cli("sweep", *SHARING, "--temperature", "0.7", "--compilation-cache", cache, "--out", tmp_path,
+            "--run-id", "fewer", check=True)
+    fewer = _run_json(tmp_path / "fewer")
+    assert fewer["sessions"][0]["time"]["xla_compile_requests"] == spent["xla_compile_requests"]
+
+    states = [run["compilation_cache"], fewer["compilation_cache"]]
+    assert states[0] == {"enabled": True, "dir": str(cache), "entries_before": 0}
+    assert states[1]["entries_before"] > 0
+    hits = [spent["compilation_cache_hits"], fewer["sessions"][0]["time"]["compilation_cache_hits"]]
+    assert hits[0] == 0 and hits[1] > 0  # the second sweep loaded its programs instead of compiling them
+    # The report's environment section shows these values (it once read a key the sweep never wrote).
+    from bench.jobs.report.html import _environment
+
+    assert dict(_environment(fewer))["compilation cache"] == (
+        f"on: {cache} ({states[1]['entries_before']} entries when the run started)")
+    assert dict(_environment(run))["compilation cache"].startswith(f"on: {cache} (0 entries")
 
 
-def test_a_layouts_programs_compile_together_and_draw_the_same_tokens(tmp_path, run_cli):
+def test_a_layouts_programs_compile_together_and_draw_the_same_tokens(shared, run_cli, tmp_path):
     """--compile-workers 2: the first point of a layout compiles both structures'
     programs at once (each row says 2 compiled together); --compile-workers 1
     compiles each alone when its first point runs. The tokens are the same."""
+    together, _, _ = shared
+    run_cli("sweep", *SHARING, "--no-stages", "--compile-workers", "1", "--no-compilation-cache",
+            "--out", tmp_path, "--run-id", "alone", check=True)
+    alone = tmp_path / "alone"
     counts = {}
-    for workers in (1, 2):
-        run_cli("sweep", *SHARING, "--no-stages", "--compile-workers", str(workers), "--no-compilation-cache",
-                "--out", tmp_path, "--run-id", f"w{workers}", check=True)
-        run_dir = tmp_path / f"w{workers}"
+    for workers, run_dir in ((1, alone), (2, together)):
         rows = pd.read_parquet(run_dir / "points.parquet")
         assert list(rows.compiled) == [True, True, False, False]
         counts[workers] = [None if pd.isna(v) else int(v) for v in rows.compile_concurrency]
-        session = json.loads((run_dir / "run.json").read_text())["sessions"][0]
-        assert session["compile_workers"] == workers
-        assert (session["time"]["programs_compiled"], session["time"]["programs_reused"]) == (2, 2)  # none twice
+        assert _run_json(run_dir)["sessions"][0]["compile_workers"] == workers
         for row in rows.itertuples():
             np.testing.assert_array_equal(np.load(run_dir / row.images_dir / "tokens.npy"),
-                                          np.load(tmp_path / "w1" / row.images_dir / "tokens.npy"))
+                                          np.load(alone / row.images_dir / "tokens.npy"))
     assert counts == {1: [1, 1, None, None], 2: [2, 2, None, None]}
+    spent = _run_json(alone)["sessions"][0]["time"]
+    assert (spent["programs_compiled"], spent["programs_reused"]) == (2, 2)  # none twice
