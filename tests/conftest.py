@@ -89,8 +89,8 @@ def run_cli(tiny_cache):
     return run
 
 
-@pytest.fixture
-def cli_inprocess(cache_folder, monkeypatch):
+@pytest.fixture(scope="session")
+def cli_inprocess(cache_folder):
     """`run_cli`'s twin that calls `bench.cli.main` in this process: the same arguments, and the same
     `.returncode`, `.stdout`, `.stderr` back, without the 3-6 s a subprocess spends starting Python and
     JAX. For calls refused before JAX starts (bad input, one-line errors) and cheap calls that need no
@@ -121,7 +121,7 @@ def cli_inprocess(cache_folder, monkeypatch):
         stdout, stderr = io.StringIO(), io.StringIO()
         saved_environ = dict(os.environ)
         saved_jax_config = _jax_config()
-        with monkeypatch.context() as patch:
+        with pytest.MonkeyPatch.context() as patch:
             patch.chdir(REPO)
             patch.setenv("DALLE_BENCH_CACHE", str(cache_folder))
             patch.setenv("TRANSFORMERS_VERBOSITY", "error")
@@ -226,7 +226,7 @@ temperature = [1.0, 1.0, 0.7, 1.0]
 
 
 @pytest.fixture(scope="session")
-def evaluated_sweep(tmp_path_factory, run_cli, torch_clip, inception_weights) -> Path:
+def evaluated_sweep(tmp_path_factory, run_cli, cli_inprocess, torch_clip, inception_weights) -> Path:
     """A finished tiny sweep of eight points with CLIP score and FID (against its
     first point), shared read-only by the report and compare tests: copy it
     before changing anything in it. Four calls a point: the fewest with which
@@ -239,7 +239,7 @@ def evaluated_sweep(tmp_path_factory, run_cli, torch_clip, inception_weights) ->
     import pandas as pd
 
     first = pd.read_parquet(run_dir / "points.parquet").point_id[0]
-    run_cli("eval", run_dir, "--metrics", "clip,fid", "--clip", torch_clip, "--fid-ref", f"point:{first}",
-            "--inception-weights", inception_weights, check=True)
+    cli_inprocess("eval", run_dir, "--metrics", "clip,fid", "--clip", torch_clip, "--fid-ref", f"point:{first}",
+                  "--inception-weights", inception_weights, check=True)
     return run_dir
 

@@ -694,11 +694,11 @@ def test_ab_gate_passes_the_same_code_and_catches_a_threefold_slowdown(ab_runs, 
 
 
 @pytest.fixture(scope="module")
-def evaluated_candidate(fresh_run, tmp_path_factory, run_cli, torch_clip) -> Path:
+def evaluated_candidate(fresh_run, tmp_path_factory, cli_inprocess, torch_clip) -> Path:
     """The fresh run evaluated with the fixture's CLIP: three of evaluated_sweep's points."""
     run_dir = tmp_path_factory.mktemp("candidate") / "candidate"
     shutil.copytree(fresh_run, run_dir)
-    run_cli("eval", run_dir, "--metrics", "clip", "--clip", torch_clip, check=True)
+    cli_inprocess("eval", run_dir, "--metrics", "clip", "--clip", torch_clip, check=True)
     return run_dir
 
 
