@@ -78,29 +78,29 @@ def test_random_weights_are_announced(generated):
     assert "random weights" in proc.stderr
 
 
-def test_same_seed_same_images_other_seed_other_images(run_cli, tmp_path, generated):
+def test_same_seed_same_images_other_seed_other_images(cli_inprocess, tmp_path, generated):
     out, _ = generated
-    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "1", "--out", tmp_path / "a", "--no-progress", check=True)
+    cli_inprocess("generate", *PROMPTS, "-n", "3", "--seed", "1", "--out", tmp_path / "a", "--no-progress", check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "a" / "tokens.npy"), np.load(out / "tokens.npy"))
-    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "2", "--out", tmp_path / "b", "--no-progress", check=True)
+    cli_inprocess("generate", *PROMPTS, "-n", "3", "--seed", "2", "--out", tmp_path / "b", "--no-progress", check=True)
     assert not np.array_equal(np.load(tmp_path / "b" / "tokens.npy"), np.load(out / "tokens.npy"))
 
 
-def test_long_prompt_is_truncated_with_a_warning(run_cli, tmp_path):
-    proc = run_cli("generate", "a red cube on a blue sphere " * 5, "-n", "1", "--cond-scale", "1",
+def test_long_prompt_is_truncated_with_a_warning(cli_inprocess, tmp_path):
+    proc = cli_inprocess("generate", "a red cube on a blue sphere " * 5, "-n", "1", "--cond-scale", "1",
                    "--out", tmp_path, "--no-progress", check=True)
     assert "prompt 1 is longer than 64 text tokens and was truncated" in proc.stderr
     assert np.load(tmp_path / "tokens.npy").shape == (1, 1, 256)
 
 
-def test_local_checkpoint_folders_load_through_model_options(run_cli, tiny_cache, tmp_path, generated):
+def test_local_checkpoint_folders_load_through_model_options(cli_inprocess, tiny_cache, tmp_path, generated):
     """--model/--vqgan/--clip with folders: the loading path users take for their own checkpoints."""
     import shutil
 
     out, _ = generated
     (source,) = [p for p in tiny_cache.iterdir() if p.name.startswith("tiny-v")]
     copies = {name: shutil.copytree(source / name, tmp_path / "ckpt" / name) for name in ("dallebart", "vqgan", "clip")}
-    run_cli("generate", *PROMPTS, "-n", "3", "--seed", "1", "--batch-per-device", "2", "--weights", "pretrained",
+    cli_inprocess("generate", *PROMPTS, "-n", "3", "--seed", "1", "--batch-per-device", "2", "--weights", "pretrained",
             "--model", copies["dallebart"], "--vqgan", copies["vqgan"], "--clip", copies["clip"],
             "--out", tmp_path / "out", "--no-progress", check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "tokens.npy"), np.load(out / "tokens.npy"))
@@ -117,7 +117,7 @@ def test_the_throughput_definition_is_stated(generated):
     assert "Throughput: images written / seconds of all program calls" in proc.stderr
 
 
-def test_a_checkpoint_with_missing_weights_says_so_in_one_line(run_cli, tiny_cache, tmp_path):
+def test_a_checkpoint_with_missing_weights_says_so_in_one_line(cli_inprocess, tiny_cache, tmp_path):
     """transformers' own warning is hidden (TRANSFORMERS_VERBOSITY=error) and
     _do_init=False leaves the weight out: the load must name it."""
     import shutil
@@ -129,7 +129,7 @@ def test_a_checkpoint_with_missing_weights_says_so_in_one_line(run_cli, tiny_cac
     weights = msgpack_restore((folder / "flax_model.msgpack").read_bytes())
     del weights["lm_head"]
     (folder / "flax_model.msgpack").write_bytes(msgpack_serialize(weights))
-    proc = run_cli("generate", "a cat", "-n", "1", "--cond-scale", "1", "--model", folder,
+    proc = cli_inprocess("generate", "a cat", "-n", "1", "--cond-scale", "1", "--model", folder,
                    "--out", tmp_path / "out", "--no-progress")
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("Note:")]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
