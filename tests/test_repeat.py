@@ -125,12 +125,12 @@ REPEATS = 2
 
 
 @pytest.fixture(scope="module")
-def repeated(tmp_path_factory, run_cli):
+def repeated(tmp_path_factory, run_cli, cli_inprocess):
     out = tmp_path_factory.mktemp("repeat")
     started = time.monotonic()
     proc = run_cli("sweep", *TINY, "--repeat", REPEATS, "--out", out, "--run-id", "repeated", check=True)
     seconds = time.monotonic() - started
-    plain = run_cli("sweep", *TINY, "--out", out, "--run-id", "plain", check=True)
+    plain = cli_inprocess("sweep", *TINY, "--out", out, "--run-id", "plain", check=True)
     return out / "repeated", out / "plain", proc, plain, seconds
 
 
@@ -189,13 +189,13 @@ def test_repeats_make_the_same_tokens_as_a_plain_sweep(repeated):
     print(f"--repeat {REPEATS} on 2 tiny points: {seconds:.1f} s")
 
 
-def test_resuming_a_finished_repeat_run_keeps_it_and_cannot_change_the_count(repeated, run_cli, cli_inprocess):
+def test_resuming_a_finished_repeat_run_keeps_it_and_cannot_change_the_count(repeated, cli_inprocess):
     run_dir, *_ = repeated
     refused = cli_inprocess("sweep", "--resume", run_dir, "--repeat", REPEATS + 1)
     assert refused.returncode == 2 and f"made with --repeat {REPEATS};" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    again = run_cli("sweep", "--resume", run_dir, "--no-report", check=True)
+    again = cli_inprocess("sweep", "--resume", run_dir, "--no-report", check=True)
     assert "2 points, 2 already done" in again.stderr
     assert len(pd.read_parquet(run_dir / "points.parquet")) == 2
 
