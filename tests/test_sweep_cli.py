@@ -32,9 +32,10 @@ GRID = ["--parallel", "single,sharded", "--devices", "1,2", "--cond-scale", "3",
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, run_cli):
     out = tmp_path_factory.mktemp("sweep")
-    # Without any persistent compilation cache: this run checks that "off" is recorded.
+    # Without any persistent compilation cache: this run checks that "off" is recorded. Python lists
+    # the modules it imports (PYTHONPROFILEIMPORTTIME): a sweep without metrics imports no torch.
     proc = run_cli("sweep", *GRID, "--out", out, "--run-id", "grid", "--no-progress", "--html",
-                   "--no-compilation-cache", check=True)
+                   "--no-compilation-cache", check=True, env={"PYTHONPROFILEIMPORTTIME": "1"})
     run_dir = out / "grid"
     return run_dir, pd.read_parquet(run_dir / "points.parquet"), proc
 
@@ -47,6 +48,15 @@ def test_every_point_has_a_row_in_definition_order(swept):
     assert (rows.cond_scale == 3.0).all() and (rows.temperature == 1.0).all() and (rows.top_k == 0).all()
     assert (rows.preset == "tiny").all() and rows.random_weights.fillna(True).all()
     assert list(rows.global_batch) == [1, 1, 2, 2]
+
+
+def test_a_sweep_without_metrics_starts_without_torch(swept):
+    """transformers would import torch (about 4 s of a 7 s start); bench/base/torch_free.py turns that off
+    for a process that runs no metric (a sweep with --eval still has torch: tests/test_evals.py)."""
+    _, _, proc = swept
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"flax", "jax", "transformers.modeling_flax_utils"} <= imported  # the listing is there
+    assert not {name for name in imported if name.split(".")[0] in ("torch", "torchvision")}
 
 
 def test_a_bad_combination_is_recorded_and_the_sweep_goes_on(swept):

@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from bench.base.errors import BenchError
+from bench.base.torch_free import transformers_without_torch
 from bench.core.batching import padded_rows
 from bench.core.devices import check_emulated_count, emulate_host_devices
 from bench.core.distributed import DistributedConfig
@@ -87,6 +88,7 @@ class GenerateRequest:
 
 
 def run(request: GenerateRequest) -> None:
+    transformers_without_torch()  # it runs no metric (its CLIP ranking is Flax)
     if request.host_devices is not None:
         emulate_host_devices(request.host_devices)
 

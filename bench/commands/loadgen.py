@@ -14,6 +14,7 @@ import click
 
 from bench.base.errors import BenchError, Interrupted
 from bench.base.signals import sigterm_as_interrupt, stopped_by
+from bench.base.torch_free import transformers_without_torch
 from bench.core.devices import emulate_host_devices
 from bench.results.runlock import release_before_exit, run_lock
 
@@ -69,9 +70,12 @@ def run_command(ctx: click.Context, options: dict, explicit: set[str]) -> None:
 
 def run_loadgen(options: dict, explicit: set[str]) -> None:
     """The door: click's options become a LoadgenRequest first thing (with --benchmark's definition
-    applied, once, whether or not the CLI merged it already), and only the request goes on."""
+    applied), and only the request goes on."""
     with sigterm_as_interrupt():  # SIGTERM stops the run as Ctrl-C does (exit 143, not 130)
-        _run_loadgen(loadgen_request(options, explicit))
+        request = loadgen_request(options, explicit)
+        if not (request.quality.clip or request.quality.fid_ref):  # no metric: start without torch
+            transformers_without_torch()
+        _run_loadgen(request)
 
 
 def _run_loadgen(request: LoadgenRequest) -> None:

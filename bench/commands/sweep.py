@@ -14,6 +14,7 @@ import click
 
 from bench.base.errors import BenchError, Interrupted, RunWriteError
 from bench.base.signals import sigterm_as_interrupt, stopped_by
+from bench.base.torch_free import transformers_without_torch
 from bench.core.devices import available_devices, emulate_host_devices
 from bench.jobs.sweep.clock import summary_text
 from bench.jobs.sweep.spec import SweepDefinition
@@ -31,6 +32,8 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     environ = dict(os.environ)  # as the user started it: what the processes of --repeat inherit
     clock = SweepClock()
     request = sweep_request(options, explicit)
+    if request.evaluation is None:  # no metric runs in this process: start without torch
+        transformers_without_torch()
     with contextlib.ExitStack() as locks:
         if request.repeats > 1:  # this process only starts, merges and closes: the repeats measure
             from .repeat import run_repeats
