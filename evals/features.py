@@ -23,7 +23,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature(name="adherence",  # per image (passed 0/1, partial score) from the shapes world's checker
             describe=lambda networks: checker_name(),
             load=lambda networks: None,
-            extract=lambda loaded, images, prompts: np.stack(adherence_scores(images, prompts), axis=1)),
+            extract=lambda loaded, images, prompts: np.stack(adherence_scores(images, prompts), axis=1),
+            torch=False),
     Feature(name="clip_scores",  # per-image CLIP score against the image's prompt
             describe=lambda networks: networks.clip,
             load=lambda networks: load_clip(networks.clip),
@@ -47,3 +48,9 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
             cache_tag=lambda networks: (f"dinov2-{slug(networks.dinov2)}-{slug(weights_id(networks.dinov2))}"
                                         f"-pilbicubic{dinov2.INPUT_SIZE}")),
 )}
+
+
+def needs_torch(metrics) -> bool:
+    """Whether computing `metrics` runs a PyTorch network (a process that runs none can start without
+    torch: bench/base/torch_free.py)."""
+    return any(FEATURES[name].torch for metric in metrics for name in metric.features)

@@ -48,6 +48,7 @@ class Feature:
     extract: Callable[[Any, Any, list[str] | None], Any]  # (loaded, uint8 images, prompts) -> features
     cache_tag: Callable[[Networks], str] | None = None  # names reference-feature cache files; None: no reference
     count: Callable[[Any], int] = len
+    torch: bool = True  # its network runs in PyTorch (through transformers or torch-fidelity)
 
 
 @dataclass(frozen=True)

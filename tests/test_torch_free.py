@@ -44,3 +44,12 @@ def test_nothing_changes_once_transformers_is_imported():
     importlib.import_module("transformers")  # this test process has it, with torch
 
     assert transformers_without_torch() is False and "USE_TORCH" not in os.environ
+
+
+def test_only_metrics_with_a_pytorch_network_keep_torch():
+    from evals.features import needs_torch
+    from evals.registry import resolve
+
+    assert not needs_torch(resolve(["adherence"]))  # the shapes world's checker: numpy
+    for name in ("clip", "fid", "cmmd", "fd_dinov2"):
+        assert needs_torch(resolve([name, "adherence"])), name

@@ -32,7 +32,7 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
     environ = dict(os.environ)  # as the user started it: what the processes of --repeat inherit
     clock = SweepClock()
     request = sweep_request(options, explicit)
-    if request.evaluation is None:  # no metric runs in this process: start without torch
+    if not _evaluates_with_torch(request):
         transformers_without_torch()
     with contextlib.ExitStack() as locks:
         if request.repeats > 1:  # this process only starts, merges and closes: the repeats measure
@@ -41,6 +41,17 @@ def run_sweep(options: dict, explicit: set[str]) -> None:
             run_repeats(request, environ, locks)
             return
         _run_sweep(request, clock, locks)
+
+
+def _evaluates_with_torch(request: SweepRequest) -> bool:
+    """Whether a metric of --eval runs a PyTorch network here (adherence, the shapes world's checker,
+    runs none)."""
+    if request.evaluation is None:
+        return False
+    from evals.features import needs_torch
+    from evals.registry import resolve
+
+    return needs_torch(resolve(request.evaluation.metrics))
 
 
 def _run_sweep(request: SweepRequest, clock, locks: contextlib.ExitStack) -> None:
