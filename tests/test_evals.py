@@ -220,10 +220,9 @@ def test_bad_metric_input(case, inception_weights, image_sets, cli_inprocess, tm
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
-def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_weights, run_cli, cli_inprocess,
-                                                         tmp_path):
-    run_cli("sweep", "--cond-scale", "1,3", "--no-stages", "--iters", "1", "-n", "2", "--out", tmp_path,
-            "--run-id", "q", "--no-progress", "--no-report", check=True)
+def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_weights, cli_inprocess, tmp_path):
+    cli_inprocess("sweep", "--cond-scale", "1,3", "--no-stages", "--iters", "1", "-n", "2", "--out", tmp_path,
+                  "--run-id", "q", "--no-progress", "--no-report", check=True)
     run_dir = tmp_path / "q"
     rows = pd.read_parquet(run_dir / "points.parquet")
     baseline = f"point:{rows.point_id[0]}"

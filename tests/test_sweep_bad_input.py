@@ -65,10 +65,10 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory, run_cli):
+def small_run(tmp_path_factory, cli_inprocess):
     out = tmp_path_factory.mktemp("small")
-    run_cli("sweep", "--cond-scale", "1", "--no-stages", "--iters", "1", "-n", "1", "--out", out, "--run-id", "r",
-            "--no-progress", "--no-report", check=True)
+    cli_inprocess("sweep", "--cond-scale", "1", "--no-stages", "--iters", "1", "-n", "1", "--out", out, "--run-id", "r",
+                  "--no-progress", "--no-report", check=True)
     return out / "r"
 
 

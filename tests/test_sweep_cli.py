@@ -171,7 +171,7 @@ def _sweep_process(out: Path, tiny_cache: Path, *args: str) -> subprocess.Popen:
 DEFAULT_XLA_CACHE = {"JAX_COMPILATION_CACHE_DIR": ""}
 
 
-def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cache, run_cli):
+def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cache, cli_inprocess):
     args = ["--cond-scale", "1,2,3", "--no-stages", "--iters", "1", "--out", str(tmp_path), "--run-id", "killed",
             "--no-progress", "--no-report"]
     run_dir = tmp_path / "killed"
@@ -186,7 +186,7 @@ def test_a_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path, tiny_cac
     before = pd.read_parquet(run_dir / "points.parquet")
     assert 1 <= len(before) < 3
 
-    resumed = run_cli("sweep", "--resume", run_dir, "--no-progress", check=True, env=DEFAULT_XLA_CACHE)
+    resumed = cli_inprocess("sweep", "--resume", run_dir, "--no-progress", check=True, env=DEFAULT_XLA_CACHE)
     assert f"{len(before)} already done" in resumed.stderr
     after = pd.read_parquet(run_dir / "points.parquet")
     assert sorted(after.point_index) == [0, 1, 2] and after.point_id.is_unique

@@ -35,7 +35,8 @@ def test_a_fresh_process_imports_transformers_without_torch_and_leaves_no_variab
 
 def test_the_users_use_torch_stands():
     # USE_TORCH=0 set by the user: nothing is done here, and transformers follows the user.
-    assert _fresh({"USE_TORCH": "0"})[:2] == ["False", "False"] and _fresh({"USE_TORCH": "0"})[-1] == "0"
+    turned_off, torch_available, *_, variable = _fresh({"USE_TORCH": "0"})
+    assert (turned_off, torch_available, variable) == ("False", "False", "0")
 
 
 def test_nothing_changes_once_transformers_is_imported():
