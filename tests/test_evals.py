@@ -256,10 +256,10 @@ def test_eval_adds_quality_columns_and_per_prompt_scores(torch_clip, inception_w
     assert pd.read_parquet(run_dir / "points.parquet").equals(pd.read_parquet(pd.io.common.BytesIO(before)))
 
 
-def test_sweep_evaluates_each_point_as_it_finishes(torch_clip, run_cli, tmp_path):
-    proc = run_cli("sweep", "--temperature", "0.5,1.0", "--no-stages", "--iters", "1", "-n", "1", "--out",
-                   tmp_path, "--run-id", "e", "--eval", "clip", "--eval-clip", torch_clip, "--no-progress",
-                   check=True)
+def test_sweep_evaluates_each_point_as_it_finishes(torch_clip, cli_inprocess, tmp_path):
+    proc = cli_inprocess("sweep", "--temperature", "0.5,1.0", "--no-stages", "--iters", "1", "-n", "1", "--out",
+                         tmp_path, "--run-id", "e", "--eval", "clip", "--eval-clip", torch_clip, "--no-progress",
+                         check=True)
     rows = pd.read_parquet(tmp_path / "e" / "points.parquet")
     assert rows.clip_score.notna().all() and (rows.clip_model == str(torch_clip)).all()
     assert sum(line.startswith("  eval ") for line in proc.stderr.splitlines()) == 2

@@ -93,8 +93,8 @@ def _single_process(run_cli, out: Path, devices: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def single_process(tmp_path_factory, run_cli):
-    return _single_process(run_cli, tmp_path_factory.mktemp("single"), 4)
+def single_process(tmp_path_factory, cli_inprocess):
+    return _single_process(cli_inprocess, tmp_path_factory.mktemp("single"), 4)  # this process has 4 devices
 
 
 def _check_complete_run(run_dir: Path, processes: int, local_devices: int, points: int):

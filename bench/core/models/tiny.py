@@ -3,8 +3,10 @@ so that afterwards they load through the same code as published ones."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
@@ -24,14 +26,15 @@ CLIP_SHARED_SCALE = 1.0
 
 
 def tiny_folder() -> Path:
-    """The folder holding dallebart/, vqgan/ and clip/, built if missing."""
+    """The folder holding dallebart/, vqgan/ and clip/, built if missing: by one process, while
+    any other that needs it waits (two building at once would each take as long, for nothing)."""
     folder = cache_root() / f"tiny-v{TINY_VERSION}"
     if not (folder / "complete").exists():
-        # On the CPU whatever the default backend: the build initialises three models op by op, and on a
-        # GPU each of those thousands of ops is compiled on its own (minutes, where the CPU takes seconds);
-        # the weights are then the same whichever machine built them.
-        with jax.default_device(jax.local_devices(backend="cpu")[0]):
-            _build(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".tiny-v{TINY_VERSION}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            if not (folder / "complete").exists():  # not built by the process we waited for
+                _build(folder)
     return folder
 
 
@@ -43,36 +46,33 @@ def tokenizer_folders() -> tuple[Path, Path]:
 
 
 def _build(folder: Path) -> None:
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPTokenizerFast, FlaxCLIPModel
+    """The three models, each in a thread of its own: initialising op by op is mostly compiling
+    each op, which XLA does without holding the GIL, so two cores take about half the time. On
+    the CPU whatever the default backend: on a GPU each of those thousands of ops would be
+    compiled on its own (minutes, where the CPU takes seconds); the weights are then the same
+    whichever machine built them."""
+    import transformers
 
     from .dallebart import dalle_mini
-    from .vqgan import VQGANConfig, VQModel
 
-    dm = dalle_mini()
-    preset = PRESETS["tiny"]
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Imported here, once: transformers' lazy modules are not made to be imported by two threads at once.
+    for name in ("CLIPConfig", "CLIPImageProcessor", "CLIPProcessor", "CLIPTokenizerFast", "FlaxCLIPModel"):
+        getattr(transformers, name)
+    dalle_mini()
+    cpu = jax.local_devices(backend="cpu")[0]
+
+    def on_cpu(build):
+        def run(staging: Path) -> None:
+            with jax.default_device(cpu):  # per thread: JAX's default device is thread-local
+                build(staging)
+        return run
+
     staging = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=folder.parent))
     try:
-        vocab = write_bart_tokenizer(staging / "dallebart")
-        config = dm.DalleBartConfig(**preset.dalle_config, encoder_vocab_size=vocab)
-        dm.DalleBart(config, seed=SEED).save_pretrained(staging / "dallebart")
-
-        vqgan_config = VQGANConfig(**preset.vqgan_config)
-        # Initialised on the smallest image the encoder takes (one latent cell): the weights do not depend on
-        # the input's size and are the same, but the eager forward of initialisation is 3x faster than at 256 px.
-        factor = 2 ** (len(vqgan_config.ch_mult) - 1)
-        VQModel(vqgan_config, input_shape=(1, factor, factor, vqgan_config.in_channels), seed=SEED).save_pretrained(
-            staging / "vqgan")
-
-        write_clip_tokenizer(staging / "clip_tokenizer")
-        tokenizer = CLIPTokenizerFast.from_pretrained(staging / "clip_tokenizer")
-        size = preset.clip_config["vision_config"]["image_size"]
-        image_processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
-        CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(staging / "clip")
-        shutil.rmtree(staging / "clip_tokenizer")
-        clip = FlaxCLIPModel(CLIPConfig(**preset.clip_config), seed=SEED)
-        clip.save_pretrained(staging / "clip", params=_aligned_clip_params(clip.params))
-
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tiny-build") as pool:
+            for done in [pool.submit(on_cpu(build), staging) for build in (_build_vqgan, _build_dallebart,
+                                                                           _build_clip)]:
+                done.result()  # the first failure is raised here
         (staging / "complete").write_text(f"jax {jax.__version__}\n")
         if folder.exists() and not (folder / "complete").exists():
             shutil.rmtree(folder)  # left by a build that was killed
@@ -83,6 +83,39 @@ def _build(folder: Path) -> None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _build_dallebart(staging: Path) -> None:
+    from .dallebart import dalle_mini
+
+    dm = dalle_mini()
+    vocab = write_bart_tokenizer(staging / "dallebart")
+    config = dm.DalleBartConfig(**PRESETS["tiny"].dalle_config, encoder_vocab_size=vocab)
+    dm.DalleBart(config, seed=SEED).save_pretrained(staging / "dallebart")
+
+
+def _build_vqgan(staging: Path) -> None:
+    from .vqgan import VQGANConfig, VQModel
+
+    config = VQGANConfig(**PRESETS["tiny"].vqgan_config)
+    # Initialised on the smallest image the encoder takes (one latent cell): the weights do not depend on
+    # the input's size and are the same, but the eager forward of initialisation is 3x faster than at 256 px.
+    factor = 2 ** (len(config.ch_mult) - 1)
+    VQModel(config, input_shape=(1, factor, factor, config.in_channels), seed=SEED).save_pretrained(staging / "vqgan")
+
+
+def _build_clip(staging: Path) -> None:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPTokenizerFast, FlaxCLIPModel
+
+    preset = PRESETS["tiny"]
+    write_clip_tokenizer(staging / "clip_tokenizer")
+    tokenizer = CLIPTokenizerFast.from_pretrained(staging / "clip_tokenizer")
+    size = preset.clip_config["vision_config"]["image_size"]
+    image_processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(staging / "clip")
+    shutil.rmtree(staging / "clip_tokenizer")
+    clip = FlaxCLIPModel(CLIPConfig(**preset.clip_config), seed=SEED)
+    clip.save_pretrained(staging / "clip", params=_aligned_clip_params(clip.params))
 
 
 def _aligned_clip_params(params: dict) -> dict:
