@@ -5,14 +5,15 @@ prompts cut to the model's text length are named once."""
 
 from __future__ import annotations
 
-import shutil
+import os
+import resource
+import subprocess
+import sys
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from bench.results.points_schema import SCHEMA
+from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_honest_status")]
 
@@ -53,25 +54,34 @@ def test_a_long_prompt_is_named_once_per_run(padded_run):
     assert "1 prompt(s) longer than 64 text tokens, truncated: 1: 'a very long prompt" in warnings[0]
 
 
-def test_failed_points_make_the_sweep_exit_1_after_writing_everything(padded_run, run_cli, tmp_path):
-    run_dir = tmp_path / "p"
-    shutil.copytree(padded_run[0], run_dir)
-    rows = pd.read_parquet(run_dir / "points.parquet")
-    second = rows.point_id[1]
-    # Forget the second point, and put a file where its images must go: measuring it fails for real.
-    pq.write_table(pa.Table.from_pandas(rows.iloc[:1], schema=SCHEMA, preserve_index=False),
-                   run_dir / "points.parquet")
-    shutil.rmtree(run_dir / "images" / second)
-    (run_dir / "images" / second).write_text("in the way")
-    (run_dir / "report" / "report.md").unlink()
+# A cap on the sweep's address space (as a memory-limited container has): batch 4096 of the tiny
+# preset asks XLA for ~100 GB at once and cannot have it, batch 1 runs well within it.
+ADDRESS_SPACE_BYTES = 16 * 2**30
 
-    proc = run_cli("sweep", "--resume", run_dir, "--no-progress")
-    assert proc.returncode == 1, proc.stderr
+
+def test_failed_points_make_the_sweep_exit_1_after_writing_everything(tiny_cache, tmp_path):
+    """A point that fails for real: out of memory under the cap, recorded as `oom` with XLA's message,
+    and the sweep goes on to the next point, writes every row and the report, then exits 1. (A file in
+    the way of a point's images is a fault of the run folder instead, which stops the sweep with
+    'resume with': tests/test_faults.py.)"""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"DALLE_BENCH_CACHE": str(tiny_cache), "TRANSFORMERS_VERBOSITY": "error"})
+    proc = subprocess.run([sys.executable, "-m", "bench", "sweep", "--batch-per-device", "4096,1", "-n", "1",
+                           "--cond-scale", "1", "--iters", "1", "--no-stages", "--out", str(tmp_path), "--run-id", "m",
+                           "--no-progress"], cwd=REPO, env=env, preexec_fn=cap, capture_output=True, text=True,
+                          timeout=600)
+    run_dir = tmp_path / "m"
+    assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    assert f"1 of 2 points failed (1 failed): {second}" in proc.stderr.splitlines()[-1]
-    after = pd.read_parquet(run_dir / "points.parquet")
-    assert list(after.status) == ["ok", "failed"] and "NotADirectoryError" in after.error[1]
-    assert second in (run_dir / "report" / "report.md").read_text()  # the report was written first
+    rows = pd.read_parquet(run_dir / "points.parquet")
+    assert list(rows.batch_per_device) == [4096, 1] and list(rows.status) == ["oom", "ok"]
+    assert "RESOURCE_EXHAUSTED" in rows.error[0]
+    assert proc.stderr.splitlines()[-1] == f"Error: 1 of 2 points failed (1 oom): {rows.point_id[0]}"
+    assert rows.point_id[0] in (run_dir / "report" / "report.md").read_text()  # the report was written first
+    assert (run_dir / "images" / rows.point_id[1] / "tokens.npy").is_file()
 
 
 def test_invalid_combinations_do_not_change_the_exit_status(run_cli, tmp_path):
