@@ -92,8 +92,8 @@ def run_cli(tiny_cache):
 @pytest.fixture(scope="session")
 def cli_inprocess(cache_folder):
     """`run_cli`'s twin that calls `bench.cli.main` in this process: the same arguments, and the same
-    `.returncode`, `.stdout`, `.stderr` back, without the 3-6 s a subprocess spends starting Python and
-    JAX. For calls refused before JAX starts (bad input, one-line errors) and cheap calls that need no
+    `.returncode`, `.stdout`, `.stderr` back, without the ~3 s (7 with torch) a subprocess spends starting
+    Python and JAX. For calls refused before JAX starts (bad input, one-line errors) and cheap calls that need no
     device count of their own. Keep `run_cli` (a real process) where the process itself is what is
     tested, since here:
     - JAX has this process's 4 emulated devices and cannot change them (`--host-devices` is refused

@@ -35,7 +35,8 @@ SCENARIO_FIELDS = ("mode", "find_peak", "target_qps", "target_latency_ms", "targ
                    "min_duration_s", "min_queries", "max_batch_wait_ms", "samples_per_query", "user_conf")
 # The largest query sample library (prompts x images per prompt): MLPerf's largest is 24,576 samples.
 MAX_SAMPLES = 1_000_000
-# Keys the CLI merges into the options when it applies --benchmark itself (bench/cli.py's _with_benchmark).
+
+
 @dataclass(frozen=True)
 class AppliedBenchmark:
     """A benchmark definition (--benchmark) applied to this run."""
@@ -79,7 +80,8 @@ class LoadgenRequest:
 
 def loadgen_request(options: Mapping, explicit: set[str]) -> LoadgenRequest:
     """The run that click's `options` ask for, `explicit` naming those given on the command line: with
-    --benchmark, its definition applied first. A one-line BenchError on the first problem; prints the benchmark line before its accuracy check."""
+    --benchmark, its definition applied first. A one-line BenchError on the first problem; prints the
+    benchmark line before its accuracy check."""
     options, explicit, applied = _with_benchmark(options, explicit)
     scenarios, sampling, parallel, spec, run_dir = check_inputs(options, explicit, applied)
     prompts = list(load_prompt_set(options["prompts"]).prompts)

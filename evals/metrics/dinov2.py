@@ -35,7 +35,8 @@ def _frechet(inputs: MetricInputs) -> dict:
     reference = inputs.reference.get("dinov2")
     if reference is None:
         return {"null_reason": f"fd_dinov2 {_NO_FEATURES}"}
-    from evals.statistics import feature_statistics, frechet_distance_of_features  # scipy: loaded to compute, not for the schema
+    # scipy: loaded to compute, not for the schema
+    from evals.statistics import feature_statistics, frechet_distance_of_features
 
     features = inputs.features["dinov2"]
     # As fid_biased: below one image per feature dimension the covariance is rank-deficient.
