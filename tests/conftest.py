@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     if not os.environ.get("DALLE_BENCH_TEST_CACHE"):
         atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
+
+# A shell without job control starts a command put in the background (`make test-integration &`, nohup
+# in a script) with SIGINT ignored, and an ignored signal stays ignored through exec: the CLI processes
+# that tests stop with SIGINT (Ctrl-C) would never see it. Each process here (each xdist worker too)
+# takes Python's own handler back, so its children start with the default one, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 
