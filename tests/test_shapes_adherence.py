@@ -36,15 +36,20 @@ def test_sweep_refuses_adherence_for_prompts_outside_the_world_before_running(cl
 
 
 def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, cli_inprocess, tmp_path):
-    """Through `sweep --eval adherence` (tiny: noise images, so the figures are low but present)."""
+    """Through `sweep --eval adherence` (tiny: noise images, so the figures are low but present). The
+    shapes world's checker is numpy: the sweep starts without torch (PYTHONPROFILEIMPORTTIME lists what
+    it imported; bench/base/torch_free.py)."""
     import pandas as pd
 
     prompts = tmp_path / "world.txt"
     prompts.write_text("a red circle\ntwo green squares\n")
     proc = run_cli("sweep", "--preset", "tiny", "--prompts", prompts, "-n", "1", "--cond-scale", "1", "--iters", "1",
                    "--warmup", "0", "--no-stages", "--no-report", "--eval", "adherence", "--out", tmp_path,
-                   "--run-id", "r")
+                   "--run-id", "r", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"transformers.modeling_flax_utils", "evals.adherence"} <= imported  # the listing is there
+    assert not {name for name in imported if name.split(".")[0] in ("torch", "torchvision")}
     row = pd.read_parquet(tmp_path / "r" / "points.parquet").iloc[0]
     assert row.adherence_checker == "shapes checker v1"
     assert 0 <= row.adherence <= row.adherence_partial <= 1

@@ -54,3 +54,15 @@ def test_only_metrics_with_a_pytorch_network_keep_torch():
     assert not needs_torch(resolve(["adherence"]))  # the shapes world's checker: numpy
     for name in ("clip", "fid", "cmmd", "fd_dinov2"):
         assert needs_torch(resolve([name, "adherence"])), name
+
+
+def test_a_command_asks_the_registry_by_metric_name():
+    from bench.jobs.loadgen.accuracy import QualitySettings, metric_names
+    from evals.registry import run_torch
+
+    assert run_torch(["adherence"]) is False and run_torch([]) is False
+    assert run_torch(["clip"]) is True
+    assert run_torch(["adherance"]) is True  # the command's own check names the mistake, with torch or not
+    # LoadGen's accuracy: no metric without a CLIP or a reference, and each of those runs a network.
+    assert run_torch(metric_names(QualitySettings(clip=None))) is False
+    assert run_torch(metric_names(QualitySettings(clip=None, fid_ref="point:x"))) is True

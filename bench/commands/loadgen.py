@@ -73,9 +73,17 @@ def run_loadgen(options: dict, explicit: set[str]) -> None:
     applied), and only the request goes on."""
     with sigterm_as_interrupt():  # SIGTERM stops the run as Ctrl-C does (exit 143, not 130)
         request = loadgen_request(options, explicit)
-        if not (request.quality.clip or request.quality.fid_ref):  # no metric: start without torch
+        if not _scores_with_torch(request):
             transformers_without_torch()
         _run_loadgen(request)
+
+
+def _scores_with_torch(request: LoadgenRequest) -> bool:
+    """Whether the tests' accuracy runs a PyTorch network (none without a CLIP or a FID reference)."""
+    from bench.jobs.loadgen.accuracy import metric_names
+    from evals.registry import run_torch
+
+    return run_torch(metric_names(request.quality))
 
 
 def _run_loadgen(request: LoadgenRequest) -> None:

@@ -48,10 +48,9 @@ def _evaluates_with_torch(request: SweepRequest) -> bool:
     runs none)."""
     if request.evaluation is None:
         return False
-    from evals.features import needs_torch
-    from evals.registry import resolve
+    from evals.registry import run_torch
 
-    return needs_torch(resolve(request.evaluation.metrics))
+    return run_torch(request.evaluation.metrics)
 
 
 def _run_sweep(request: SweepRequest, clock, locks: contextlib.ExitStack) -> None:

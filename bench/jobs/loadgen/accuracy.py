@@ -48,6 +48,11 @@ def write_accuracy_images(log: Path, layout: ResponseLayout, num_prompts: int, n
     return total
 
 
+def metric_names(settings: QualitySettings) -> list[str]:
+    """The registry's metrics a test's accuracy runs: clip with a CLIP, fid and kid with a reference."""
+    return [*(["clip"] if settings.clip else []), *(["fid", "kid"] if settings.fid_ref else [])]
+
+
 def evaluate_images(folder: Path, prompts: list[str], num_images: int, settings: QualitySettings) -> dict:
     """Quality columns of the scenario row for the images in `folder`: the registry's clip (with a
     CLIP) and fid and kid (with a reference), computed by evals' driver as a sweep's are, each
@@ -60,7 +65,7 @@ def evaluate_images(folder: Path, prompts: list[str], num_images: int, settings:
     from evals.metric import Networks
     from evals.scoring import FeatureBank, compute
 
-    metrics = registry.resolve([*(["clip"] if settings.clip else []), *(["fid", "kid"] if settings.fid_ref else [])])
+    metrics = registry.resolve(metric_names(settings))
     networks = Networks(**({"clip": settings.clip} if settings.clip else {}),
                         inception_weights=settings.inception_weights)
     bank = FeatureBank(networks, settings.fid_ref, cache_root() / "fid-stats")
