@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
@@ -39,6 +40,21 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With DALLE_BENCH_TEST_TIMELINE=DIR, each test's wall-clock span (set-up, call and tear-down) as
+    `nodeid, start, end` in DIR/<worker>.tsv: how the xdist workers shared the suite, and which tests
+    a worker spent its time on (docs/development.md, "Where the default tier's time goes")."""
+    started = time.time()
+    try:
+        return (yield)
+    finally:
+        if folder := os.environ.get("DALLE_BENCH_TEST_TIMELINE"):
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            with open(Path(folder) / f"{worker}.tsv", "a") as timeline:
+                timeline.write(f"{item.nodeid}\t{started:.3f}\t{time.time():.3f}\n")
 
 
 def start_long_loadgen(tiny_cache: Path, out: Path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
