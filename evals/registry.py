@@ -70,10 +70,10 @@ def run_torch(names: tuple[str, ...] | list[str]) -> bool:
     """Whether computing the metrics named (none: False) runs a PyTorch network: a command that runs
     none starts without torch (bench/base/torch_free.py). Names that do not resolve answer True: the
     command's own checks, in their order, say what is wrong with them."""
-    from evals.features import needs_torch  # the feature networks' modules: only when asked
-
     if not names:
         return False
+    from evals.features import needs_torch  # the feature networks' modules: only when asked
+
     try:
         return needs_torch(resolve(names))
     except BenchError:

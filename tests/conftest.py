@@ -57,6 +57,11 @@ def pytest_runtest_protocol(item, nextitem):
                 timeline.write(f"{item.nodeid}\t{started:.3f}\t{time.time():.3f}\n")
 
 
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a process run with PYTHONPROFILEIMPORTTIME=1 imported, read from its stderr listing."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
 def start_long_loadgen(tiny_cache: Path, out: Path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
     """A tiny SingleStream loadgen of 600 s (run id `stopped`) started as a user would, returned once
     it says LoadGen is running, with the stderr lines so far: for tests that stop it mid-test."""

@@ -11,6 +11,7 @@ from bench.data.prompt_sets import load_prompt_set
 from bench.shapes import scenes, world
 from bench.shapes.captions import parse
 from evals.adherence import adherence_scores, check_world_prompts
+from tests.conftest import imported_modules
 
 
 def test_adherence_of_world_renders_is_one_and_of_mismatched_images_lower():
@@ -47,7 +48,7 @@ def test_eval_adherence_fills_the_point_and_its_prompts(run_cli, cli_inprocess, 
                    "--warmup", "0", "--no-stages", "--no-report", "--eval", "adherence", "--out", tmp_path,
                    "--run-id", "r", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_modules(proc.stderr)
     assert {"transformers.modeling_flax_utils", "evals.adherence"} <= imported  # the listing is there
     assert not {name for name in imported if name.split(".")[0] in ("torch", "torchvision")}
     row = pd.read_parquet(tmp_path / "r" / "points.parquet").iloc[0]

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from bench.results.points_schema import NAMES, SCHEMA
-from tests.conftest import REPO
+from tests.conftest import REPO, imported_modules
 
 # One pytest-xdist worker runs this module: its module fixtures are built once.
 pytestmark = pytest.mark.xdist_group("test_sweep_cli")
@@ -54,7 +54,7 @@ def test_a_sweep_without_metrics_starts_without_torch(swept):
     """transformers would import torch (about 4 s of a 7 s start); bench/base/torch_free.py turns that off
     for a process that runs no metric (a sweep with --eval still has torch: tests/test_evals.py)."""
     _, _, proc = swept
-    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_modules(proc.stderr)
     assert {"flax", "jax", "transformers.modeling_flax_utils"} <= imported  # the listing is there
     assert not {name for name in imported if name.split(".")[0] in ("torch", "torchvision")}
 
